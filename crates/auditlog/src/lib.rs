@@ -1,1 +1,36 @@
-//! placeholder
+//! The audit log's logic, free of AWS and of any IO of its own.
+//!
+//! It owns the audit record (`AuditRecord`) and its Arrow/Parquet form, the object layout
+//! (`PartitionKey`, `ObjectKey`), the ports the pipeline runs over (`BlobStore`,
+//! `DedupeStore`, `Clock`), and the three algorithms built on them: the subscriber's batch
+//! (`Subscriber`), the compactor that folds the ingest tier into tenant partitions
+//! (`Compactor`), and the reader that sees both tiers (`TenantReader`). Adapters for AWS
+//! and for the embedded default live in their own crates.
+
+mod codec;
+mod compactor;
+mod layout;
+pub mod memory;
+pub mod ports;
+mod reader;
+mod record;
+mod subscriber;
+
+pub use codec::{CodecError, Tier, arrow_schema, decode_parquet, encode_parquet, sort_records};
+pub use compactor::{CompactError, CompactionReport, Compactor, CompactorConfig};
+pub use layout::{
+    AUDIT_PREFIX, INGEST_PREFIX, KeyError, ObjectKey, PartitionKey, QUARANTINE_PREFIX,
+    ingest_object_key, quarantine_object_key, tenant_prefix,
+};
+pub use ports::{
+    BlobError, BlobStore, ClaimContext, ClaimOutcome, ClaimRequest, Clock, DedupeError,
+    DedupeStore, FixedClock, ObjectInfo, SystemClock,
+};
+pub use reader::{ReadError, TenantReader};
+pub use record::{AuditRecord, payload_sha256};
+pub use subscriber::{
+    BatchOutcome, BatchStats, InboundMessage, QuarantineRecord, Subscriber, SubscriberConfig,
+};
+
+#[cfg(test)]
+mod pipeline_tests;

@@ -157,10 +157,12 @@ impl EnvelopeError {
             EnvelopeError::MalformedJson(_) => "malformed_json",
             EnvelopeError::InvalidEnvelope(_) => "invalid_envelope",
             EnvelopeError::Oversize { .. } => "oversize",
+            EnvelopeError::MissingField("tenant_id") | EnvelopeError::InvalidTenant(_) => {
+                "invalid_tenant"
+            }
             EnvelopeError::MissingField(_) | EnvelopeError::InvalidField { .. } => {
                 "invalid_metadata"
             }
-            EnvelopeError::InvalidTenant(_) => "invalid_tenant",
             EnvelopeError::UnknownSchema { .. } => "unknown_schema",
             EnvelopeError::SchemaViolation { .. } => "schema_violation",
         }

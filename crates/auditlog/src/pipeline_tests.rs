@@ -1,0 +1,394 @@
+//! Unit tests of the subscriber, compactor and reader over the in-memory adapters.
+
+use std::sync::Arc;
+
+use chrono::{Duration, TimeZone, Utc};
+use envelope::{SchemaRegistry, TenantId};
+use serde_json::{Value, json};
+
+use crate::memory::{MemoryBlobStore, MemoryDedupeStore};
+use crate::ports::{BlobStore, ClaimContext, ClaimRequest, DedupeStore, FixedClock};
+use crate::record::tests::bus_event;
+use crate::*;
+
+type Sub = Subscriber<Arc<MemoryDedupeStore>, Arc<MemoryBlobStore>, FixedClock>;
+
+struct Rig {
+    blobs: Arc<MemoryBlobStore>,
+    dedupe: Arc<MemoryDedupeStore>,
+    clock: FixedClock,
+    sub: Sub,
+}
+
+fn rig() -> Rig {
+    let blobs = Arc::new(MemoryBlobStore::default());
+    let dedupe = Arc::new(MemoryDedupeStore::default());
+    let clock = FixedClock::new(Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap());
+    let sub = Subscriber::new(
+        dedupe.clone(),
+        blobs.clone(),
+        clock.clone(),
+        Arc::new(SchemaRegistry::builtin().unwrap()),
+        SubscriberConfig::default(),
+    );
+    Rig { blobs, dedupe, clock, sub }
+}
+
+fn id(n: u32) -> String {
+    format!("0192f4a0-7b3c-7d4e-8f00-{n:012}")
+}
+
+fn ev(tenant: &str, n: u32) -> Value {
+    bus_event(tenant, &id(n), "app.doc.viewed", json!({"action": "view", "target": {"type": "doc", "id": format!("d{n}")}}))
+}
+
+fn msg(i: usize, v: &Value) -> InboundMessage {
+    InboundMessage { message_id: format!("m{i}"), body: v.to_string() }
+}
+
+fn msgs(events: &[Value]) -> Vec<InboundMessage> {
+    events.iter().enumerate().map(|(i, v)| msg(i, v)).collect()
+}
+
+async fn read(blobs: &Arc<MemoryBlobStore>, tenant: &str) -> Vec<AuditRecord> {
+    TenantReader::new(blobs.clone()).read(&TenantId::parse(tenant).unwrap(), None, None).await.unwrap()
+}
+
+async fn quarantined(blobs: &Arc<MemoryBlobStore>) -> Vec<Value> {
+    let mut out = vec![];
+    for o in blobs.list(QUARANTINE_PREFIX).await.unwrap() {
+        out.push(serde_json::from_slice(&blobs.get(&o.key).await.unwrap()).unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn writes_one_ingest_file_for_many_tenants() {
+    let r = rig();
+    let events: Vec<Value> = (0..300).map(|n| ev(&format!("t{}", n % 100), n)).collect();
+    let out = r.sub.handle(&msgs(&events)).await;
+    assert!(out.failed_message_ids.is_empty());
+    assert_eq!(out.stats.written, 300);
+    assert_eq!(out.stats.files, 1, "one PUT per batch, not one per tenant");
+    assert_eq!(r.blobs.put_count(), 1);
+    assert_eq!(out.stats.completions, 1);
+    let t7 = read(&r.blobs, "t7").await;
+    assert_eq!(t7.len(), 3);
+    assert!(t7.iter().all(|x| x.tenant_id.as_str() == "t7"));
+}
+
+#[tokio::test]
+async fn same_event_twice_in_one_batch_and_across_batches() {
+    let r = rig();
+    let e = ev("acme", 1);
+    let out = r.sub.handle(&msgs(&[e.clone(), e.clone()])).await;
+    assert_eq!((out.stats.written, out.stats.duplicates), (1, 1));
+    let out = r.sub.handle(&msgs(&[e.clone()])).await;
+    assert_eq!((out.stats.written, out.stats.duplicates, out.stats.files), (0, 1, 0));
+    assert!(out.failed_message_ids.is_empty());
+    assert_eq!(read(&r.blobs, "acme").await.len(), 1);
+    assert_eq!(r.blobs.list(INGEST_PREFIX).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn replay_a_week_later_with_a_new_bus_id_is_a_duplicate() {
+    let r = rig();
+    let e = ev("acme", 1);
+    r.sub.handle(&msgs(&[e.clone()])).await;
+    r.clock.advance(Duration::days(7));
+    let mut replay = e.clone();
+    replay["id"] = json!("replayed-bus-id");
+    replay["detail"]["payload"] = json!({"target": {"id": "d1", "type": "doc"}, "action": "view"}); // other key order
+    let out = r.sub.handle(&msgs(&[replay])).await;
+    assert_eq!((out.stats.written, out.stats.duplicates), (0, 1));
+    let rows = read(&r.blobs, "acme").await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].bus_event_id, "bus-0192f4a0-7b3c-7d4e-8f00-000000000001");
+}
+
+#[tokio::test]
+async fn same_id_with_another_payload_is_quarantined_as_conflict() {
+    let r = rig();
+    let e = ev("acme", 1);
+    let mut other = e.clone();
+    other["detail"]["payload"]["action"] = json!("delete");
+    // in one batch
+    let out = r.sub.handle(&msgs(&[e.clone(), other.clone()])).await;
+    assert_eq!((out.stats.written, out.stats.conflicts, out.stats.quarantined), (1, 1, 1));
+    // and against the store, later
+    let mut other2 = e.clone();
+    other2["detail"]["payload"]["action"] = json!("edit");
+    let out = r.sub.handle(&msgs(&[other2])).await;
+    assert_eq!((out.stats.written, out.stats.conflicts), (0, 1));
+    assert!(out.failed_message_ids.is_empty());
+    let q = quarantined(&r.blobs).await;
+    assert_eq!(q.len(), 2);
+    assert!(q.iter().all(|q| q["reason_code"] == "conflict" && q["accepted_payload_sha256"].is_string()));
+    let rows = read(&r.blobs, "acme").await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].action, "view", "the first accepted payload is never overwritten");
+}
+
+#[tokio::test]
+async fn bad_messages_are_quarantined_with_reason_and_raw_body() {
+    let r = rig();
+    let mut bad_tenant = ev("x", 2);
+    bad_tenant["detail"]["metadata"]["tenant_id"] = json!("../acme");
+    let mut eq_tenant = ev("x", 3);
+    eq_tenant["detail"]["metadata"]["tenant_id"] = json!("tenant_id=acme");
+    let mut no_tenant = ev("x", 4);
+    no_tenant["detail"]["metadata"].as_object_mut().unwrap().remove("tenant_id");
+    let mut violation = ev("acme", 5);
+    violation["detail"]["payload"] = json!({"outcome": 3});
+    let mut unknown = ev("acme", 6);
+    unknown["detail"]["metadata"]["event_type"] = json!("billing.thing.done");
+    let mut big = ev("acme", 7);
+    big["detail"]["payload"]["details"] = json!({"pad": "x".repeat(1_100_000)});
+    let mut messages = msgs(&[ev("acme", 1), bad_tenant, eq_tenant, no_tenant, violation, unknown, big]);
+    messages.push(InboundMessage { message_id: "junk".into(), body: "{\"not json".into() });
+    let out = r.sub.handle(&messages).await;
+    assert!(out.failed_message_ids.is_empty(), "permanent failures are never retried");
+    assert_eq!((out.stats.written, out.stats.quarantined), (1, 7));
+    let q = quarantined(&r.blobs).await;
+    let mut codes: Vec<&str> = q.iter().map(|q| q["reason_code"].as_str().unwrap()).collect();
+    codes.sort();
+    assert_eq!(codes, ["invalid_tenant", "invalid_tenant", "invalid_tenant", "malformed_json", "oversize", "schema_violation", "unknown_schema"]);
+    assert!(q.iter().any(|q| q["body"] == "{\"not json"));
+    // nothing escaped into a partition outside audit/tenant_id=<valid>/
+    for k in r.blobs.keys() {
+        assert!(!k.contains(".."), "{k}");
+        assert!(k.starts_with("ingest/dt=") || k.starts_with("quarantine/dt="), "{k}");
+    }
+}
+
+#[tokio::test]
+async fn failed_write_is_retried_and_lands_exactly_once() {
+    let r = rig();
+    let events: Vec<Value> = (0..20).map(|n| ev("acme", n)).collect();
+    r.blobs.fail_next_puts(1);
+    let out = r.sub.handle(&msgs(&events)).await;
+    assert_eq!(out.failed_message_ids.len(), 20);
+    assert_eq!(out.stats.written, 0);
+    assert!(read(&r.blobs, "acme").await.is_empty());
+    // the redelivery is not blocked by our own abandoned claims
+    let out = r.sub.handle(&msgs(&events)).await;
+    assert!(out.failed_message_ids.is_empty());
+    assert_eq!(out.stats.written, 20);
+    let out = r.sub.handle(&msgs(&events)).await;
+    assert_eq!(out.stats.duplicates, 20);
+    assert_eq!(read(&r.blobs, "acme").await.len(), 20);
+}
+
+#[tokio::test]
+async fn failed_quarantine_write_retries_only_that_message() {
+    let r = rig();
+    let messages = vec![InboundMessage { message_id: "bad".into(), body: "nope".into() }];
+    r.blobs.fail_next_puts(1);
+    let out = r.sub.handle(&messages).await;
+    assert_eq!(out.failed_message_ids, vec!["bad".to_string()]);
+    let out = r.sub.handle(&messages).await;
+    assert!(out.failed_message_ids.is_empty());
+    assert_eq!(quarantined(&r.blobs).await.len(), 1);
+}
+
+#[tokio::test]
+async fn throttled_dedupe_store_means_retry_not_loss() {
+    let r = rig();
+    let events: Vec<Value> = (0..5).map(|n| ev("acme", n)).collect();
+    r.dedupe.throttle_next_claims(1);
+    let out = r.sub.handle(&msgs(&events)).await;
+    assert_eq!(out.failed_message_ids.len(), 5);
+    assert_eq!(r.blobs.put_count(), 0);
+    let out = r.sub.handle(&msgs(&events)).await;
+    assert_eq!(out.stats.written, 5);
+}
+
+#[tokio::test]
+async fn claim_held_by_a_racing_consumer_retries_then_takes_over_after_lease() {
+    let r = rig();
+    let e = ev("acme", 1);
+    // another consumer claimed the event and is still working on it (or died)
+    let other = ClaimContext {
+        batch_id: "other-consumer".into(),
+        now: r.clock.now_for_test(),
+        lease: std::time::Duration::from_secs(900),
+        retention: std::time::Duration::from_secs(86400),
+    };
+    let rec = read_request(&e);
+    r.dedupe.claim(&other, &[rec]).await.unwrap();
+    let out = r.sub.handle(&msgs(&[e.clone()])).await;
+    assert_eq!(out.failed_message_ids, vec!["m0".to_string()]);
+    assert_eq!(out.stats.written, 0);
+    // the other consumer died: once its lease runs out, the claim is taken over
+    r.clock.advance(Duration::minutes(16));
+    let out = r.sub.handle(&msgs(&[e])).await;
+    assert_eq!(out.stats.written, 1);
+    assert_eq!(read(&r.blobs, "acme").await.len(), 1);
+}
+
+#[tokio::test]
+async fn racing_consumers_write_one_copy() {
+    let r = rig();
+    let sub2 = Subscriber::new(
+        r.dedupe.clone(),
+        r.blobs.clone(),
+        r.clock.clone(),
+        Arc::new(SchemaRegistry::builtin().unwrap()),
+        SubscriberConfig::default(),
+    );
+    let events: Vec<Value> = (0..50).map(|n| ev("acme", n)).collect();
+    let m = msgs(&events);
+    let (a, b) = tokio::join!(r.sub.handle(&m), sub2.handle(&m));
+    assert_eq!(a.stats.written + b.stats.written, 50);
+    assert_eq!(read(&r.blobs, "acme").await.len(), 50);
+}
+
+fn read_request(e: &Value) -> ClaimRequest {
+    let v = envelope::decode_bus_event(&e.to_string(), &SchemaRegistry::builtin().unwrap(), 1 << 21).unwrap();
+    let rec = AuditRecord::from_event(v, Utc::now());
+    ClaimRequest { tenant_id: rec.tenant_id, event_id: rec.event_id, payload_sha256: rec.payload_sha256 }
+}
+
+trait NowForTest {
+    fn now_for_test(&self) -> chrono::DateTime<Utc>;
+}
+impl NowForTest for FixedClock {
+    fn now_for_test(&self) -> chrono::DateTime<Utc> {
+        crate::ports::Clock::now(self)
+    }
+}
+
+#[tokio::test]
+async fn compaction_folds_dedupes_and_is_idempotent() {
+    let r = rig();
+    // three batches, overlapping: an event twice across ingest files (a lapsed claim)
+    let a: Vec<Value> = (0..30).map(|n| ev(&format!("t{}", n % 3), n)).collect();
+    let b: Vec<Value> = (30..60).map(|n| ev(&format!("t{}", n % 3), n)).collect();
+    r.sub.handle(&msgs(&a)).await;
+    r.sub.handle(&msgs(&b)).await;
+    // a duplicate copy that slipped past dedupe (e.g. completion lost): force it in
+    let mut dup = crate::codec::decode_parquet(
+        r.blobs.get(&r.blobs.list(INGEST_PREFIX).await.unwrap()[0].key).await.unwrap(),
+        None,
+    )
+    .unwrap();
+    dup.truncate(5);
+    for d in &mut dup {
+        d.ingested_at += Duration::hours(1);
+    }
+    let key = ingest_object_key(dup[0].dt(), &dup);
+    r.blobs.put(&key, encode_parquet(&dup, Tier::Ingest, 1).unwrap().into()).await.unwrap();
+
+    let before: Vec<Vec<AuditRecord>> = futures::future::join_all((0..3).map(|t| read_owned(&r.blobs, t))).await;
+    assert_eq!(before.iter().map(Vec::len).sum::<usize>(), 60);
+
+    let c = Compactor::new(r.blobs.clone(), CompactorConfig::default());
+    let rep = c.run().await.unwrap();
+    assert_eq!(rep.ingest_files_folded, 3);
+    assert_eq!(rep.duplicates_removed, 5);
+    assert_eq!(rep.tenant_files_written, 3);
+    assert!(r.blobs.list(INGEST_PREFIX).await.unwrap().is_empty());
+    let after: Vec<Vec<AuditRecord>> = futures::future::join_all((0..3).map(|t| read_owned(&r.blobs, t))).await;
+    assert_eq!(before, after, "readers see the same rows before and after");
+
+    // idempotent: nothing to do the second time
+    let rep = c.run().await.unwrap();
+    assert_eq!((rep.tenant_files_written, rep.ingest_files_folded), (0, 0));
+
+    // more events for one tenant fold into a replacement file, the old one removed
+    r.sub.handle(&msgs(&[ev("t0", 100)])).await;
+    let rep = c.run().await.unwrap();
+    assert_eq!((rep.tenant_files_written, rep.tenant_files_removed), (1, 1));
+    assert_eq!(r.blobs.list("audit/tenant_id=t0/").await.unwrap().len(), 1);
+    assert_eq!(read(&r.blobs, "t0").await.len(), 21);
+}
+
+async fn read_owned(blobs: &Arc<MemoryBlobStore>, t: usize) -> Vec<AuditRecord> {
+    read(blobs, &format!("t{t}")).await
+}
+
+#[tokio::test]
+async fn a_compaction_crash_loses_nothing_and_the_rerun_cleans_up() {
+    let r = rig();
+    let a: Vec<Value> = (0..40).map(|n| ev(&format!("t{}", n % 4), n)).collect();
+    r.sub.handle(&msgs(&a)).await;
+    let c = Compactor::new(r.blobs.clone(), CompactorConfig::default());
+    // crash after 0, 1, 2 ... successful puts; earlier runs' files stay behind
+    for crash_after in 0..4 {
+        let c2 = Compactor::new(
+            FailAfter { inner: r.blobs.clone(), ok_puts: std::sync::Mutex::new(crash_after) },
+            CompactorConfig::default(),
+        );
+        let crashed = c2.run().await.is_err();
+        let total: usize = futures::future::join_all((0..4).map(|t| read_owned(&r.blobs, t))).await.iter().map(Vec::len).sum();
+        assert_eq!(total, 40, "nothing lost or doubled after a crash after {crash_after} puts");
+        if crashed {
+            assert!(!r.blobs.list(INGEST_PREFIX).await.unwrap().is_empty(), "ingest kept until folded");
+        }
+    }
+    c.run().await.unwrap();
+    assert!(r.blobs.list(INGEST_PREFIX).await.unwrap().is_empty());
+    for t in 0..4 {
+        assert_eq!(r.blobs.list(&format!("audit/tenant_id=t{t}/")).await.unwrap().len(), 1);
+        assert_eq!(read_owned(&r.blobs, t).await.len(), 10);
+    }
+}
+
+/// Passes through to a store, failing every put after the first `ok_puts`.
+struct FailAfter {
+    inner: Arc<MemoryBlobStore>,
+    ok_puts: std::sync::Mutex<usize>,
+}
+
+#[async_trait::async_trait]
+impl BlobStore for FailAfter {
+    async fn put(&self, key: &str, body: bytes::Bytes) -> Result<(), BlobError> {
+        let allowed = {
+            let mut n = self.ok_puts.lock().unwrap();
+            if *n == 0 { false } else { *n -= 1; true }
+        };
+        if !allowed {
+            return Err(BlobError::Unavailable("crash".into()));
+        }
+        self.inner.put(key, body).await
+    }
+    async fn get(&self, key: &str) -> Result<bytes::Bytes, BlobError> {
+        self.inner.get(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, BlobError> {
+        self.inner.list(prefix).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        self.inner.delete(key).await
+    }
+}
+
+#[tokio::test]
+async fn reader_never_returns_another_tenants_rows() {
+    let r = rig();
+    let events: Vec<Value> = (0..40).map(|n| ev(if n % 2 == 0 { "alpha" } else { "beta" }, n)).collect();
+    r.sub.handle(&msgs(&events)).await;
+    for rows in [read(&r.blobs, "alpha").await, read(&r.blobs, "beta").await] {
+        assert_eq!(rows.len(), 20);
+    }
+    Compactor::new(r.blobs.clone(), CompactorConfig::default()).run().await.unwrap();
+    let alpha = read(&r.blobs, "alpha").await;
+    assert!(alpha.iter().all(|x| x.tenant_id.as_str() == "alpha"));
+    assert_eq!(alpha.len(), 20);
+    assert!(read(&r.blobs, "gamma").await.is_empty());
+}
+
+#[tokio::test]
+async fn reader_filters_by_time() {
+    let r = rig();
+    let mut e1 = ev("acme", 1);
+    e1["detail"]["metadata"]["occurred_at"] = json!("2026-11-20T23:59:59Z");
+    let mut e2 = ev("acme", 2);
+    e2["detail"]["metadata"]["occurred_at"] = json!("2026-11-21T00:00:01Z");
+    r.sub.handle(&msgs(&[e1, e2])).await;
+    assert_eq!(r.blobs.list(INGEST_PREFIX).await.unwrap().len(), 2, "one file per day touched");
+    let from = Utc.with_ymd_and_hms(2026, 11, 21, 0, 0, 0).unwrap();
+    let rows = TenantReader::new(r.blobs.clone()).read(&TenantId::parse("acme").unwrap(), Some(from), None).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].event_id.as_str(), id(2));
+}

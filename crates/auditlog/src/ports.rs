@@ -1,0 +1,192 @@
+//! The ports the pipeline runs over. Each has an AWS adapter and an embedded adapter,
+//! and the conformance suite in `tests/` runs against both.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use envelope::{EventId, TenantId};
+
+/// Where time comes from, so tests can pin it (and replay "a week later").
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that says what it is told; shared handles see the same time.
+#[derive(Debug, Clone)]
+pub struct FixedClock(std::sync::Arc<std::sync::Mutex<DateTime<Utc>>>);
+
+impl FixedClock {
+    pub fn new(at: DateTime<Utc>) -> Self {
+        Self(std::sync::Arc::new(std::sync::Mutex::new(at)))
+    }
+
+    pub fn set(&self, at: DateTime<Utc>) {
+        if let Ok(mut t) = self.0.lock() {
+            *t = at;
+        }
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        if let Ok(mut t) = self.0.lock() {
+            *t += by;
+        }
+    }
+}
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0.lock().map(|t| *t).unwrap_or_else(|e| *e.into_inner())
+    }
+}
+
+impl<T: Clock + ?Sized> Clock for std::sync::Arc<T> {
+    fn now(&self) -> DateTime<Utc> {
+        (**self).now()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlobError {
+    #[error("object not found: {0}")]
+    NotFound(String),
+    #[error("invalid object key {0:?}")]
+    InvalidKey(String),
+    #[error("blob store throttled: {0}")]
+    Throttled(String),
+    #[error("blob store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Object storage: S3, or a local directory.
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// Writes the whole object atomically: readers see the old object or the new one.
+    async fn put(&self, key: &str, body: Bytes) -> Result<(), BlobError>;
+    async fn get(&self, key: &str) -> Result<Bytes, BlobError>;
+    /// Every object under `prefix`, sorted by key.
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, BlobError>;
+    /// Deleting a missing object succeeds.
+    async fn delete(&self, key: &str) -> Result<(), BlobError>;
+}
+
+#[async_trait]
+impl<T: BlobStore + ?Sized> BlobStore for std::sync::Arc<T> {
+    async fn put(&self, key: &str, body: Bytes) -> Result<(), BlobError> {
+        (**self).put(key, body).await
+    }
+    async fn get(&self, key: &str) -> Result<Bytes, BlobError> {
+        (**self).get(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, BlobError> {
+        (**self).list(prefix).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        (**self).delete(key).await
+    }
+}
+
+/// A claim request for one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimRequest {
+    pub tenant_id: TenantId,
+    pub event_id: EventId,
+    pub payload_sha256: String,
+}
+
+/// Who claims, and for how long.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimContext {
+    /// One id per subscriber invocation; completion is recorded once for it.
+    pub batch_id: String,
+    pub now: DateTime<Utc>,
+    /// How long an unfinished claim blocks others: longer than the function timeout.
+    pub lease: Duration,
+    /// How long a completed claim is remembered (DynamoDB TTL / SQLite expiry).
+    pub retention: Duration,
+}
+
+impl ClaimContext {
+    pub fn lease_until(&self) -> DateTime<Utc> {
+        self.now + chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::MAX)
+    }
+
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        self.now + chrono::Duration::from_std(self.retention).unwrap_or(chrono::Duration::MAX)
+    }
+}
+
+/// What a claim found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// Ours now: new, or taken over from a holder whose lease ran out.
+    Claimed,
+    /// Already written by a completed batch, with this payload hash.
+    Completed { payload_sha256: String },
+    /// Held by another live batch: retry later.
+    InProgress,
+    /// The store could not answer for this key (throttled, unavailable): retry later.
+    Unavailable(DedupeError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DedupeError {
+    #[error("dedupe store throttled: {0}")]
+    Throttled(String),
+    #[error("dedupe store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Claim-then-complete deduplication by (tenant_id, event_id).
+///
+/// A claim is recorded per event; completion once per batch, so the steady-state cost
+/// is about one write per unique event.
+#[async_trait]
+pub trait DedupeStore: Send + Sync {
+    /// One outcome per request, in order. A failure of the whole call is an `Err`.
+    async fn claim(
+        &self,
+        ctx: &ClaimContext,
+        requests: &[ClaimRequest],
+    ) -> Result<Vec<ClaimOutcome>, DedupeError>;
+
+    /// Marks every claim of `batch_id` as written, for `retention`.
+    async fn complete(&self, ctx: &ClaimContext) -> Result<(), DedupeError>;
+
+    /// Drops this batch's claims on these keys (the write failed), so a retry need not
+    /// wait for the lease to run out. Best effort: the lease is the safety net.
+    async fn release(&self, ctx: &ClaimContext, keys: &[ClaimRequest]) -> Result<(), DedupeError>;
+}
+
+#[async_trait]
+impl<T: DedupeStore + ?Sized> DedupeStore for std::sync::Arc<T> {
+    async fn claim(
+        &self,
+        ctx: &ClaimContext,
+        requests: &[ClaimRequest],
+    ) -> Result<Vec<ClaimOutcome>, DedupeError> {
+        (**self).claim(ctx, requests).await
+    }
+    async fn complete(&self, ctx: &ClaimContext) -> Result<(), DedupeError> {
+        (**self).complete(ctx).await
+    }
+    async fn release(&self, ctx: &ClaimContext, keys: &[ClaimRequest]) -> Result<(), DedupeError> {
+        (**self).release(ctx, keys).await
+    }
+}
