@@ -13,8 +13,8 @@ use envelope::{EventId, TenantId};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use crate::record::AuditRecord;
@@ -110,10 +110,15 @@ pub fn arrow_schema(tier: Tier) -> SchemaRef {
 pub fn sort_records(records: &mut [AuditRecord], tier: Tier) {
     match tier {
         Tier::Ingest => records.sort_unstable_by(|a, b| {
-            (&a.tenant_id, a.occurred_at, &a.event_id).cmp(&(&b.tenant_id, b.occurred_at, &b.event_id))
+            (&a.tenant_id, a.occurred_at, &a.event_id).cmp(&(
+                &b.tenant_id,
+                b.occurred_at,
+                &b.event_id,
+            ))
         }),
-        Tier::Tenant => records
-            .sort_unstable_by(|a, b| (a.occurred_at, &a.event_id).cmp(&(b.occurred_at, &b.event_id))),
+        Tier::Tenant => records.sort_unstable_by(|a, b| {
+            (a.occurred_at, &a.event_id).cmp(&(b.occurred_at, &b.event_id))
+        }),
     }
 }
 
@@ -130,8 +135,10 @@ fn opt_strings<'a>(
 
 fn times(records: &[AuditRecord], f: impl Fn(&AuditRecord) -> DateTime<Utc>) -> ArrayRef {
     Arc::new(
-        TimestampMicrosecondArray::from_iter_values(records.iter().map(|r| f(r).timestamp_micros()))
-            .with_timezone("UTC"),
+        TimestampMicrosecondArray::from_iter_values(
+            records.iter().map(|r| f(r).timestamp_micros()),
+        )
+        .with_timezone("UTC"),
     )
 }
 
@@ -144,7 +151,9 @@ pub fn to_record_batch(records: &[AuditRecord], tier: Tier) -> Result<RecordBatc
     columns.extend([
         strings(records, |r| r.event_id.as_str()),
         strings(records, |r| &r.event_type),
-        Arc::new(Int32Array::from_iter_values(records.iter().map(|r| r.schema_version))) as ArrayRef,
+        Arc::new(Int32Array::from_iter_values(
+            records.iter().map(|r| r.schema_version),
+        )) as ArrayRef,
         times(records, |r| r.occurred_at),
         times(records, |r| r.ingested_at),
         strings(records, |r| &r.producer),
@@ -190,18 +199,33 @@ fn writer_properties(tier: Tier, zstd_level: i32) -> Result<WriterProperties, Co
         .set_sorting_columns(Some(sorting))
         .set_created_by("auditlog".to_owned());
     // Unique per row: a dictionary would only cost time and then be abandoned.
-    for column in ["event_id", "payload", "payload_sha256", "bus_event_id", "request_id"] {
+    for column in [
+        "event_id",
+        "payload",
+        "payload_sha256",
+        "bus_event_id",
+        "request_id",
+    ] {
         builder = builder.set_column_dictionary_enabled(ColumnPath::from(column), false);
     }
     // The payload is large and never filtered on; its statistics would be noise.
-    builder = builder.set_column_statistics_enabled(ColumnPath::from("payload"), EnabledStatistics::None);
+    builder =
+        builder.set_column_statistics_enabled(ColumnPath::from("payload"), EnabledStatistics::None);
     Ok(builder.build())
 }
 
 /// Encodes records (already in the tier's sort order) as one Parquet file.
-pub fn encode_parquet(records: &[AuditRecord], tier: Tier, zstd_level: i32) -> Result<Vec<u8>, CodecError> {
+pub fn encode_parquet(
+    records: &[AuditRecord],
+    tier: Tier,
+    zstd_level: i32,
+) -> Result<Vec<u8>, CodecError> {
     let mut out = Vec::with_capacity(records.len() * 400 + 4096);
-    let mut writer = ArrowWriter::try_new(&mut out, arrow_schema(tier), Some(writer_properties(tier, zstd_level)?))?;
+    let mut writer = ArrowWriter::try_new(
+        &mut out,
+        arrow_schema(tier),
+        Some(writer_properties(tier, zstd_level)?),
+    )?;
     // Chunks keep the Arrow copy of a large compaction bounded.
     for chunk in records.chunks(64 * 1024) {
         writer.write(&to_record_batch(chunk, tier)?)?;
@@ -225,7 +249,11 @@ fn opt(a: &StringArray, i: usize) -> Option<String> {
     a.is_valid(i).then(|| a.value(i).to_owned())
 }
 
-fn time(a: &TimestampMicrosecondArray, i: usize, column: &'static str) -> Result<DateTime<Utc>, CodecError> {
+fn time(
+    a: &TimestampMicrosecondArray,
+    i: usize,
+    column: &'static str,
+) -> Result<DateTime<Utc>, CodecError> {
     DateTime::from_timestamp_micros(a.value(i)).ok_or_else(|| CodecError::Value {
         row: i,
         column,
@@ -235,25 +263,61 @@ fn time(a: &TimestampMicrosecondArray, i: usize, column: &'static str) -> Result
 
 /// Decodes a file of either tier. `expected_tenant` comes from the object path for the
 /// tenant tier; for the ingest tier it filters rows to that tenant (None keeps all).
-pub fn decode_parquet(bytes: Bytes, expected_tenant: Option<&TenantId>) -> Result<Vec<AuditRecord>, CodecError> {
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?.with_batch_size(8192).build()?;
+pub fn decode_parquet(
+    bytes: Bytes,
+    expected_tenant: Option<&TenantId>,
+) -> Result<Vec<AuditRecord>, CodecError> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?
+        .with_batch_size(8192)
+        .build()?;
     let mut out = Vec::new();
     for batch in reader {
         let batch = batch?;
         let tenants = batch
             .column_by_name("tenant_id")
-            .map(|c| c.as_any().downcast_ref::<StringArray>().ok_or(CodecError::Column { column: "tenant_id" }))
+            .map(|c| {
+                c.as_any()
+                    .downcast_ref::<StringArray>()
+                    .ok_or(CodecError::Column {
+                        column: "tenant_id",
+                    })
+            })
             .transpose()?;
         if tenants.is_none() && expected_tenant.is_none() {
             return Err(CodecError::NoTenant);
         }
         let s = |name| column::<StringArray>(&batch, name);
-        let (event_id, event_type, producer, source) = (s("event_id")?, s("event_type")?, s("producer")?, s("source")?);
-        let (actor_type, actor_id, actor_name, action) = (s("actor_type")?, s("actor_id")?, s("actor_name")?, s("action")?);
-        let (target_type, target_id, target_name, outcome) = (s("target_type")?, s("target_id")?, s("target_name")?, s("outcome")?);
-        let (correlation_id, request_id, source_ip, user_agent) = (s("correlation_id")?, s("request_id")?, s("source_ip")?, s("user_agent")?);
-        let (payload, payload_sha256, bus_event_id, account, region) =
-            (s("payload")?, s("payload_sha256")?, s("bus_event_id")?, s("account")?, s("region")?);
+        let (event_id, event_type, producer, source) = (
+            s("event_id")?,
+            s("event_type")?,
+            s("producer")?,
+            s("source")?,
+        );
+        let (actor_type, actor_id, actor_name, action) = (
+            s("actor_type")?,
+            s("actor_id")?,
+            s("actor_name")?,
+            s("action")?,
+        );
+        let (target_type, target_id, target_name, outcome) = (
+            s("target_type")?,
+            s("target_id")?,
+            s("target_name")?,
+            s("outcome")?,
+        );
+        let (correlation_id, request_id, source_ip, user_agent) = (
+            s("correlation_id")?,
+            s("request_id")?,
+            s("source_ip")?,
+            s("user_agent")?,
+        );
+        let (payload, payload_sha256, bus_event_id, account, region) = (
+            s("payload")?,
+            s("payload_sha256")?,
+            s("bus_event_id")?,
+            s("account")?,
+            s("region")?,
+        );
         let schema_version = column::<Int32Array>(&batch, "schema_version")?;
         let occurred_at = column::<TimestampMicrosecondArray>(&batch, "occurred_at")?;
         let ingested_at = column::<TimestampMicrosecondArray>(&batch, "ingested_at")?;
@@ -264,7 +328,11 @@ pub fn decode_parquet(bytes: Bytes, expected_tenant: Option<&TenantId>) -> Resul
                     match expected {
                         // ingest tier read for one tenant: other tenants' rows are skipped
                         Some(e) if e.as_str() != t => continue,
-                        _ => TenantId::parse(t).map_err(|e| CodecError::Value { row: i, column: "tenant_id", reason: e.to_string() })?,
+                        _ => TenantId::parse(t).map_err(|e| CodecError::Value {
+                            row: i,
+                            column: "tenant_id",
+                            reason: e.to_string(),
+                        })?,
                     }
                 }
                 (None, Some(e)) => e.clone(),
@@ -272,8 +340,11 @@ pub fn decode_parquet(bytes: Bytes, expected_tenant: Option<&TenantId>) -> Resul
             };
             out.push(AuditRecord {
                 tenant_id,
-                event_id: EventId::parse(event_id.value(i))
-                    .map_err(|e| CodecError::Value { row: i, column: "event_id", reason: e.to_string() })?,
+                event_id: EventId::parse(event_id.value(i)).map_err(|e| CodecError::Value {
+                    row: i,
+                    column: "event_id",
+                    reason: e.to_string(),
+                })?,
                 event_type: req(event_type, i),
                 schema_version: schema_version.value(i),
                 occurred_at: time(occurred_at, i, "occurred_at")?,
@@ -315,7 +386,12 @@ mod tests {
         (0..n)
             .map(|i| {
                 let id = format!("0192f4a0-7b3c-7d4e-8f00-{i:012}");
-                let v = bus_event(tenants[i % tenants.len()], &id, "app.doc.viewed", json!({"action": "view", "n": i}));
+                let v = bus_event(
+                    tenants[i % tenants.len()],
+                    &id,
+                    "app.doc.viewed",
+                    json!({"action": "view", "n": i}),
+                );
                 let e = envelope::decode_bus_event(&v.to_string(), &reg, 1 << 20).unwrap();
                 AuditRecord::from_event(e, Utc::now())
             })
@@ -338,7 +414,8 @@ mod tests {
             assert_eq!(a.actor_name, b.actor_name);
             assert_eq!(a.target_id, b.target_id);
         }
-        let only_a = decode_parquet(Bytes::from(bytes), Some(&TenantId::parse("a").unwrap())).unwrap();
+        let only_a =
+            decode_parquet(Bytes::from(bytes), Some(&TenantId::parse("a").unwrap())).unwrap();
         assert_eq!(only_a.len(), 17);
         assert!(only_a.iter().all(|r| r.tenant_id.as_str() == "a"));
     }
@@ -347,13 +424,30 @@ mod tests {
     fn tenant_tier_takes_tenant_from_path_and_is_zstd() {
         let rs = records(10, &["a"]);
         let bytes = encode_parquet(&rs, Tier::Tenant, 3).unwrap();
-        let meta = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes.clone())).unwrap().metadata().clone();
+        let meta = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes.clone()))
+            .unwrap()
+            .metadata()
+            .clone();
         let rg = meta.row_group(0);
-        assert!(rg.columns().iter().all(|c| matches!(c.compression(), Compression::ZSTD(_))));
+        assert!(
+            rg.columns()
+                .iter()
+                .all(|c| matches!(c.compression(), Compression::ZSTD(_)))
+        );
         assert!(rg.column(0).statistics().is_some());
-        assert!(meta.file_metadata().schema_descr().columns().iter().all(|c| c.name() != "tenant_id"));
-        assert!(matches!(decode_parquet(Bytes::from(bytes.clone()), None), Err(CodecError::NoTenant)));
-        let back = decode_parquet(Bytes::from(bytes), Some(&TenantId::parse("zz").unwrap())).unwrap();
+        assert!(
+            meta.file_metadata()
+                .schema_descr()
+                .columns()
+                .iter()
+                .all(|c| c.name() != "tenant_id")
+        );
+        assert!(matches!(
+            decode_parquet(Bytes::from(bytes.clone()), None),
+            Err(CodecError::NoTenant)
+        ));
+        let back =
+            decode_parquet(Bytes::from(bytes), Some(&TenantId::parse("zz").unwrap())).unwrap();
         assert!(back.iter().all(|r| r.tenant_id.as_str() == "zz"));
     }
 

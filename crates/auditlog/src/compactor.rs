@@ -41,7 +41,10 @@ pub struct CompactorConfig {
 
 impl Default for CompactorConfig {
     fn default() -> Self {
-        Self { zstd_level: 3, before: None }
+        Self {
+            zstd_level: 3,
+            before: None,
+        }
     }
 }
 
@@ -85,18 +88,27 @@ impl<B: BlobStore> Compactor<B> {
         Ok(report)
     }
 
-    async fn fold_day(&self, dt: NaiveDate, files: &[String], report: &mut CompactionReport) -> Result<(), CompactError> {
+    async fn fold_day(
+        &self,
+        dt: NaiveDate,
+        files: &[String],
+        report: &mut CompactionReport,
+    ) -> Result<(), CompactError> {
         let mut by_tenant: BTreeMap<TenantId, Vec<AuditRecord>> = BTreeMap::new();
         for key in files {
             let bytes = self.blobs.get(key).await?;
-            let records = decode_parquet(bytes, None).map_err(|source| CompactError::Codec { key: key.clone(), source })?;
+            let records = decode_parquet(bytes, None).map_err(|source| CompactError::Codec {
+                key: key.clone(),
+                source,
+            })?;
             report.ingest_rows += records.len();
             for r in records {
                 by_tenant.entry(r.tenant_id.clone()).or_default().push(r);
             }
         }
         for (tenant, fresh) in by_tenant {
-            self.fold_partition(PartitionKey::new(tenant, dt), fresh, report).await?;
+            self.fold_partition(PartitionKey::new(tenant, dt), fresh, report)
+                .await?;
         }
         // Only now is every row of these files in a tenant file.
         for key in files {
@@ -123,8 +135,12 @@ impl<B: BlobStore> Compactor<B> {
         let mut all = fresh;
         for key in &existing {
             let bytes = self.blobs.get(key).await?;
-            let records = decode_parquet(bytes, Some(&partition.tenant))
-                .map_err(|source| CompactError::Codec { key: key.clone(), source })?;
+            let records = decode_parquet(bytes, Some(&partition.tenant)).map_err(|source| {
+                CompactError::Codec {
+                    key: key.clone(),
+                    source,
+                }
+            })?;
             all.extend(records);
         }
         let before = all.len();
@@ -143,8 +159,13 @@ impl<B: BlobStore> Compactor<B> {
         let key = partition.object_key(&rows);
         let existing_set: BTreeSet<&String> = existing.iter().collect();
         if !existing_set.contains(&key) {
-            let bytes = encode_parquet(&rows, Tier::Tenant, self.config.zstd_level)
-                .map_err(|source| CompactError::Codec { key: key.clone(), source })?;
+            let bytes =
+                encode_parquet(&rows, Tier::Tenant, self.config.zstd_level).map_err(|source| {
+                    CompactError::Codec {
+                        key: key.clone(),
+                        source,
+                    }
+                })?;
             report.bytes_written += bytes.len();
             self.blobs.put(&key, Bytes::from(bytes)).await?;
             report.tenant_files_written += 1;

@@ -83,7 +83,10 @@ pub fn ingest_object_key(dt: NaiveDate, records: &[AuditRecord]) -> String {
 pub fn quarantine_object_key(day: NaiveDate, reason_code: &str, raw: &[u8]) -> String {
     let mut h = Sha256::new();
     h.update(raw);
-    format!("{QUARANTINE_PREFIX}dt={day}/{reason_code}/{}.json", short_hex(h))
+    format!(
+        "{QUARANTINE_PREFIX}dt={day}/{reason_code}/{}.json",
+        short_hex(h)
+    )
 }
 
 fn short_hex(h: Sha256) -> String {
@@ -100,7 +103,9 @@ pub enum ObjectKey {
 
 impl ObjectKey {
     pub fn parse(key: &str) -> Result<Self, KeyError> {
-        let err = || KeyError { key: key.to_owned() };
+        let err = || KeyError {
+            key: key.to_owned(),
+        };
         let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| err());
         let parts: Vec<&str> = key.split('/').collect();
         match parts.as_slice() {
@@ -130,8 +135,14 @@ mod tests {
         let d = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
         let pk = PartitionKey::new(TenantId::parse("acme").unwrap(), d);
         let key = pk.object_key(&[]);
-        assert!(key.starts_with("audit/tenant_id=acme/dt=2026-11-21/part-"), "{key}");
-        assert_eq!(ObjectKey::parse(&key).unwrap(), ObjectKey::Tenant { partition: pk });
+        assert!(
+            key.starts_with("audit/tenant_id=acme/dt=2026-11-21/part-"),
+            "{key}"
+        );
+        assert_eq!(
+            ObjectKey::parse(&key).unwrap(),
+            ObjectKey::Tenant { partition: pk }
+        );
         let ik = ingest_object_key(d, &[]);
         assert_eq!(ObjectKey::parse(&ik).unwrap(), ObjectKey::Ingest { dt: d });
         for bad in [

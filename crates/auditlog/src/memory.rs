@@ -9,7 +9,8 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use crate::ports::{
-    BlobError, BlobStore, ClaimContext, ClaimOutcome, ClaimRequest, DedupeError, DedupeStore, ObjectInfo,
+    BlobError, BlobStore, ClaimContext, ClaimOutcome, ClaimRequest, DedupeError, DedupeStore,
+    ObjectInfo,
 };
 
 #[derive(Default)]
@@ -32,7 +33,10 @@ impl MemoryBlobStore {
     }
 
     pub fn keys(&self) -> Vec<String> {
-        self.objects.lock().map(|o| o.keys().cloned().collect()).unwrap_or_default()
+        self.objects
+            .lock()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
     }
 }
 
@@ -51,7 +55,10 @@ impl BlobStore for MemoryBlobStore {
             }
         }
         *self.puts.lock().map_err(poisoned)? += 1;
-        self.objects.lock().map_err(poisoned)?.insert(key.to_owned(), body);
+        self.objects
+            .lock()
+            .map_err(poisoned)?
+            .insert(key.to_owned(), body);
         Ok(())
     }
 
@@ -71,7 +78,10 @@ impl BlobStore for MemoryBlobStore {
             .map_err(poisoned)?
             .range(prefix.to_owned()..)
             .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(k, v)| ObjectInfo { key: k.clone(), size: v.len() as u64 })
+            .map(|(k, v)| ObjectInfo {
+                key: k.clone(),
+                size: v.len() as u64,
+            })
             .collect())
     }
 
@@ -111,7 +121,11 @@ fn dpoisoned<T>(_: T) -> DedupeError {
 
 #[async_trait]
 impl DedupeStore for MemoryDedupeStore {
-    async fn claim(&self, ctx: &ClaimContext, requests: &[ClaimRequest]) -> Result<Vec<ClaimOutcome>, DedupeError> {
+    async fn claim(
+        &self,
+        ctx: &ClaimContext,
+        requests: &[ClaimRequest],
+    ) -> Result<Vec<ClaimOutcome>, DedupeError> {
         {
             let mut t = self.throttle_claims.lock().map_err(dpoisoned)?;
             if *t > 0 {
@@ -137,7 +151,9 @@ impl DedupeStore for MemoryDedupeStore {
                 match claims.get(&key) {
                     Some(c) if c.expires_at > ctx.now => {
                         if completed.get(&c.batch_id).is_some_and(|exp| *exp > ctx.now) {
-                            ClaimOutcome::Completed { payload_sha256: c.payload_sha256.clone() }
+                            ClaimOutcome::Completed {
+                                payload_sha256: c.payload_sha256.clone(),
+                            }
                         } else if c.batch_id != ctx.batch_id && c.lease_until > ctx.now {
                             ClaimOutcome::InProgress
                         } else {
@@ -155,7 +171,10 @@ impl DedupeStore for MemoryDedupeStore {
     }
 
     async fn complete(&self, ctx: &ClaimContext) -> Result<(), DedupeError> {
-        self.completed.lock().map_err(dpoisoned)?.insert(ctx.batch_id.clone(), ctx.expires_at());
+        self.completed
+            .lock()
+            .map_err(dpoisoned)?
+            .insert(ctx.batch_id.clone(), ctx.expires_at());
         Ok(())
     }
 

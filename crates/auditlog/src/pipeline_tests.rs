@@ -31,7 +31,12 @@ fn rig() -> Rig {
         Arc::new(SchemaRegistry::builtin().unwrap()),
         SubscriberConfig::default(),
     );
-    Rig { blobs, dedupe, clock, sub }
+    Rig {
+        blobs,
+        dedupe,
+        clock,
+        sub,
+    }
 }
 
 fn id(n: u32) -> String {
@@ -39,11 +44,19 @@ fn id(n: u32) -> String {
 }
 
 fn ev(tenant: &str, n: u32) -> Value {
-    bus_event(tenant, &id(n), "app.doc.viewed", json!({"action": "view", "target": {"type": "doc", "id": format!("d{n}")}}))
+    bus_event(
+        tenant,
+        &id(n),
+        "app.doc.viewed",
+        json!({"action": "view", "target": {"type": "doc", "id": format!("d{n}")}}),
+    )
 }
 
 fn msg(i: usize, v: &Value) -> InboundMessage {
-    InboundMessage { message_id: format!("m{i}"), body: v.to_string() }
+    InboundMessage {
+        message_id: format!("m{i}"),
+        body: v.to_string(),
+    }
 }
 
 fn msgs(events: &[Value]) -> Vec<InboundMessage> {
@@ -51,7 +64,10 @@ fn msgs(events: &[Value]) -> Vec<InboundMessage> {
 }
 
 async fn read(blobs: &Arc<MemoryBlobStore>, tenant: &str) -> Vec<AuditRecord> {
-    TenantReader::new(blobs.clone()).read(&TenantId::parse(tenant).unwrap(), None, None).await.unwrap()
+    TenantReader::new(blobs.clone())
+        .read(&TenantId::parse(tenant).unwrap(), None, None)
+        .await
+        .unwrap()
 }
 
 async fn quarantined(blobs: &Arc<MemoryBlobStore>) -> Vec<Value> {
@@ -84,7 +100,10 @@ async fn same_event_twice_in_one_batch_and_across_batches() {
     let out = r.sub.handle(&msgs(&[e.clone(), e.clone()])).await;
     assert_eq!((out.stats.written, out.stats.duplicates), (1, 1));
     let out = r.sub.handle(&msgs(&[e.clone()])).await;
-    assert_eq!((out.stats.written, out.stats.duplicates, out.stats.files), (0, 1, 0));
+    assert_eq!(
+        (out.stats.written, out.stats.duplicates, out.stats.files),
+        (0, 1, 0)
+    );
     assert!(out.failed_message_ids.is_empty());
     assert_eq!(read(&r.blobs, "acme").await.len(), 1);
     assert_eq!(r.blobs.list(INGEST_PREFIX).await.unwrap().len(), 1);
@@ -103,7 +122,10 @@ async fn replay_a_week_later_with_a_new_bus_id_is_a_duplicate() {
     assert_eq!((out.stats.written, out.stats.duplicates), (0, 1));
     let rows = read(&r.blobs, "acme").await;
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].bus_event_id, "bus-0192f4a0-7b3c-7d4e-8f00-000000000001");
+    assert_eq!(
+        rows[0].bus_event_id,
+        "bus-0192f4a0-7b3c-7d4e-8f00-000000000001"
+    );
 }
 
 #[tokio::test]
@@ -114,7 +136,14 @@ async fn same_id_with_another_payload_is_quarantined_as_conflict() {
     other["detail"]["payload"]["action"] = json!("delete");
     // in one batch
     let out = r.sub.handle(&msgs(&[e.clone(), other.clone()])).await;
-    assert_eq!((out.stats.written, out.stats.conflicts, out.stats.quarantined), (1, 1, 1));
+    assert_eq!(
+        (
+            out.stats.written,
+            out.stats.conflicts,
+            out.stats.quarantined
+        ),
+        (1, 1, 1)
+    );
     // and against the store, later
     let mut other2 = e.clone();
     other2["detail"]["payload"]["action"] = json!("edit");
@@ -123,10 +152,16 @@ async fn same_id_with_another_payload_is_quarantined_as_conflict() {
     assert!(out.failed_message_ids.is_empty());
     let q = quarantined(&r.blobs).await;
     assert_eq!(q.len(), 2);
-    assert!(q.iter().all(|q| q["reason_code"] == "conflict" && q["accepted_payload_sha256"].is_string()));
+    assert!(
+        q.iter()
+            .all(|q| q["reason_code"] == "conflict" && q["accepted_payload_sha256"].is_string())
+    );
     let rows = read(&r.blobs, "acme").await;
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].action, "view", "the first accepted payload is never overwritten");
+    assert_eq!(
+        rows[0].action, "view",
+        "the first accepted payload is never overwritten"
+    );
 }
 
 #[tokio::test]
@@ -137,27 +172,61 @@ async fn bad_messages_are_quarantined_with_reason_and_raw_body() {
     let mut eq_tenant = ev("x", 3);
     eq_tenant["detail"]["metadata"]["tenant_id"] = json!("tenant_id=acme");
     let mut no_tenant = ev("x", 4);
-    no_tenant["detail"]["metadata"].as_object_mut().unwrap().remove("tenant_id");
+    no_tenant["detail"]["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("tenant_id");
     let mut violation = ev("acme", 5);
     violation["detail"]["payload"] = json!({"outcome": 3});
     let mut unknown = ev("acme", 6);
     unknown["detail"]["metadata"]["event_type"] = json!("billing.thing.done");
     let mut big = ev("acme", 7);
     big["detail"]["payload"]["details"] = json!({"pad": "x".repeat(1_100_000)});
-    let mut messages = msgs(&[ev("acme", 1), bad_tenant, eq_tenant, no_tenant, violation, unknown, big]);
-    messages.push(InboundMessage { message_id: "junk".into(), body: "{\"not json".into() });
+    let mut messages = msgs(&[
+        ev("acme", 1),
+        bad_tenant,
+        eq_tenant,
+        no_tenant,
+        violation,
+        unknown,
+        big,
+    ]);
+    messages.push(InboundMessage {
+        message_id: "junk".into(),
+        body: "{\"not json".into(),
+    });
     let out = r.sub.handle(&messages).await;
-    assert!(out.failed_message_ids.is_empty(), "permanent failures are never retried");
+    assert!(
+        out.failed_message_ids.is_empty(),
+        "permanent failures are never retried"
+    );
     assert_eq!((out.stats.written, out.stats.quarantined), (1, 7));
     let q = quarantined(&r.blobs).await;
-    let mut codes: Vec<&str> = q.iter().map(|q| q["reason_code"].as_str().unwrap()).collect();
+    let mut codes: Vec<&str> = q
+        .iter()
+        .map(|q| q["reason_code"].as_str().unwrap())
+        .collect();
     codes.sort();
-    assert_eq!(codes, ["invalid_tenant", "invalid_tenant", "invalid_tenant", "malformed_json", "oversize", "schema_violation", "unknown_schema"]);
+    assert_eq!(
+        codes,
+        [
+            "invalid_tenant",
+            "invalid_tenant",
+            "invalid_tenant",
+            "malformed_json",
+            "oversize",
+            "schema_violation",
+            "unknown_schema"
+        ]
+    );
     assert!(q.iter().any(|q| q["body"] == "{\"not json"));
     // nothing escaped into a partition outside audit/tenant_id=<valid>/
     for k in r.blobs.keys() {
         assert!(!k.contains(".."), "{k}");
-        assert!(k.starts_with("ingest/dt=") || k.starts_with("quarantine/dt="), "{k}");
+        assert!(
+            k.starts_with("ingest/dt=") || k.starts_with("quarantine/dt="),
+            "{k}"
+        );
     }
 }
 
@@ -182,7 +251,10 @@ async fn failed_write_is_retried_and_lands_exactly_once() {
 #[tokio::test]
 async fn failed_quarantine_write_retries_only_that_message() {
     let r = rig();
-    let messages = vec![InboundMessage { message_id: "bad".into(), body: "nope".into() }];
+    let messages = vec![InboundMessage {
+        message_id: "bad".into(),
+        body: "nope".into(),
+    }];
     r.blobs.fail_next_puts(1);
     let out = r.sub.handle(&messages).await;
     assert_eq!(out.failed_message_ids, vec!["bad".to_string()]);
@@ -244,9 +316,15 @@ async fn racing_consumers_write_one_copy() {
 }
 
 fn read_request(e: &Value) -> ClaimRequest {
-    let v = envelope::decode_bus_event(&e.to_string(), &SchemaRegistry::builtin().unwrap(), 1 << 21).unwrap();
+    let v =
+        envelope::decode_bus_event(&e.to_string(), &SchemaRegistry::builtin().unwrap(), 1 << 21)
+            .unwrap();
     let rec = AuditRecord::from_event(v, Utc::now());
-    ClaimRequest { tenant_id: rec.tenant_id, event_id: rec.event_id, payload_sha256: rec.payload_sha256 }
+    ClaimRequest {
+        tenant_id: rec.tenant_id,
+        event_id: rec.event_id,
+        payload_sha256: rec.payload_sha256,
+    }
 }
 
 trait NowForTest {
@@ -268,7 +346,10 @@ async fn compaction_folds_dedupes_and_is_idempotent() {
     r.sub.handle(&msgs(&b)).await;
     // a duplicate copy that slipped past dedupe (e.g. completion lost): force it in
     let mut dup = crate::codec::decode_parquet(
-        r.blobs.get(&r.blobs.list(INGEST_PREFIX).await.unwrap()[0].key).await.unwrap(),
+        r.blobs
+            .get(&r.blobs.list(INGEST_PREFIX).await.unwrap()[0].key)
+            .await
+            .unwrap(),
         None,
     )
     .unwrap();
@@ -277,9 +358,13 @@ async fn compaction_folds_dedupes_and_is_idempotent() {
         d.ingested_at += Duration::hours(1);
     }
     let key = ingest_object_key(dup[0].dt(), &dup);
-    r.blobs.put(&key, encode_parquet(&dup, Tier::Ingest, 1).unwrap().into()).await.unwrap();
+    r.blobs
+        .put(&key, encode_parquet(&dup, Tier::Ingest, 1).unwrap().into())
+        .await
+        .unwrap();
 
-    let before: Vec<Vec<AuditRecord>> = futures::future::join_all((0..3).map(|t| read_owned(&r.blobs, t))).await;
+    let before: Vec<Vec<AuditRecord>> =
+        futures::future::join_all((0..3).map(|t| read_owned(&r.blobs, t))).await;
     assert_eq!(before.iter().map(Vec::len).sum::<usize>(), 60);
 
     let c = Compactor::new(r.blobs.clone(), CompactorConfig::default());
@@ -288,7 +373,8 @@ async fn compaction_folds_dedupes_and_is_idempotent() {
     assert_eq!(rep.duplicates_removed, 5);
     assert_eq!(rep.tenant_files_written, 3);
     assert!(r.blobs.list(INGEST_PREFIX).await.unwrap().is_empty());
-    let after: Vec<Vec<AuditRecord>> = futures::future::join_all((0..3).map(|t| read_owned(&r.blobs, t))).await;
+    let after: Vec<Vec<AuditRecord>> =
+        futures::future::join_all((0..3).map(|t| read_owned(&r.blobs, t))).await;
     assert_eq!(before, after, "readers see the same rows before and after");
 
     // idempotent: nothing to do the second time
@@ -316,20 +402,40 @@ async fn a_compaction_crash_loses_nothing_and_the_rerun_cleans_up() {
     // crash after 0, 1, 2 ... successful puts; earlier runs' files stay behind
     for crash_after in 0..4 {
         let c2 = Compactor::new(
-            FailAfter { inner: r.blobs.clone(), ok_puts: std::sync::Mutex::new(crash_after) },
+            FailAfter {
+                inner: r.blobs.clone(),
+                ok_puts: std::sync::Mutex::new(crash_after),
+            },
             CompactorConfig::default(),
         );
         let crashed = c2.run().await.is_err();
-        let total: usize = futures::future::join_all((0..4).map(|t| read_owned(&r.blobs, t))).await.iter().map(Vec::len).sum();
-        assert_eq!(total, 40, "nothing lost or doubled after a crash after {crash_after} puts");
+        let total: usize = futures::future::join_all((0..4).map(|t| read_owned(&r.blobs, t)))
+            .await
+            .iter()
+            .map(Vec::len)
+            .sum();
+        assert_eq!(
+            total, 40,
+            "nothing lost or doubled after a crash after {crash_after} puts"
+        );
         if crashed {
-            assert!(!r.blobs.list(INGEST_PREFIX).await.unwrap().is_empty(), "ingest kept until folded");
+            assert!(
+                !r.blobs.list(INGEST_PREFIX).await.unwrap().is_empty(),
+                "ingest kept until folded"
+            );
         }
     }
     c.run().await.unwrap();
     assert!(r.blobs.list(INGEST_PREFIX).await.unwrap().is_empty());
     for t in 0..4 {
-        assert_eq!(r.blobs.list(&format!("audit/tenant_id=t{t}/")).await.unwrap().len(), 1);
+        assert_eq!(
+            r.blobs
+                .list(&format!("audit/tenant_id=t{t}/"))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
         assert_eq!(read_owned(&r.blobs, t).await.len(), 10);
     }
 }
@@ -345,7 +451,12 @@ impl BlobStore for FailAfter {
     async fn put(&self, key: &str, body: bytes::Bytes) -> Result<(), BlobError> {
         let allowed = {
             let mut n = self.ok_puts.lock().unwrap();
-            if *n == 0 { false } else { *n -= 1; true }
+            if *n == 0 {
+                false
+            } else {
+                *n -= 1;
+                true
+            }
         };
         if !allowed {
             return Err(BlobError::Unavailable("crash".into()));
@@ -366,12 +477,17 @@ impl BlobStore for FailAfter {
 #[tokio::test]
 async fn reader_never_returns_another_tenants_rows() {
     let r = rig();
-    let events: Vec<Value> = (0..40).map(|n| ev(if n % 2 == 0 { "alpha" } else { "beta" }, n)).collect();
+    let events: Vec<Value> = (0..40)
+        .map(|n| ev(if n % 2 == 0 { "alpha" } else { "beta" }, n))
+        .collect();
     r.sub.handle(&msgs(&events)).await;
     for rows in [read(&r.blobs, "alpha").await, read(&r.blobs, "beta").await] {
         assert_eq!(rows.len(), 20);
     }
-    Compactor::new(r.blobs.clone(), CompactorConfig::default()).run().await.unwrap();
+    Compactor::new(r.blobs.clone(), CompactorConfig::default())
+        .run()
+        .await
+        .unwrap();
     let alpha = read(&r.blobs, "alpha").await;
     assert!(alpha.iter().all(|x| x.tenant_id.as_str() == "alpha"));
     assert_eq!(alpha.len(), 20);
@@ -386,9 +502,16 @@ async fn reader_filters_by_time() {
     let mut e2 = ev("acme", 2);
     e2["detail"]["metadata"]["occurred_at"] = json!("2026-11-21T00:00:01Z");
     r.sub.handle(&msgs(&[e1, e2])).await;
-    assert_eq!(r.blobs.list(INGEST_PREFIX).await.unwrap().len(), 2, "one file per day touched");
+    assert_eq!(
+        r.blobs.list(INGEST_PREFIX).await.unwrap().len(),
+        2,
+        "one file per day touched"
+    );
     let from = Utc.with_ymd_and_hms(2026, 11, 21, 0, 0, 0).unwrap();
-    let rows = TenantReader::new(r.blobs.clone()).read(&TenantId::parse("acme").unwrap(), Some(from), None).await.unwrap();
+    let rows = TenantReader::new(r.blobs.clone())
+        .read(&TenantId::parse("acme").unwrap(), Some(from), None)
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].event_id.as_str(), id(2));
 }

@@ -67,12 +67,17 @@ impl<B: BlobStore> TenantReader<B> {
                 Err(BlobError::NotFound(_)) => continue,
                 Err(e) => return Err(e.into()),
             };
-            let records = decode_parquet(bytes, Some(tenant)).map_err(|source| ReadError::Codec { key: key.clone(), source })?;
+            let records =
+                decode_parquet(bytes, Some(tenant)).map_err(|source| ReadError::Codec {
+                    key: key.clone(),
+                    source,
+                })?;
             for r in records {
                 if &r.tenant_id != tenant {
                     continue;
                 }
-                if from.is_some_and(|f| r.occurred_at < f) || to.is_some_and(|t| r.occurred_at >= t) {
+                if from.is_some_and(|f| r.occurred_at < f) || to.is_some_and(|t| r.occurred_at >= t)
+                {
                     continue;
                 }
                 match best.get(&r.event_id) {
@@ -91,5 +96,6 @@ impl<B: BlobStore> TenantReader<B> {
 
 /// Of two copies of one event, the first ingested is the original.
 pub(crate) fn prefer(candidate: &AuditRecord, existing: &AuditRecord) -> bool {
-    (candidate.ingested_at, &candidate.bus_event_id) < (existing.ingested_at, &existing.bus_event_id)
+    (candidate.ingested_at, &candidate.bus_event_id)
+        < (existing.ingested_at, &existing.bus_event_id)
 }

@@ -110,7 +110,11 @@ fn text(v: &Value, path: &[&str]) -> Option<String> {
 }
 
 fn derive(event_type: &str, payload: &Value) -> Derived {
-    let last = event_type.rsplit('.').next().unwrap_or(event_type).to_owned();
+    let last = event_type
+        .rsplit('.')
+        .next()
+        .unwrap_or(event_type)
+        .to_owned();
     let outcome = text(payload, &["outcome"]).unwrap_or_else(|| "success".to_owned());
     if let Some(kind) = event_type.strip_prefix("scim.") {
         let noun = kind.split('.').next().unwrap_or_default();
@@ -169,17 +173,35 @@ pub(crate) mod tests {
     }
 
     fn record(event_type: &str, payload: Value) -> AuditRecord {
-        let v = bus_event("acme", "0192f4a0-7b3c-7d4e-8f00-112233445566", event_type, payload);
-        let e = envelope::decode_bus_event(&v.to_string(), &SchemaRegistry::builtin().unwrap(), 1 << 20)
-            .unwrap();
+        let v = bus_event(
+            "acme",
+            "0192f4a0-7b3c-7d4e-8f00-112233445566",
+            event_type,
+            payload,
+        );
+        let e = envelope::decode_bus_event(
+            &v.to_string(),
+            &SchemaRegistry::builtin().unwrap(),
+            1 << 20,
+        )
+        .unwrap();
         AuditRecord::from_event(e, Utc::now())
     }
 
     #[test]
     fn derives_scim_user_columns() {
-        let r = record("scim.user.deactivated", json!({"id": "u1", "userName": "ada", "active": false}));
-        assert_eq!((r.action.as_str(), r.target_type.as_deref()), ("deactivated", Some("user")));
-        assert_eq!((r.target_id.as_deref(), r.target_name.as_deref()), (Some("u1"), Some("ada")));
+        let r = record(
+            "scim.user.deactivated",
+            json!({"id": "u1", "userName": "ada", "active": false}),
+        );
+        assert_eq!(
+            (r.action.as_str(), r.target_type.as_deref()),
+            ("deactivated", Some("user"))
+        );
+        assert_eq!(
+            (r.target_id.as_deref(), r.target_name.as_deref()),
+            (Some("u1"), Some("ada"))
+        );
         assert_eq!(r.outcome, "success");
         assert_eq!(r.actor_type, "idp");
         assert_eq!(r.occurred_at.timestamp_subsec_micros(), 123_456);
@@ -194,7 +216,10 @@ pub(crate) mod tests {
             json!({"group": {"id": "g1", "displayName": "Admins"}, "member": {"id": "u9", "type": "User"}}),
         );
         assert_eq!(r.action, "member_added");
-        assert_eq!((r.target_type.as_deref(), r.target_id.as_deref()), (Some("user"), Some("u9")));
+        assert_eq!(
+            (r.target_type.as_deref(), r.target_id.as_deref()),
+            (Some("user"), Some("u9"))
+        );
     }
 
     #[test]

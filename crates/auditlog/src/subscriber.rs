@@ -129,8 +129,20 @@ struct Pending {
 type Key = (TenantId, EventId);
 
 impl<D: DedupeStore, B: BlobStore, C: Clock> Subscriber<D, B, C> {
-    pub fn new(dedupe: D, blobs: B, clock: C, registry: Arc<SchemaRegistry>, config: SubscriberConfig) -> Self {
-        Self { dedupe, blobs, clock, registry, config }
+    pub fn new(
+        dedupe: D,
+        blobs: B,
+        clock: C,
+        registry: Arc<SchemaRegistry>,
+        config: SubscriberConfig,
+    ) -> Self {
+        Self {
+            dedupe,
+            blobs,
+            clock,
+            registry,
+            config,
+        }
     }
 
     pub fn blobs(&self) -> &B {
@@ -149,7 +161,10 @@ impl<D: DedupeStore, B: BlobStore, C: Clock> Subscriber<D, B, C> {
             lease: self.config.lease,
             retention: self.config.retention,
         };
-        let mut stats = BatchStats { received: messages.len(), ..BatchStats::default() };
+        let mut stats = BatchStats {
+            received: messages.len(),
+            ..BatchStats::default()
+        };
         let mut failed: BTreeSet<String> = BTreeSet::new();
         let mut quarantine: Vec<QuarantineRecord> = Vec::new();
 
@@ -171,7 +186,10 @@ impl<D: DedupeStore, B: BlobStore, C: Clock> Subscriber<D, B, C> {
                         }
                         None => {
                             first_seen.insert(key, pending.len());
-                            pending.push(Pending { message_id: m.message_id.clone(), record });
+                            pending.push(Pending {
+                                message_id: m.message_id.clone(),
+                                record,
+                            });
                         }
                     }
                 }
@@ -206,7 +224,9 @@ impl<D: DedupeStore, B: BlobStore, C: Clock> Subscriber<D, B, C> {
                     for (p, outcome) in pending.into_iter().zip(outcomes) {
                         match outcome {
                             ClaimOutcome::Claimed => to_write.push(p),
-                            ClaimOutcome::Completed { payload_sha256 } if payload_sha256 == p.record.payload_sha256 => {
+                            ClaimOutcome::Completed { payload_sha256 }
+                                if payload_sha256 == p.record.payload_sha256 =>
+                            {
                                 stats.duplicates += 1;
                             }
                             ClaimOutcome::Completed { payload_sha256 } => {
@@ -215,7 +235,10 @@ impl<D: DedupeStore, B: BlobStore, C: Clock> Subscriber<D, B, C> {
                                     .find(|m| m.message_id == p.message_id)
                                     .map(|m| m.body.as_str())
                                     .unwrap_or_default();
-                                let m = InboundMessage { message_id: p.message_id.clone(), body: body.to_owned() };
+                                let m = InboundMessage {
+                                    message_id: p.message_id.clone(),
+                                    body: body.to_owned(),
+                                };
                                 quarantine.push(conflict(&m, &p.record, payload_sha256, now));
                             }
                             ClaimOutcome::InProgress => {
@@ -229,7 +252,11 @@ impl<D: DedupeStore, B: BlobStore, C: Clock> Subscriber<D, B, C> {
                     }
                 }
                 Ok(outcomes) => {
-                    tracing::error!(expected = pending.len(), got = outcomes.len(), "dedupe store answered the wrong number of claims");
+                    tracing::error!(
+                        expected = pending.len(),
+                        got = outcomes.len(),
+                        "dedupe store answered the wrong number of claims"
+                    );
                     failed.extend(pending.into_iter().map(|p| p.message_id));
                 }
                 Err(e) => {
@@ -241,7 +268,10 @@ impl<D: DedupeStore, B: BlobStore, C: Clock> Subscriber<D, B, C> {
 
         // 3. Quarantine what can never succeed. Only a stored quarantine record lets us
         //    acknowledge the message; if the write fails, the message is retried.
-        stats.conflicts = quarantine.iter().filter(|q| q.reason_code == "conflict").count();
+        stats.conflicts = quarantine
+            .iter()
+            .filter(|q| q.reason_code == "conflict")
+            .count();
         for q in &quarantine {
             let key = quarantine_object_key(now.date_naive(), &q.reason_code, q.body.as_bytes());
             let body = serde_json::to_vec_pretty(q).unwrap_or_default();
@@ -269,7 +299,11 @@ impl<D: DedupeStore, B: BlobStore, C: Clock> Subscriber<D, B, C> {
             let written = match encode_parquet(&records, Tier::Ingest, self.config.zstd_level) {
                 Ok(bytes) => {
                     let len = bytes.len();
-                    self.blobs.put(&key, Bytes::from(bytes)).await.map(|()| len).map_err(|e| e.to_string())
+                    self.blobs
+                        .put(&key, Bytes::from(bytes))
+                        .await
+                        .map(|()| len)
+                        .map_err(|e| e.to_string())
                 }
                 Err(e) => Err(e.to_string()),
             };
@@ -304,16 +338,26 @@ impl<D: DedupeStore, B: BlobStore, C: Clock> Subscriber<D, B, C> {
         if wrote_any {
             match self.dedupe.complete(&ctx).await {
                 Ok(()) => stats.completions += 1,
-                Err(e) => tracing::warn!(error = %e, batch = ctx.batch_id, "completing claims failed"),
+                Err(e) => {
+                    tracing::warn!(error = %e, batch = ctx.batch_id, "completing claims failed")
+                }
             }
         }
 
         stats.retried = failed.len();
-        BatchOutcome { failed_message_ids: failed.into_iter().collect(), stats }
+        BatchOutcome {
+            failed_message_ids: failed.into_iter().collect(),
+            stats,
+        }
     }
 }
 
-fn conflict(m: &InboundMessage, record: &AuditRecord, accepted: String, now: DateTime<Utc>) -> QuarantineRecord {
+fn conflict(
+    m: &InboundMessage,
+    record: &AuditRecord,
+    accepted: String,
+    now: DateTime<Utc>,
+) -> QuarantineRecord {
     QuarantineRecord {
         reason_code: "conflict".to_owned(),
         reason: format!(

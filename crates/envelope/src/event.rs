@@ -228,7 +228,9 @@ pub fn decode_bus_event(
         field: "event_id",
         reason: e.to_string(),
     })?;
-    let event_type = m.event_type.ok_or(EnvelopeError::MissingField("event_type"))?;
+    let event_type = m
+        .event_type
+        .ok_or(EnvelopeError::MissingField("event_type"))?;
     check_event_type(&event_type)?;
     let schema_version = m
         .schema_version
@@ -401,7 +403,10 @@ mod tests {
         assert_eq!(e.metadata.actor.kind, ActorType::Idp);
         assert_eq!(e.metadata.occurred_at.timestamp_subsec_millis(), 123);
         assert_eq!(e.bus.account, "111122223333");
-        assert_eq!(e.payload_json, r#"{"active":true,"id":"u-1","userName":"ada@acme.test"}"#);
+        assert_eq!(
+            e.payload_json,
+            r#"{"active":true,"id":"u-1","userName":"ada@acme.test"}"#
+        );
     }
 
     #[test]
@@ -415,20 +420,39 @@ mod tests {
     #[test]
     fn oversize_is_rejected_before_parsing() {
         let err = decode_bus_event(&"x".repeat(2000), &registry(), 1000).unwrap_err();
-        assert_eq!(err, EnvelopeError::Oversize { size: 2000, limit: 1000 });
+        assert_eq!(
+            err,
+            EnvelopeError::Oversize {
+                size: 2000,
+                limit: 1000
+            }
+        );
     }
 
     #[test]
     fn missing_fields_are_named() {
-        for field in ["tenant_id", "event_id", "event_type", "occurred_at", "actor", "producer"] {
+        for field in [
+            "tenant_id",
+            "event_id",
+            "event_type",
+            "occurred_at",
+            "actor",
+            "producer",
+        ] {
             let mut v = sample();
-            v["detail"]["metadata"].as_object_mut().unwrap().remove(field);
+            v["detail"]["metadata"]
+                .as_object_mut()
+                .unwrap()
+                .remove(field);
             let err = decode(&v).unwrap_err();
             assert!(err.to_string().contains(field), "{field}: {err}");
         }
         let mut v = sample();
         v["detail"].as_object_mut().unwrap().remove("payload");
-        assert_eq!(decode(&v).unwrap_err(), EnvelopeError::MissingField("detail.payload"));
+        assert_eq!(
+            decode(&v).unwrap_err(),
+            EnvelopeError::MissingField("detail.payload")
+        );
     }
 
     #[test]
@@ -478,7 +502,10 @@ mod tests {
     #[test]
     fn detail_round_trips_through_wrap() {
         let e = decode(&sample()).unwrap();
-        let detail = Detail { metadata: e.metadata.clone(), payload: e.payload.clone() };
+        let detail = Detail {
+            metadata: e.metadata.clone(),
+            payload: e.payload.clone(),
+        };
         let wrapped = BusEvent::wrap("x".into(), "src", "1", "eu-west-1", vec![], detail);
         let text = serde_json::to_string(&wrapped).unwrap();
         let again = decode_bus_event(&text, &registry(), 1 << 20).unwrap();

@@ -124,13 +124,18 @@ fn match_operator(op: &serde_json::Map<String, Value>, v: &Value) -> bool {
     }
     if let Some(Value::Array(conds)) = op.get("numeric") {
         let Some(x) = v.as_f64() else { return false };
-        return conds.chunks(2).all(|c| match (c.first().and_then(Value::as_str), c.get(1).and_then(Value::as_f64)) {
-            (Some("="), Some(n)) => x == n,
-            (Some("<"), Some(n)) => x < n,
-            (Some("<="), Some(n)) => x <= n,
-            (Some(">"), Some(n)) => x > n,
-            (Some(">="), Some(n)) => x >= n,
-            _ => false,
+        return conds.chunks(2).all(|c| {
+            match (
+                c.first().and_then(Value::as_str),
+                c.get(1).and_then(Value::as_f64),
+            ) {
+                (Some("="), Some(n)) => x == n,
+                (Some("<"), Some(n)) => x < n,
+                (Some("<="), Some(n)) => x <= n,
+                (Some(">"), Some(n)) => x > n,
+                (Some(">="), Some(n)) => x >= n,
+                _ => false,
+            }
         });
     }
     false
@@ -190,19 +195,31 @@ mod tests {
         assert!(m(json!({"detail-type": [{"suffix": ".created"}]})));
         assert!(m(json!({"detail-type": [{"wildcard": "scim.*.created"}]})));
         assert!(!m(json!({"detail-type": [{"wildcard": "app.*"}]})));
-        assert!(m(json!({"source": [{"equals-ignore-case": "AUDITLOG.SCIM"}]})));
+        assert!(m(
+            json!({"source": [{"equals-ignore-case": "AUDITLOG.SCIM"}]})
+        ));
         assert!(m(json!({"source": [{"anything-but": "x"}]})));
         assert!(!m(json!({"source": [{"anything-but": ["auditlog.scim"]}]})));
-        assert!(!m(json!({"source": [{"anything-but": {"prefix": "auditlog"}}]})));
-        assert!(m(json!({"detail": {"metadata": {"tenant_id": [{"exists": true}]}}})));
+        assert!(!m(
+            json!({"source": [{"anything-but": {"prefix": "auditlog"}}]})
+        ));
+        assert!(m(
+            json!({"detail": {"metadata": {"tenant_id": [{"exists": true}]}}})
+        ));
         assert!(m(json!({"detail": {"nope": [{"exists": false}]}})));
-        assert!(m(json!({"detail": {"metadata": {"schema_version": [{"numeric": [">=", 1, "<", 2]}]}}})));
-        assert!(!m(json!({"detail": {"metadata": {"schema_version": [{"numeric": [">", 1]}]}}})));
+        assert!(m(
+            json!({"detail": {"metadata": {"schema_version": [{"numeric": [">=", 1, "<", 2]}]}}})
+        ));
+        assert!(!m(
+            json!({"detail": {"metadata": {"schema_version": [{"numeric": [">", 1]}]}}})
+        ));
     }
 
     #[test]
     fn or_and_catch_all() {
-        assert!(m(json!({"$or": [{"source": ["x"]}, {"account": ["111122223333"]}]})));
+        assert!(m(
+            json!({"$or": [{"source": ["x"]}, {"account": ["111122223333"]}]})
+        ));
         assert!(!m(json!({"$or": [{"source": ["x"]}, {"account": ["1"]}]})));
         // the audit rule: every event with an account (i.e. every event) matches
         assert!(m(json!({"account": [{"exists": true}]})));

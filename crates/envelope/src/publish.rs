@@ -48,7 +48,11 @@ impl<T: EventBus + ?Sized> EventBus for std::sync::Arc<T> {
 }
 
 /// Entry codes AWS documents as worth retrying.
-const RETRYABLE_CODES: &[&str] = &["InternalFailure", "ThrottlingException", "InternalException"];
+const RETRYABLE_CODES: &[&str] = &[
+    "InternalFailure",
+    "ThrottlingException",
+    "InternalException",
+];
 
 #[derive(Debug, Clone)]
 pub struct PublisherConfig {
@@ -183,20 +187,22 @@ impl<B: EventBus> Publisher<B> {
             }
             let last_attempt = attempt >= self.config.max_attempts;
             let mut retry = Vec::new();
-            for request in pack(&pending, self.config.max_entries, self.config.max_request_bytes) {
+            for request in pack(
+                &pending,
+                self.config.max_entries,
+                self.config.max_request_bytes,
+            ) {
                 report.requests += 1;
                 let entries: Vec<PutEventsEntry> =
                     request.iter().map(|(_, e, _)| e.clone()).collect();
                 match self.bus.put_events(&entries).await {
                     Ok(outcomes) => {
-                        for (item, outcome) in request.into_iter().zip(
-                            outcomes
-                                .into_iter()
-                                .chain(std::iter::repeat_with(|| EntryOutcome::Failed {
-                                    code: "InternalFailure".into(),
-                                    message: "no outcome returned for entry".into(),
-                                })),
-                        ) {
+                        for (item, outcome) in request.into_iter().zip(outcomes.into_iter().chain(
+                            std::iter::repeat_with(|| EntryOutcome::Failed {
+                                code: "InternalFailure".into(),
+                                message: "no outcome returned for entry".into(),
+                            }),
+                        )) {
                             let event_id = events[item.0].detail.metadata.event_id.clone();
                             match outcome {
                                 EntryOutcome::Accepted { bus_event_id } => {
@@ -215,9 +221,11 @@ impl<B: EventBus> Publisher<B> {
                     Err(BusError::Permanent(message)) => {
                         for item in request {
                             let event_id = events[item.0].detail.metadata.event_id.clone();
-                            report
-                                .failed
-                                .push((event_id, "RequestRejected".into(), message.clone()));
+                            report.failed.push((
+                                event_id,
+                                "RequestRejected".into(),
+                                message.clone(),
+                            ));
                         }
                     }
                     Err(e @ (BusError::Throttled(_) | BusError::Transient(_))) => {
@@ -225,7 +233,11 @@ impl<B: EventBus> Publisher<B> {
                         for item in request {
                             if last_attempt {
                                 let event_id = events[item.0].detail.metadata.event_id.clone();
-                                report.failed.push((event_id, "RequestFailed".into(), e.to_string()));
+                                report.failed.push((
+                                    event_id,
+                                    "RequestFailed".into(),
+                                    e.to_string(),
+                                ));
                             } else {
                                 retry.push(item);
                             }
@@ -291,26 +303,41 @@ mod tests {
 
     #[async_trait]
     impl EventBus for ScriptedBus {
-        async fn put_events(&self, entries: &[PutEventsEntry]) -> Result<Vec<EntryOutcome>, BusError> {
+        async fn put_events(
+            &self,
+            entries: &[PutEventsEntry],
+        ) -> Result<Vec<EntryOutcome>, BusError> {
             self.requests.lock().unwrap().push(entries.to_vec());
             let step = {
                 let mut s = self.script.lock().unwrap();
-                if s.is_empty() { Ok(vec![]) } else { s.remove(0) }
+                if s.is_empty() {
+                    Ok(vec![])
+                } else {
+                    s.remove(0)
+                }
             };
             let codes = step?;
             Ok(entries
                 .iter()
                 .enumerate()
                 .map(|(i, _)| match codes.get(i).copied().flatten() {
-                    Some(code) => EntryOutcome::Failed { code: code.into(), message: "scripted".into() },
-                    None => EntryOutcome::Accepted { bus_event_id: format!("bus-{i}") },
+                    Some(code) => EntryOutcome::Failed {
+                        code: code.into(),
+                        message: "scripted".into(),
+                    },
+                    None => EntryOutcome::Accepted {
+                        bus_event_id: format!("bus-{i}"),
+                    },
                 })
                 .collect())
         }
     }
 
     fn bus(script: Vec<Result<Vec<Option<&'static str>>, BusError>>) -> ScriptedBus {
-        ScriptedBus { requests: Mutex::new(vec![]), script: Mutex::new(script) }
+        ScriptedBus {
+            requests: Mutex::new(vec![]),
+            script: Mutex::new(script),
+        }
     }
 
     fn event(n: usize, payload_bytes: usize) -> OutgoingEvent {
@@ -325,7 +352,11 @@ mod tests {
                     schema_version: 1,
                     occurred_at: chrono::Utc::now(),
                     producer: "test".into(),
-                    actor: Actor { kind: ActorType::User, id: format!("u{n}"), name: None },
+                    actor: Actor {
+                        kind: ActorType::User,
+                        id: format!("u{n}"),
+                        name: None,
+                    },
                     correlation_id: None,
                     request_id: None,
                     source_ip: None,
@@ -337,7 +368,10 @@ mod tests {
     }
 
     fn config() -> PublisherConfig {
-        PublisherConfig { base_backoff: Duration::from_millis(1), ..PublisherConfig::default() }
+        PublisherConfig {
+            base_backoff: Duration::from_millis(1),
+            ..PublisherConfig::default()
+        }
     }
 
     #[tokio::test]
@@ -347,7 +381,14 @@ mod tests {
         let events: Vec<_> = (0..25).map(|i| event(i, 10)).collect();
         let report = p.publish(&events).await.unwrap();
         assert_eq!(report.accepted.len(), 25);
-        let sizes: Vec<usize> = p.bus.requests.lock().unwrap().iter().map(Vec::len).collect();
+        let sizes: Vec<usize> = p
+            .bus
+            .requests
+            .lock()
+            .unwrap()
+            .iter()
+            .map(Vec::len)
+            .collect();
         assert_eq!(sizes, vec![10, 10, 5]);
 
         // 300 KB events: three fit in 1 MiB, so 7 events make requests of 3, 3, 1
@@ -365,11 +406,17 @@ mod tests {
     #[tokio::test]
     async fn oversize_fails_before_anything_is_sent() {
         let b = bus(vec![]);
-        let legacy = PublisherConfig { max_request_bytes: crate::PUT_EVENTS_LEGACY_MAX_BYTES, ..config() };
+        let legacy = PublisherConfig {
+            max_request_bytes: crate::PUT_EVENTS_LEGACY_MAX_BYTES,
+            ..config()
+        };
         let p = Publisher::new(b, SchemaRegistry::builtin().unwrap(), legacy);
         let events = vec![event(0, 10), event(1, 300_000)];
         let err = p.publish(&events).await.unwrap_err();
-        assert!(matches!(err, PublishError::Oversize { limit: 262_144, .. }), "{err}");
+        assert!(
+            matches!(err, PublishError::Oversize { limit: 262_144, .. }),
+            "{err}"
+        );
         assert!(p.bus.requests.lock().unwrap().is_empty());
     }
 
@@ -378,14 +425,22 @@ mod tests {
         let p = Publisher::new(bus(vec![]), SchemaRegistry::builtin().unwrap(), config());
         let mut e = event(0, 1);
         e.detail.payload = serde_json::json!({"no_action": true});
-        assert!(matches!(p.publish(&[e]).await, Err(PublishError::Invalid { .. })));
+        assert!(matches!(
+            p.publish(&[e]).await,
+            Err(PublishError::Invalid { .. })
+        ));
         assert!(p.bus.requests.lock().unwrap().is_empty());
     }
 
     #[tokio::test]
     async fn retries_only_retryable_entries_with_the_same_event_id() {
         let b = bus(vec![
-            Ok(vec![None, Some("ThrottlingException"), Some("MalformedDetail"), Some("InternalFailure")]),
+            Ok(vec![
+                None,
+                Some("ThrottlingException"),
+                Some("MalformedDetail"),
+                Some("InternalFailure"),
+            ]),
             Ok(vec![None, Some("InternalFailure")]),
         ]);
         let p = Publisher::new(b, SchemaRegistry::builtin().unwrap(), config());
@@ -410,7 +465,10 @@ mod tests {
             Ok(vec![Some("ThrottlingException")]),
             Ok(vec![Some("ThrottlingException")]),
         ]);
-        let cfg = PublisherConfig { max_attempts: 3, ..config() };
+        let cfg = PublisherConfig {
+            max_attempts: 3,
+            ..config()
+        };
         let p = Publisher::new(b, SchemaRegistry::builtin().unwrap(), cfg);
         let report = p.publish(&[event(0, 1)]).await.unwrap();
         assert_eq!(p.bus.requests.lock().unwrap().len(), 3);

@@ -124,7 +124,11 @@ impl SchemaRegistry {
             .take(10)
             .map(|e| {
                 let path = e.instance_path().to_string();
-                let path = if path.is_empty() { "/".to_owned() } else { path };
+                let path = if path.is_empty() {
+                    "/".to_owned()
+                } else {
+                    path
+                };
                 format!("at {path}: {e}")
             })
             .collect();
@@ -153,19 +157,35 @@ mod tests {
         assert!(r.knows("app.document.shared", 1));
         assert!(!r.knows("app.document.shared", 2));
         assert!(!r.knows("billing.invoice.paid", 1));
-        r.validate("app.document.shared", 1, &json!({"action": "share"})).unwrap();
-        let err = r.validate("app.document.shared", 1, &json!({"outcome": "maybe"})).unwrap_err();
+        r.validate("app.document.shared", 1, &json!({"action": "share"}))
+            .unwrap();
+        let err = r
+            .validate("app.document.shared", 1, &json!({"outcome": "maybe"}))
+            .unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("action") && text.contains("/outcome"), "{text}");
+        assert!(
+            text.contains("action") && text.contains("/outcome"),
+            "{text}"
+        );
     }
 
     #[test]
     fn a_specific_schema_wins_over_the_family() {
         let mut r = SchemaRegistry::builtin().unwrap();
-        r.register("app.billing.paid", 1, &json!({"type": "object", "required": ["amount"]}))
-            .unwrap();
-        assert!(r.validate("app.billing.paid", 1, &json!({"action": "pay"})).is_err());
-        assert!(r.validate("app.billing.paid", 1, &json!({"amount": 3})).is_ok());
+        r.register(
+            "app.billing.paid",
+            1,
+            &json!({"type": "object", "required": ["amount"]}),
+        )
+        .unwrap();
+        assert!(
+            r.validate("app.billing.paid", 1, &json!({"action": "pay"}))
+                .is_err()
+        );
+        assert!(
+            r.validate("app.billing.paid", 1, &json!({"amount": 3}))
+                .is_ok()
+        );
     }
 
     #[test]

@@ -32,9 +32,9 @@ mod tests {
     #[test]
     fn follows_the_documented_formula() {
         let mut e = PutEventsEntry {
-            source: "my.app".into(),            // 6
-            detail_type: "scim.user.created".into(), // 17
-            detail: r#"{"k":"é"}"#.into(),      // 10 bytes: é is two
+            source: "my.app".into(),                          // 6
+            detail_type: "scim.user.created".into(),          // 17
+            detail: r#"{"k":"é"}"#.into(),                    // 10 bytes: é is two
             resources: vec!["arn:a".into(), "arn:bc".into()], // 5 + 6
             time: None,
         };
