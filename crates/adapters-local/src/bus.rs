@@ -16,13 +16,20 @@ use serde_json::{Value, json};
 #[derive(Debug, Default)]
 pub struct LocalQueue {
     messages: Mutex<VecDeque<InboundMessage>>,
+    bytes: std::sync::atomic::AtomicUsize,
 }
 
 impl LocalQueue {
     pub fn push(&self, m: InboundMessage) {
         if let Ok(mut q) = self.messages.lock() {
+            self.bytes.fetch_add(m.body.len(), std::sync::atomic::Ordering::Relaxed);
             q.push_back(m);
         }
+    }
+
+    /// Total body bytes waiting.
+    pub fn bytes(&self) -> usize {
+        self.bytes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn len(&self) -> usize {
@@ -33,20 +40,28 @@ impl LocalQueue {
         self.len() == 0
     }
 
-    /// Takes up to `max_count` messages whose bodies add up to at most `max_bytes`
-    /// (always at least one message when the queue is not empty).
-    pub fn receive(&self, max_count: usize, max_bytes: usize) -> Vec<InboundMessage> {
+    /// Takes up to `max_count` messages whose bodies, plus `overhead` bytes each for the
+    /// record's other fields, add up to at most `max_bytes` (always at least one message
+    /// when the queue is not empty).
+    pub fn receive(
+        &self,
+        max_count: usize,
+        max_bytes: usize,
+        overhead: usize,
+    ) -> Vec<InboundMessage> {
         let Ok(mut q) = self.messages.lock() else {
             return vec![];
         };
         let mut out = Vec::new();
         let mut bytes = 0;
         while let Some(m) = q.front() {
-            if !out.is_empty() && (out.len() >= max_count || bytes + m.body.len() > max_bytes) {
+            let size = m.body.len() + overhead;
+            if !out.is_empty() && (out.len() >= max_count || bytes + size > max_bytes) {
                 break;
             }
-            bytes += m.body.len();
+            bytes += size;
             if let Some(m) = q.pop_front() {
+                self.bytes.fetch_sub(m.body.len(), std::sync::atomic::Ordering::Relaxed);
                 out.push(m);
             }
         }
@@ -161,6 +176,6 @@ mod tests {
             1,
             "an oversize message still makes progress"
         );
-        assert_eq!(q.len(), 4);
+        assert_eq!(q.len(), 3);
     }
 }

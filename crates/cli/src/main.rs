@@ -1,1 +1,102 @@
-fn main() {}
+//! `auditlog`: the audit pipeline on one laptop, no AWS. The same subscriber and
+//! compactor code as the Lambda functions, over SQLite, a local directory and an
+//! in-process bus.
+
+mod pipeline;
+mod traffic;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "auditlog",
+    version,
+    about = "Audit-log pipeline on the embedded default (no AWS)"
+)]
+struct Cli {
+    /// Data directory: Parquet files under blobs/, the dedupe store in dedupe.sqlite.
+    #[arg(
+        long,
+        global = true,
+        env = "AUDITLOG_DATA",
+        default_value = "auditlog-data"
+    )]
+    data: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate realistic traffic, run it through the pipeline, compact, and summarise.
+    Demo(pipeline::DemoArgs),
+    /// Feed EventBridge events (one JSON object per line) from FILE, or - for stdin.
+    Ingest { file: String },
+    /// Print one tenant's audit records, oldest first.
+    Show {
+        #[arg(long)]
+        tenant: String,
+        /// Inclusive lower bound on occurred_at (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        from: Option<String>,
+        /// Exclusive upper bound on occurred_at (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        to: Option<String>,
+        /// Print at most this many records (the newest).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Output JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fold the ingest tier into tenant-partitioned files.
+    Compact {
+        /// Only fold days before this date (YYYY-MM-DD); default: every day.
+        #[arg(long)]
+        before: Option<NaiveDate>,
+    },
+}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>> {
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return d
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc())
+            .context("invalid date");
+    }
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .with_context(|| format!("{s:?} is neither YYYY-MM-DD nor an RFC 3339 time"))
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "error".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Demo(args) => pipeline::demo(&cli.data, args).await,
+        Command::Ingest { file } => pipeline::ingest(&cli.data, &file).await,
+        Command::Show {
+            tenant,
+            from,
+            to,
+            limit,
+            json,
+        } => {
+            let from = from.as_deref().map(parse_time).transpose()?;
+            let to = to.as_deref().map(parse_time).transpose()?;
+            pipeline::show(&cli.data, &tenant, from, to, limit, json).await
+        }
+        Command::Compact { before } => pipeline::compact(&cli.data, before).await,
+    }
+}

@@ -1,1 +1,42 @@
-fn main() {}
+//! Wiring only: runs `auditlog::Compactor` over the audit bucket on a schedule.
+//! Folds closed days (before today, UTC) unless `COMPACT_OPEN_DAYS=true`.
+
+use adapters_aws::S3BlobStore;
+use anyhow::Context;
+use auditlog::{Compactor, CompactorConfig};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use serde_json::{Value, json};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_target(false)
+        .without_time()
+        .init();
+    let bucket =
+        std::env::var("AUDIT_BUCKET").context("environment variable AUDIT_BUCKET is not set")?;
+    let open_days = std::env::var("COMPACT_OPEN_DAYS").is_ok_and(|v| v == "true");
+    let aws = aws_config::load_from_env().await;
+    let blobs = S3BlobStore::new(aws_sdk_s3::Client::new(&aws), bucket);
+    run(service_fn(|_event: LambdaEvent<Value>| {
+        let blobs = blobs.clone();
+        async move {
+            let config = CompactorConfig {
+                before: (!open_days).then(|| chrono::Utc::now().date_naive()),
+                ..CompactorConfig::default()
+            };
+            let r = Compactor::new(blobs, config).run().await?;
+            tracing::info!(?r, "compaction finished");
+            Ok::<Value, Error>(json!({
+                "days": r.days,
+                "ingest_files_folded": r.ingest_files_folded,
+                "tenant_files_written": r.tenant_files_written,
+                "tenant_files_removed": r.tenant_files_removed,
+                "rows_written": r.rows_written,
+                "duplicates_removed": r.duplicates_removed,
+            }))
+        }
+    }))
+    .await
+}

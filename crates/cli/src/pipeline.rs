@@ -1,0 +1,478 @@
+//! The commands, over the embedded adapters.
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use adapters_local::{InProcessBus, LocalDirBlobStore, LocalQueue, SqliteDedupeStore};
+use anyhow::{Context, Result, bail};
+use auditlog::{
+    AuditRecord, BatchStats, CompactionReport, Compactor, CompactorConfig, InboundMessage,
+    Subscriber, SubscriberConfig, SystemClock, TenantReader,
+};
+use chrono::{DateTime, NaiveDate, Utc};
+use envelope::pattern::EventPattern;
+use envelope::{OutgoingEvent, Publisher, PublisherConfig, SchemaRegistry, TenantId};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::traffic::Traffic;
+
+/// Lambda's synchronous invocation payload limit, which bounds an SQS batch.
+const LAMBDA_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
+/// What an SQS record adds around its body in the Lambda event (ids, attributes, ARN).
+const SQS_RECORD_OVERHEAD: usize = 600;
+const SQS_MAX_BATCH: usize = 10_000;
+const BATCHING_WINDOW: Duration = Duration::from_secs(1);
+
+type EmbeddedSubscriber = Subscriber<Arc<SqliteDedupeStore>, Arc<LocalDirBlobStore>, SystemClock>;
+
+struct Embedded {
+    blobs: Arc<LocalDirBlobStore>,
+    subscriber: EmbeddedSubscriber,
+    registry: Arc<SchemaRegistry>,
+}
+
+fn open(data: &Path) -> Result<Embedded> {
+    std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+    let blobs = Arc::new(LocalDirBlobStore::open(data.join("blobs"))?);
+    let dedupe = Arc::new(SqliteDedupeStore::open(&data.join("dedupe.sqlite"))?);
+    let registry = Arc::new(SchemaRegistry::builtin()?);
+    let subscriber = Subscriber::new(
+        dedupe,
+        blobs.clone(),
+        SystemClock,
+        registry.clone(),
+        SubscriberConfig::default(),
+    );
+    Ok(Embedded {
+        blobs,
+        subscriber,
+        registry,
+    })
+}
+
+/// Drains `queue` through the subscriber in Lambda-sized batches until it is empty and
+/// `done` says no more will come. Failed messages go back on the queue, as SQS would
+/// redeliver them after the visibility timeout.
+async fn consume(
+    sub: &EmbeddedSubscriber,
+    queue: &LocalQueue,
+    done: impl Fn() -> bool,
+    progress: &ProgressBar,
+) -> (BatchStats, usize) {
+    let mut stats = BatchStats::default();
+    let mut batches = 0;
+    let mut redeliveries = 0usize;
+    let mut window_started: Option<Instant> = None;
+    loop {
+        // Like MaximumBatchingWindowInSeconds: wait for a full batch while more is coming.
+        let full = queue.bytes() + queue.len() * SQS_RECORD_OVERHEAD >= LAMBDA_PAYLOAD_BYTES;
+        let waited = window_started.get_or_insert_with(Instant::now).elapsed();
+        if !full && !done() && waited < BATCHING_WINDOW {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            continue;
+        }
+        window_started = None;
+        let batch = queue.receive(SQS_MAX_BATCH, LAMBDA_PAYLOAD_BYTES, SQS_RECORD_OVERHEAD);
+        if batch.is_empty() {
+            if done() && queue.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            continue;
+        }
+        let out = sub.handle(&batch).await;
+        batches += 1;
+        let failed: std::collections::HashSet<&String> = out.failed_message_ids.iter().collect();
+        progress.inc((batch.len() - failed.len()) as u64);
+        if !failed.is_empty() {
+            redeliveries += 1;
+            if redeliveries > 1000 {
+                tracing::error!(
+                    "giving up on {} messages after repeated failures",
+                    failed.len()
+                );
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            for m in batch.iter().filter(|m| failed.contains(&m.message_id)) {
+                queue.push(m.clone());
+            }
+        }
+        let mut s = out.stats;
+        // a redelivered message is counted once, when it is finally handled
+        s.received -= failed.len();
+        stats += s;
+    }
+    (stats, batches)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// Unique events to generate.
+    #[arg(long, default_value_t = 100_000)]
+    events: usize,
+    #[arg(long, default_value_t = 50)]
+    tenants: usize,
+    /// Zipf exponent of the tenant mix (0 = uniform).
+    #[arg(long, default_value_t = 1.1)]
+    zipf: f64,
+    /// Share of events the producer sends twice (a retry: same event_id, new bus id).
+    #[arg(long, default_value_t = 0.02)]
+    duplicate_rate: f64,
+    /// Share of messages that can never be accepted (other producers' bad events).
+    #[arg(long, default_value_t = 0.005)]
+    invalid_rate: f64,
+    /// Approximate size of one event on the wire, in bytes.
+    #[arg(long, default_value_t = 1000)]
+    event_bytes: usize,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Start from an empty data directory.
+    #[arg(long)]
+    fresh: bool,
+    /// Skip compaction at the end.
+    #[arg(long)]
+    no_compact: bool,
+}
+
+pub async fn demo(data: &Path, args: DemoArgs) -> Result<()> {
+    if args.fresh && data.exists() {
+        std::fs::remove_dir_all(data).with_context(|| format!("removing {}", data.display()))?;
+    }
+    let e = open(data)?;
+    let queue = Arc::new(LocalQueue::default());
+    let mut bus = InProcessBus::new(envelope::PUT_EVENTS_MAX_BYTES);
+    // The audit rule: every event on the bus.
+    bus.add_rule(
+        EventPattern::parse(r#"{"account": [{"exists": true}]}"#)?,
+        queue.clone(),
+    );
+    let publisher = Publisher::new(bus, (*e.registry).clone(), PublisherConfig::default());
+
+    println!(
+        "auditlog demo: {} events, {} tenants (zipf {}), {:.1}% producer retries, {:.1}% invalid, data in {}",
+        args.events,
+        args.tenants,
+        args.zipf,
+        args.duplicate_rate * 100.0,
+        args.invalid_rate * 100.0,
+        data.display()
+    );
+    let progress = ProgressBar::new(args.events as u64);
+    progress.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} events {per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    if args.events < 50_000 {
+        progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+
+    let started = Instant::now();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let producer = {
+        let queue = queue.clone();
+        let done = done.clone();
+        let events = args.events;
+        let (dup, bad) = (args.duplicate_rate, args.invalid_rate);
+        let mut traffic = Traffic::new(
+            args.seed,
+            args.tenants,
+            args.zipf,
+            Utc::now(),
+            args.event_bytes,
+        );
+        tokio::spawn(async move {
+            let mut counts = ProducerCounts::default();
+            let mut chunk: Vec<OutgoingEvent> = Vec::with_capacity(1000);
+            let mut produced = 0;
+            while produced < events {
+                // keep the queue bounded, as a real queue's consumers would
+                while queue.len() > 40_000 {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                chunk.clear();
+                while chunk.len() < 1000 && produced < events {
+                    let ev = traffic.next_event();
+                    produced += 1;
+                    if traffic.unit() < bad {
+                        queue.push(InboundMessage {
+                            message_id: format!("bad-{produced}"),
+                            body: traffic.invalid_body(&ev),
+                        });
+                        counts.invalid += 1;
+                    }
+                    if traffic.unit() < dup {
+                        chunk.push(ev.clone());
+                        counts.retries += 1;
+                    }
+                    chunk.push(ev);
+                }
+                let report = publisher.publish(&chunk).await?;
+                counts.published += report.accepted.len();
+                counts.requests += report.requests;
+                if !report.all_accepted() {
+                    bail!("{} events were refused by the bus", report.failed.len());
+                }
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(counts)
+        })
+    };
+    let (stats, batches) = consume(
+        &e.subscriber,
+        &queue,
+        || done.load(std::sync::atomic::Ordering::SeqCst),
+        &progress,
+    )
+    .await;
+    let counts = producer.await.context("producer task")??;
+    let ingest_elapsed = started.elapsed();
+    progress.finish_and_clear();
+
+    let compaction = if args.no_compact {
+        None
+    } else {
+        let t = Instant::now();
+        let r = Compactor::new(e.blobs.clone(), CompactorConfig::default())
+            .run()
+            .await?;
+        Some((r, t.elapsed()))
+    };
+
+    print_summary(
+        &counts,
+        &stats,
+        batches,
+        ingest_elapsed,
+        compaction.as_ref(),
+    );
+    // a taste of the result: the busiest tenant's latest records
+    if let Some(t) = TenantId::parse("tenant-0000").ok() {
+        println!("\nlatest records of {t} (auditlog show --tenant {t}):");
+        let records = TenantReader::new(e.blobs.clone())
+            .read(&t, None, None)
+            .await?;
+        print_table(&records[records.len().saturating_sub(5)..])?;
+        println!("({} records for {t})", records.len());
+    }
+    Ok(())
+}
+
+#[derive(Debug, Default)]
+struct ProducerCounts {
+    published: usize,
+    requests: usize,
+    retries: usize,
+    invalid: usize,
+}
+
+fn print_summary(
+    p: &ProducerCounts,
+    s: &BatchStats,
+    batches: usize,
+    elapsed: Duration,
+    compaction: Option<&(CompactionReport, Duration)>,
+) {
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let per_k = |x: usize| x as f64 * 1000.0 / s.received.max(1) as f64;
+    let puts = s.files + s.quarantined;
+    let wcu = s.claims + s.completions;
+    println!("\n== ingest");
+    println!(
+        "events published      {:>12}  in {} PutEvents requests ({} producer retries)",
+        p.published, p.requests, p.retries
+    );
+    println!("invalid messages      {:>12}", p.invalid);
+    println!(
+        "messages received     {:>12}  in {batches} Lambda-sized batches",
+        s.received
+    );
+    println!("unique written        {:>12}", s.written);
+    println!("duplicates dropped    {:>12}", s.duplicates);
+    println!("conflicts             {:>12}", s.conflicts);
+    println!(
+        "quarantined           {:>12}  (conflicts included)",
+        s.quarantined
+    );
+    println!("retried               {:>12}", s.retried);
+    println!(
+        "ingest files          {:>12}  {:.1} MB",
+        s.files,
+        s.bytes as f64 / 1e6
+    );
+    println!(
+        "elapsed               {:>12.2} s  {:.0} events/s",
+        secs,
+        s.received as f64 / secs
+    );
+    println!("\n== cost model (us-east-1 on-demand)");
+    println!(
+        "S3 PUTs / 1k events   {:>12.3}  ${:.4} per million events",
+        per_k(puts),
+        per_k(puts) * 1000.0 * 0.005 / 1000.0
+    );
+    println!(
+        "dedupe WCU / 1k events{:>12.1}  {:.3} per unique event, ${:.3} per million events",
+        per_k(wcu),
+        wcu as f64 / s.written.max(1) as f64,
+        per_k(wcu) * 1000.0 * 0.625 / 1e6
+    );
+    if let Some((r, t)) = compaction {
+        println!("\n== compaction");
+        println!(
+            "tenant-day files      {:>12}  avg {:.2} MB",
+            r.tenant_files_written,
+            r.bytes_written as f64 / r.tenant_files_written.max(1) as f64 / 1e6
+        );
+        println!("ingest files folded   {:>12}", r.ingest_files_folded);
+        println!(
+            "rows                  {:>12}  ({} duplicates removed)",
+            r.rows_written, r.duplicates_removed
+        );
+        println!("elapsed               {:>12.2} s", t.as_secs_f64());
+    }
+}
+
+fn print_table(records: &[AuditRecord]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{:<24}  {:<26}  {:<22}  {:<16}  {:<28}  {:<8}",
+        "occurred_at", "event_type", "actor", "action", "target", "outcome"
+    )?;
+    for r in records {
+        let target = format!(
+            "{}:{}",
+            r.target_type.as_deref().unwrap_or("-"),
+            r.target_id.as_deref().unwrap_or("-")
+        );
+        writeln!(
+            out,
+            "{:<24}  {:<26}  {:<22}  {:<16}  {:<28}  {:<8}",
+            r.occurred_at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+            r.event_type,
+            format!("{}:{}", r.actor_type, r.actor_id),
+            r.action,
+            target,
+            r.outcome
+        )?;
+    }
+    Ok(())
+}
+
+fn record_json(r: &AuditRecord) -> serde_json::Value {
+    serde_json::json!({
+        "tenant_id": r.tenant_id, "event_id": r.event_id, "event_type": r.event_type,
+        "schema_version": r.schema_version, "occurred_at": r.occurred_at, "ingested_at": r.ingested_at,
+        "producer": r.producer, "source": r.source, "actor_type": r.actor_type, "actor_id": r.actor_id,
+        "actor_name": r.actor_name, "action": r.action, "target_type": r.target_type,
+        "target_id": r.target_id, "target_name": r.target_name, "outcome": r.outcome,
+        "correlation_id": r.correlation_id, "request_id": r.request_id, "source_ip": r.source_ip,
+        "user_agent": r.user_agent, "payload": serde_json::from_str::<serde_json::Value>(&r.payload).unwrap_or_default(),
+        "payload_sha256": r.payload_sha256, "bus_event_id": r.bus_event_id, "account": r.account, "region": r.region,
+    })
+}
+
+pub async fn ingest(data: &Path, file: &str) -> Result<()> {
+    let e = open(data)?;
+    let reader: Box<dyn BufRead> = if file == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(file).with_context(|| format!("opening {file}"))?,
+        ))
+    };
+    let queue = LocalQueue::default();
+    for (n, line) in reader.lines().enumerate() {
+        let line = line.with_context(|| format!("reading line {}", n + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        queue.push(InboundMessage {
+            message_id: format!("line-{}", n + 1),
+            body: line,
+        });
+    }
+    let started = Instant::now();
+    let (stats, batches) = consume(&e.subscriber, &queue, || true, &ProgressBar::hidden()).await;
+    println!(
+        "ingested {} messages in {batches} batches: {} written, {} duplicates, {} quarantined ({} conflicts), {} left for retry, {} files, {:.2} s",
+        stats.received,
+        stats.written,
+        stats.duplicates,
+        stats.quarantined,
+        stats.conflicts,
+        queue.len(),
+        stats.files,
+        started.elapsed().as_secs_f64()
+    );
+    if stats.quarantined > 0 {
+        println!(
+            "quarantined messages and their reasons: {}",
+            e.blobs.root().join("quarantine").display()
+        );
+    }
+    Ok(())
+}
+
+pub async fn show(
+    data: &Path,
+    tenant: &str,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    limit: Option<usize>,
+    json: bool,
+) -> Result<()> {
+    let tenant = TenantId::parse(tenant).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
+    if !data.join("blobs").exists() {
+        bail!(
+            "no audit data in {} (run `auditlog demo` or `auditlog ingest` first)",
+            data.display()
+        );
+    }
+    let blobs = LocalDirBlobStore::open(data.join("blobs"))?;
+    let records = TenantReader::new(blobs).read(&tenant, from, to).await?;
+    let shown = &records[records.len().saturating_sub(limit.unwrap_or(usize::MAX))..];
+    if json {
+        let mut out = std::io::stdout().lock();
+        for r in shown {
+            writeln!(out, "{}", record_json(r))?;
+        }
+    } else {
+        print_table(shown)?;
+        println!(
+            "{} of {} records of tenant {tenant}",
+            shown.len(),
+            records.len()
+        );
+    }
+    Ok(())
+}
+
+pub async fn compact(data: &Path, before: Option<NaiveDate>) -> Result<()> {
+    let blobs = LocalDirBlobStore::open(data.join("blobs"))?;
+    let started = Instant::now();
+    let r = Compactor::new(
+        blobs,
+        CompactorConfig {
+            before,
+            ..CompactorConfig::default()
+        },
+    )
+    .run()
+    .await?;
+    println!(
+        "compacted {} days: {} ingest files folded into {} tenant-day files ({} replaced), {} rows, {} duplicates removed, {:.1} MB written, {:.2} s",
+        r.days,
+        r.ingest_files_folded,
+        r.tenant_files_written,
+        r.tenant_files_removed,
+        r.rows_written,
+        r.duplicates_removed,
+        r.bytes_written as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! The audit subscriber's Lambda handler: SQS batch in, `batchItemFailures` out. All the
+//! logic is `auditlog::Subscriber`; this maps the SQS event shape onto it and back.
+
+use auditlog::{BlobStore, Clock, DedupeStore, InboundMessage, Subscriber};
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Error, LambdaEvent};
+
+/// Handles one SQS batch. Messages to retry are returned as batch item failures
+/// (the event source mapping must enable ReportBatchItemFailures).
+pub async fn handle<D: DedupeStore, B: BlobStore, C: Clock>(
+    event: LambdaEvent<SqsEvent>,
+    subscriber: &Subscriber<D, B, C>,
+) -> Result<SqsBatchResponse, Error> {
+    let mut anonymous = false;
+    let messages: Vec<InboundMessage> = event
+        .payload
+        .records
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let message_id = r.message_id.unwrap_or_else(|| {
+                anonymous = true;
+                format!("missing-message-id-{i}")
+            });
+            InboundMessage {
+                message_id,
+                body: r.body.unwrap_or_default(),
+            }
+        })
+        .collect();
+    let outcome = subscriber.handle(&messages).await;
+    let s = outcome.stats;
+    tracing::info!(
+        received = s.received,
+        written = s.written,
+        duplicates = s.duplicates,
+        conflicts = s.conflicts,
+        quarantined = s.quarantined,
+        retried = s.retried,
+        files = s.files,
+        bytes = s.bytes,
+        "audit batch processed"
+    );
+    if anonymous && !outcome.failed_message_ids.is_empty() {
+        // A failure we cannot name can only be retried by failing the whole batch;
+        // dedupe makes the redelivery of the rest harmless.
+        return Err("a message without a messageId needs a retry; failing the whole batch".into());
+    }
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = outcome
+        .failed_message_ids
+        .into_iter()
+        .map(|id| {
+            let mut f = BatchItemFailure::default();
+            f.item_identifier = id;
+            f
+        })
+        .collect();
+    Ok(response)
+}
