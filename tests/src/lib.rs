@@ -1,1 +1,112 @@
-//! placeholder
+//! Test harness for the workspace integration tests: a `moto_server` started on a free
+//! 127.0.0.1 port (and stopped when the test process exits), AWS SDK clients pointed at
+//! it, and the conformance suites that every adapter of a port must pass.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod conformance;
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+pub struct MotoServer {
+    pub endpoint: String,
+    _child: Child,
+}
+
+static MOTO: OnceLock<MotoServer> = OnceLock::new();
+
+/// The moto_server shared by the tests of this process, started on first use.
+pub fn moto() -> &'static MotoServer {
+    MOTO.get_or_init(MotoServer::start)
+}
+
+impl MotoServer {
+    fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let bin = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".to_owned());
+        // The shell wrapper stops moto when our stdin pipe closes, i.e. when this test
+        // process exits however it exits; a static's destructor would never run.
+        let script =
+            format!("{bin} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; read _; kill $pid");
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("spawning sh for moto_server");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "moto_server exited ({status}); install it with: pip install 'moto[server]>=5.2.5'"
+                );
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "moto_server did not listen on 127.0.0.1:{port} within 60 s; is moto[server]>=5.2.5 installed?"
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if let Some(stdin) = child.stdin.as_mut() {
+            let _ = stdin.flush();
+        }
+        MotoServer {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            _child: child,
+        }
+    }
+}
+
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(&moto().endpoint)
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "test", "test", None, None, "static",
+        ))
+        .load()
+        .await
+}
+
+pub fn s3_client(c: &SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(c)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// A name no other test uses: lowercase, valid for buckets, tables, queues and buses.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..16]
+    )
+}
+
+pub async fn new_bucket(s3: &aws_sdk_s3::Client) -> String {
+    let name = unique("audit");
+    s3.create_bucket().bucket(&name).send().await.unwrap();
+    name
+}
+
+pub async fn new_dedupe_table(ddb: &aws_sdk_dynamodb::Client) -> String {
+    let name = unique("dedupe");
+    adapters_aws::DynamoDbDedupeStore::create_table(ddb, &name)
+        .await
+        .unwrap();
+    name
+}

@@ -22,7 +22,8 @@ pub struct LocalQueue {
 impl LocalQueue {
     pub fn push(&self, m: InboundMessage) {
         if let Ok(mut q) = self.messages.lock() {
-            self.bytes.fetch_add(m.body.len(), std::sync::atomic::Ordering::Relaxed);
+            self.bytes
+                .fetch_add(m.body.len(), std::sync::atomic::Ordering::Relaxed);
             q.push_back(m);
         }
     }
@@ -61,7 +62,8 @@ impl LocalQueue {
             }
             bytes += size;
             if let Some(m) = q.pop_front() {
-                self.bytes.fetch_sub(m.body.len(), std::sync::atomic::Ordering::Relaxed);
+                self.bytes
+                    .fetch_sub(m.body.len(), std::sync::atomic::Ordering::Relaxed);
                 out.push(m);
             }
         }

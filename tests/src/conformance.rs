@@ -1,0 +1,238 @@
+//! Conformance suites: the same assertions against every adapter of a port.
+
+use std::time::Duration;
+
+use auditlog::{BlobError, BlobStore, ClaimContext, ClaimOutcome, ClaimRequest, DedupeStore};
+use bytes::Bytes;
+use chrono::{DateTime, TimeZone, Utc};
+use envelope::{EventId, TenantId};
+
+pub async fn blob_store(store: &dyn BlobStore) {
+    store
+        .put("a/b/1.parquet", Bytes::from_static(b"one"))
+        .await
+        .unwrap();
+    store
+        .put("a/b/2.parquet", Bytes::from_static(b"two"))
+        .await
+        .unwrap();
+    store
+        .put("a/c/1.parquet", Bytes::from_static(b"three"))
+        .await
+        .unwrap();
+    store
+        .put("ab/1.parquet", Bytes::from_static(b"four"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get("a/b/1.parquet").await.unwrap(),
+        Bytes::from_static(b"one")
+    );
+
+    // overwrite replaces the whole object
+    store
+        .put("a/b/1.parquet", Bytes::from_static(b"uno!"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get("a/b/1.parquet").await.unwrap(),
+        Bytes::from_static(b"uno!")
+    );
+
+    let keys =
+        |v: Vec<auditlog::ObjectInfo>| v.into_iter().map(|o| (o.key, o.size)).collect::<Vec<_>>();
+    assert_eq!(
+        keys(store.list("a/b/").await.unwrap()),
+        vec![
+            ("a/b/1.parquet".to_owned(), 4),
+            ("a/b/2.parquet".to_owned(), 3)
+        ]
+    );
+    assert_eq!(
+        store.list("a/").await.unwrap().len(),
+        3,
+        "prefix a/ must not match ab/"
+    );
+    assert_eq!(
+        store.list("a").await.unwrap().len(),
+        4,
+        "a bare prefix matches ab/ too"
+    );
+    assert!(store.list("zzz/").await.unwrap().is_empty());
+
+    assert!(matches!(
+        store.get("a/b/missing.parquet").await,
+        Err(BlobError::NotFound(_))
+    ));
+    store.delete("a/b/2.parquet").await.unwrap();
+    store.delete("a/b/2.parquet").await.unwrap(); // idempotent
+    assert!(matches!(
+        store.get("a/b/2.parquet").await,
+        Err(BlobError::NotFound(_))
+    ));
+    assert_eq!(store.list("a/b/").await.unwrap().len(), 1);
+
+    // large objects round-trip byte for byte
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    store
+        .put("big/x.bin", Bytes::from(big.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get("big/x.bin").await.unwrap().as_ref(),
+        big.as_slice()
+    );
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap()
+}
+
+fn ctx(batch: &str, now: DateTime<Utc>) -> ClaimContext {
+    ClaimContext {
+        batch_id: batch.to_owned(),
+        now,
+        lease: Duration::from_secs(600),
+        retention: Duration::from_secs(30 * 86_400),
+    }
+}
+
+fn req(tenant: &str, n: u32, hash: &str) -> ClaimRequest {
+    ClaimRequest {
+        tenant_id: TenantId::parse(tenant).unwrap(),
+        event_id: EventId::parse(&format!("0192f4a0-7b3c-7d4e-8f00-{n:012}")).unwrap(),
+        payload_sha256: hash.to_owned(),
+    }
+}
+
+/// `tag` keeps keys of different runs against one shared store apart.
+pub async fn dedupe_store(store: &dyn DedupeStore, tag: &str) {
+    let t = |s: &str| format!("{tag}-{s}");
+    let a = ctx(&t("batch-a"), t0());
+    let b = ctx(&t("batch-b"), t0());
+    let r1 = req(&t("acme"), 1, "h1");
+    let r2 = req(&t("acme"), 2, "h2");
+    let other_tenant_same_id = req(&t("other"), 1, "hX");
+
+    assert_eq!(
+        store
+            .claim(&a, &[r1.clone(), r2.clone(), other_tenant_same_id.clone()])
+            .await
+            .unwrap(),
+        vec![
+            ClaimOutcome::Claimed,
+            ClaimOutcome::Claimed,
+            ClaimOutcome::Claimed
+        ],
+        "the same event id under two tenants is two events"
+    );
+    assert_eq!(
+        store.claim(&a, &[r1.clone()]).await.unwrap(),
+        vec![ClaimOutcome::Claimed],
+        "own claim"
+    );
+    assert_eq!(
+        store.claim(&b, &[r1.clone()]).await.unwrap(),
+        vec![ClaimOutcome::InProgress]
+    );
+
+    store.complete(&a).await.unwrap();
+    assert_eq!(
+        store
+            .claim(&b, &[r1.clone(), req(&t("acme"), 2, "different")])
+            .await
+            .unwrap(),
+        vec![
+            ClaimOutcome::Completed {
+                payload_sha256: "h1".into()
+            },
+            ClaimOutcome::Completed {
+                payload_sha256: "h2".into()
+            },
+        ],
+        "a completed claim reports the original hash, whatever the new one"
+    );
+    // a week later, still a duplicate
+    let later = ctx(&t("batch-c"), t0() + chrono::Duration::days(7));
+    assert_eq!(
+        store.claim(&later, &[r1.clone()]).await.unwrap(),
+        vec![ClaimOutcome::Completed {
+            payload_sha256: "h1".into()
+        }]
+    );
+    // past retention, the event is new again (compaction still removes the copy)
+    let much_later = ctx(&t("batch-d"), t0() + chrono::Duration::days(31));
+    assert_eq!(
+        store.claim(&much_later, &[r1.clone()]).await.unwrap(),
+        vec![ClaimOutcome::Claimed]
+    );
+
+    // an abandoned claim blocks others until its lease runs out, then is taken over
+    let r3 = req(&t("acme"), 3, "h3");
+    let dead = ctx(&t("batch-dead"), t0());
+    assert_eq!(
+        store.claim(&dead, &[r3.clone()]).await.unwrap(),
+        vec![ClaimOutcome::Claimed]
+    );
+    let soon = ctx(&t("batch-e"), t0() + chrono::Duration::minutes(5));
+    assert_eq!(
+        store.claim(&soon, &[r3.clone()]).await.unwrap(),
+        vec![ClaimOutcome::InProgress]
+    );
+    let after_lease = ctx(&t("batch-f"), t0() + chrono::Duration::minutes(11));
+    assert_eq!(
+        store.claim(&after_lease, &[r3.clone()]).await.unwrap(),
+        vec![ClaimOutcome::Claimed]
+    );
+    // and the dead batch completing late does not steal it back
+    store.complete(&dead).await.unwrap();
+    let g = ctx(&t("batch-g"), t0() + chrono::Duration::minutes(12));
+    assert_eq!(
+        store.claim(&g, &[r3.clone()]).await.unwrap(),
+        vec![ClaimOutcome::InProgress]
+    );
+
+    // release lets another batch claim at once, and only releases our own claims
+    let r4 = req(&t("acme"), 4, "h4");
+    let h = ctx(&t("batch-h"), t0());
+    let i = ctx(&t("batch-i"), t0());
+    store.claim(&h, &[r4.clone()]).await.unwrap();
+    store.release(&i, &[r4.clone()]).await.unwrap();
+    assert_eq!(
+        store.claim(&i, &[r4.clone()]).await.unwrap(),
+        vec![ClaimOutcome::InProgress]
+    );
+    store.release(&h, &[r4.clone()]).await.unwrap();
+    assert_eq!(
+        store.claim(&i, &[r4.clone()]).await.unwrap(),
+        vec![ClaimOutcome::Claimed]
+    );
+
+    // many keys at once keep their order
+    let many: Vec<ClaimRequest> = (100..300).map(|n| req(&t("bulk"), n, "h")).collect();
+    let j = ctx(&t("batch-j"), t0());
+    let out = store.claim(&j, &many).await.unwrap();
+    assert_eq!(out.len(), 200);
+    assert!(out.iter().all(|o| *o == ClaimOutcome::Claimed));
+    store.complete(&j).await.unwrap();
+    let mut mixed = vec![
+        req(&t("bulk"), 150, "h"),
+        req(&t("bulk"), 999, "h"),
+        req(&t("bulk"), 299, "h"),
+    ];
+    let k = ctx(&t("batch-k"), t0());
+    let out = store.claim(&k, &mixed).await.unwrap();
+    assert_eq!(
+        out,
+        vec![
+            ClaimOutcome::Completed {
+                payload_sha256: "h".into()
+            },
+            ClaimOutcome::Claimed,
+            ClaimOutcome::Completed {
+                payload_sha256: "h".into()
+            },
+        ]
+    );
+    mixed.clear();
+}
