@@ -236,3 +236,90 @@ pub async fn dedupe_store(store: &dyn DedupeStore, tag: &str) {
     );
     mixed.clear();
 }
+
+/// Publishes through `bus` and checks what the rule target received: one delivery per
+/// accepted entry, wrapped the EventBridge way, the detail unchanged.
+pub async fn event_bus<F, Fut>(bus: &dyn envelope::EventBus, delivered: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Vec<String>>,
+{
+    use envelope::{
+        Actor, ActorType, Detail, Metadata, OutgoingEvent, Publisher, PublisherConfig,
+        SchemaRegistry,
+    };
+    let events: Vec<OutgoingEvent> = (0..12)
+        .map(|n| OutgoingEvent {
+            source: "auditlog.conformance".into(),
+            resources: vec![format!("arn:aws:auditlog:::doc/{n}")],
+            detail: Detail {
+                metadata: Metadata {
+                    event_id: EventId::new_v7(),
+                    tenant_id: TenantId::parse("acme").unwrap(),
+                    event_type: "app.document.viewed".into(),
+                    schema_version: 1,
+                    occurred_at: t0(),
+                    producer: "conformance".into(),
+                    actor: Actor {
+                        kind: ActorType::Service,
+                        id: "svc".into(),
+                        name: None,
+                    },
+                    correlation_id: None,
+                    request_id: None,
+                    source_ip: None,
+                    user_agent: None,
+                },
+                payload: serde_json::json!({"action": "view", "n": n}),
+            },
+        })
+        .collect();
+    let publisher = Publisher::new(
+        BusRef(bus),
+        SchemaRegistry::builtin().unwrap(),
+        PublisherConfig::default(),
+    );
+    let report = publisher.publish(&events).await.unwrap();
+    assert!(report.all_accepted());
+    assert_eq!(report.requests, 2);
+    let mut bodies = delivered().await;
+    assert_eq!(bodies.len(), 12);
+    bodies.sort();
+    let registry = SchemaRegistry::builtin().unwrap();
+    let mut bus_ids = std::collections::BTreeSet::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for b in &bodies {
+        let v = envelope::decode_bus_event(b, &registry, 1 << 21).unwrap();
+        assert_eq!(v.bus.source, "auditlog.conformance");
+        assert_eq!(v.bus.detail_type, "app.document.viewed");
+        let original = events
+            .iter()
+            .find(|e| e.detail.metadata.event_id == v.metadata.event_id)
+            .unwrap();
+        assert_eq!(v.payload, original.detail.payload);
+        assert_eq!(v.metadata, original.detail.metadata);
+        bus_ids.insert(v.bus.id.clone());
+        seen.insert(v.metadata.event_id.clone());
+    }
+    assert_eq!(bus_ids.len(), 12, "each delivery has its own bus id");
+    assert_eq!(seen.len(), 12);
+    let accepted: std::collections::BTreeSet<String> =
+        report.accepted.iter().map(|(_, id)| id.clone()).collect();
+    let delivered_ids: std::collections::BTreeSet<String> = bus_ids.into_iter().collect();
+    assert_eq!(
+        accepted, delivered_ids,
+        "the id PutEvents returned is the id delivered"
+    );
+}
+
+struct BusRef<'a>(&'a dyn envelope::EventBus);
+
+#[async_trait::async_trait]
+impl envelope::EventBus for BusRef<'_> {
+    async fn put_events(
+        &self,
+        e: &[envelope::PutEventsEntry],
+    ) -> Result<Vec<envelope::EntryOutcome>, envelope::BusError> {
+        self.0.put_events(e).await
+    }
+}

@@ -75,3 +75,57 @@ async fn local_dir_refuses_keys_that_escape_its_root() {
     }
     assert!(!dir.path().join("x").exists());
 }
+
+#[tokio::test]
+async fn event_bus_in_process() {
+    let queue = Arc::new(adapters_local::LocalQueue::default());
+    let mut bus = adapters_local::InProcessBus::new(envelope::PUT_EVENTS_MAX_BYTES);
+    bus.add_rule(
+        envelope::pattern::EventPattern::parse(r#"{"account": [{"exists": true}]}"#).unwrap(),
+        queue.clone(),
+    );
+    let q = &queue;
+    conformance::event_bus(&bus, || async move {
+        q.receive(1000, usize::MAX, 0)
+            .into_iter()
+            .map(|m| m.body)
+            .collect()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn in_process_bus_routes_only_matching_events() {
+    let all = Arc::new(adapters_local::LocalQueue::default());
+    let scim = Arc::new(adapters_local::LocalQueue::default());
+    let mut bus = adapters_local::InProcessBus::new(envelope::PUT_EVENTS_MAX_BYTES);
+    bus.add_rule(
+        envelope::pattern::EventPattern::parse(r#"{"account": [{"exists": true}]}"#).unwrap(),
+        all.clone(),
+    );
+    bus.add_rule(
+        envelope::pattern::EventPattern::parse(r#"{"detail-type": [{"prefix": "scim."}]}"#)
+            .unwrap(),
+        scim.clone(),
+    );
+    let entry = |t: &str| envelope::PutEventsEntry {
+        source: "s".into(),
+        detail_type: t.into(),
+        detail: "{}".into(),
+        resources: vec![],
+        time: None,
+    };
+    let out = envelope::EventBus::put_events(&bus, &[entry("scim.user.created"), entry("app.x.y")])
+        .await
+        .unwrap();
+    assert_eq!(out.len(), 2);
+    assert_eq!((all.len(), scim.len()), (2, 1));
+    let bad = envelope::PutEventsEntry {
+        detail: "[1]".into(),
+        ..entry("app.x.y")
+    };
+    let out = envelope::EventBus::put_events(&bus, &[bad]).await.unwrap();
+    assert!(
+        matches!(&out[0], envelope::EntryOutcome::Failed { code, .. } if code == "MalformedDetail")
+    );
+}

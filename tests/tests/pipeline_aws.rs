@@ -1,0 +1,753 @@
+//! The audit pipeline over the real AWS SDK against moto_server: producers publish to an
+//! EventBridge bus, a rule matching every event routes to SQS, the test drains the queue
+//! into the Lambda handler exactly as the event source mapping would (deleting what
+//! succeeded, leaving failures for redelivery), and checks the Parquet objects in S3.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use adapters_aws::{DynamoDbDedupeStore, EventBridgeBus, S3BlobStore};
+use async_trait::async_trait;
+use auditlog::{
+    AuditRecord, BlobError, BlobStore, ClaimContext, ClaimOutcome, ClaimRequest, Clock, Compactor,
+    CompactorConfig, DedupeError, DedupeStore, FixedClock, INGEST_PREFIX, ObjectInfo,
+    QUARANTINE_PREFIX, Subscriber, SubscriberConfig, TenantReader, decode_parquet,
+};
+use auditlog_tests::{new_bucket, new_dedupe_table, s3_client, sdk_config, unique};
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use chrono::{TimeZone, Utc};
+use envelope::{
+    Actor, ActorType, Detail, EventId, Metadata, OutgoingEvent, PublishError, Publisher,
+    PublisherConfig, SchemaRegistry, TenantId,
+};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::json;
+
+struct Stack {
+    s3: aws_sdk_s3::Client,
+    ddb: aws_sdk_dynamodb::Client,
+    sqs: aws_sdk_sqs::Client,
+    eb: aws_sdk_eventbridge::Client,
+    bucket: String,
+    table: String,
+    queue_url: String,
+    bus: String,
+    clock: FixedClock,
+}
+
+impl Stack {
+    async fn new() -> Self {
+        let c = sdk_config().await;
+        let s3 = s3_client(&c);
+        let ddb = aws_sdk_dynamodb::Client::new(&c);
+        let sqs = aws_sdk_sqs::Client::new(&c);
+        let eb = aws_sdk_eventbridge::Client::new(&c);
+        let bucket = new_bucket(&s3).await;
+        let table = new_dedupe_table(&ddb).await;
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(unique("audit"))
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        let queue_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+            .clone();
+        let bus = unique("bus");
+        eb.create_event_bus().name(&bus).send().await.unwrap();
+        // the audit rule of template.yaml: every event on the bus
+        eb.put_rule()
+            .name("audit-all")
+            .event_bus_name(&bus)
+            .event_pattern(r#"{"account": [{"exists": true}]}"#)
+            .send()
+            .await
+            .unwrap();
+        eb.put_targets()
+            .rule("audit-all")
+            .event_bus_name(&bus)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("audit-queue")
+                    .arn(queue_arn)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let clock = FixedClock::new(Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap());
+        Stack {
+            s3,
+            ddb,
+            sqs,
+            eb,
+            bucket,
+            table,
+            queue_url,
+            bus,
+            clock,
+        }
+    }
+
+    fn blobs(&self) -> S3BlobStore {
+        S3BlobStore::new(self.s3.clone(), &self.bucket)
+    }
+
+    fn dedupe(&self) -> DynamoDbDedupeStore {
+        DynamoDbDedupeStore::new(self.ddb.clone(), &self.table)
+    }
+
+    fn subscriber(&self) -> Subscriber<DynamoDbDedupeStore, S3BlobStore, FixedClock> {
+        self.subscriber_with(self.dedupe(), self.blobs(), SubscriberConfig::default())
+    }
+
+    fn subscriber_with<D: DedupeStore, B: BlobStore>(
+        &self,
+        d: D,
+        b: B,
+        cfg: SubscriberConfig,
+    ) -> Subscriber<D, B, FixedClock> {
+        Subscriber::new(
+            d,
+            b,
+            self.clock.clone(),
+            Arc::new(SchemaRegistry::builtin().unwrap()),
+            cfg,
+        )
+    }
+
+    fn publisher(&self) -> Publisher<EventBridgeBus> {
+        Publisher::new(
+            EventBridgeBus::new(self.eb.clone(), &self.bus),
+            SchemaRegistry::builtin().unwrap(),
+            PublisherConfig::default(),
+        )
+    }
+
+    /// Everything currently in the queue, made invisible to other receivers.
+    async fn receive_all(&self) -> Vec<aws_sdk_sqs::types::Message> {
+        let mut out = Vec::new();
+        loop {
+            let got = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .visibility_timeout(1)
+                .send()
+                .await
+                .unwrap();
+            let msgs = got.messages.unwrap_or_default();
+            if msgs.is_empty() {
+                break;
+            }
+            out.extend(msgs);
+        }
+        out
+    }
+
+    /// One Lambda invocation: the received messages as an SqsEvent, through the handler;
+    /// successes are deleted, failures stay for redelivery. Returns the failed ids.
+    async fn invoke<D: DedupeStore, B: BlobStore, C: Clock>(
+        &self,
+        sub: &Subscriber<D, B, C>,
+        messages: &[aws_sdk_sqs::types::Message],
+    ) -> Vec<String> {
+        let mut event = SqsEvent::default();
+        event.records = messages
+            .iter()
+            .map(|m| {
+                let mut r = SqsMessage::default();
+                r.message_id = m.message_id.clone();
+                r.body = m.body.clone();
+                r.receipt_handle = m.receipt_handle.clone();
+                r
+            })
+            .collect();
+        let response = audit_subscriber::handle(LambdaEvent::new(event, Context::default()), sub)
+            .await
+            .unwrap();
+        let failed: Vec<String> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        for m in messages {
+            if !failed.contains(m.message_id.as_ref().unwrap()) {
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(m.receipt_handle.clone().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        failed
+    }
+
+    async fn drain<D: DedupeStore, B: BlobStore, C: Clock>(
+        &self,
+        sub: &Subscriber<D, B, C>,
+    ) -> Vec<String> {
+        let msgs = self.receive_all().await;
+        self.invoke(sub, &msgs).await
+    }
+
+    async fn ingest_rows(&self) -> Vec<AuditRecord> {
+        let blobs = self.blobs();
+        let mut rows = Vec::new();
+        for o in blobs.list(INGEST_PREFIX).await.unwrap() {
+            rows.extend(decode_parquet(blobs.get(&o.key).await.unwrap(), None).unwrap());
+        }
+        rows
+    }
+
+    async fn quarantined(&self) -> Vec<serde_json::Value> {
+        let blobs = self.blobs();
+        let mut out = Vec::new();
+        for o in blobs.list(QUARANTINE_PREFIX).await.unwrap() {
+            out.push(serde_json::from_slice(&blobs.get(&o.key).await.unwrap()).unwrap());
+        }
+        out
+    }
+
+    async fn read(&self, tenant: &str) -> Vec<AuditRecord> {
+        TenantReader::new(self.blobs())
+            .read(&TenantId::parse(tenant).unwrap(), None, None)
+            .await
+            .unwrap()
+    }
+}
+
+fn event(tenant: &str, n: usize) -> OutgoingEvent {
+    OutgoingEvent {
+        source: "auditlog.test".into(),
+        resources: vec![],
+        detail: Detail {
+            metadata: Metadata {
+                event_id: EventId::new_v7(),
+                tenant_id: TenantId::parse(tenant).unwrap(),
+                event_type: if n % 2 == 0 {
+                    "scim.user.created".into()
+                } else {
+                    "app.document.shared".into()
+                },
+                schema_version: 1,
+                occurred_at: Utc.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).unwrap()
+                    + chrono::Duration::seconds(n as i64),
+                producer: "test".into(),
+                actor: Actor {
+                    kind: ActorType::Idp,
+                    id: "okta".into(),
+                    name: Some("Okta".into()),
+                },
+                correlation_id: Some(format!("corr-{n}")),
+                request_id: None,
+                source_ip: Some("203.0.113.9".into()),
+                user_agent: None,
+            },
+            payload: if n % 2 == 0 {
+                json!({"id": format!("u-{n}"), "userName": format!("user{n}@{tenant}.test"), "active": true})
+            } else {
+                json!({"action": "share", "target": {"type": "document", "id": format!("d-{n}")}})
+            },
+        },
+    }
+}
+
+#[tokio::test]
+async fn events_flow_from_the_bus_to_parquet_in_s3_row_by_row() {
+    let st = Stack::new().await;
+    let events: Vec<OutgoingEvent> = (0..25)
+        .map(|n| event(["acme", "globex", "initech"][n % 3], n))
+        .collect();
+    let report = st.publisher().publish(&events).await.unwrap();
+    assert!(report.all_accepted());
+    assert_eq!(
+        report.requests, 3,
+        "25 entries need three PutEvents calls of at most 10"
+    );
+
+    let failed = st.drain(&st.subscriber()).await;
+    assert!(failed.is_empty());
+    assert!(
+        st.receive_all().await.is_empty(),
+        "successes were deleted from the queue"
+    );
+
+    let objects = st.blobs().list(INGEST_PREFIX).await.unwrap();
+    assert_eq!(
+        objects.len(),
+        1,
+        "one ingest object for a batch of three tenants"
+    );
+    assert!(objects[0].key.starts_with("ingest/dt=2026-11-21/"));
+    let rows = st.ingest_rows().await;
+    assert_eq!(rows.len(), 25);
+    // sorted by tenant then time
+    let order: Vec<(String, chrono::DateTime<Utc>)> = rows
+        .iter()
+        .map(|r| (r.tenant_id.to_string(), r.occurred_at))
+        .collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted);
+    let by_id: BTreeMap<&str, &AuditRecord> =
+        rows.iter().map(|r| (r.event_id.as_str(), r)).collect();
+    for (e, (_, bus_id)) in events.iter().zip(&report.accepted) {
+        let m = &e.detail.metadata;
+        let r = by_id[m.event_id.as_str()];
+        assert_eq!(r.tenant_id, m.tenant_id);
+        assert_eq!(r.event_type, m.event_type);
+        assert_eq!(r.occurred_at, m.occurred_at);
+        assert_eq!(r.actor_id, "okta");
+        assert_eq!(r.correlation_id, m.correlation_id);
+        assert_eq!(r.source, "auditlog.test");
+        assert_eq!(
+            &r.bus_event_id, bus_id,
+            "provenance: EventBridge's id is kept, not used as key"
+        );
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&r.payload).unwrap(),
+            e.detail.payload
+        );
+        assert_eq!(r.payload_sha256, auditlog::payload_sha256(&r.payload));
+    }
+
+    // compaction in S3: tenant-day files, the ingest tier emptied, readers unchanged
+    let before = st.read("acme").await;
+    let rep = Compactor::new(st.blobs(), CompactorConfig::default())
+        .run()
+        .await
+        .unwrap();
+    assert_eq!((rep.tenant_files_written, rep.ingest_files_folded), (3, 1));
+    assert!(st.blobs().list(INGEST_PREFIX).await.unwrap().is_empty());
+    let keys: Vec<String> = st
+        .blobs()
+        .list("audit/")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert!(
+        keys.iter().all(|k| k.contains("/dt=2026-11-21/part-")),
+        "{keys:?}"
+    );
+    assert_eq!(
+        keys.iter()
+            .filter(|k| k.starts_with("audit/tenant_id=acme/"))
+            .count(),
+        1
+    );
+    assert_eq!(st.read("acme").await, before);
+    assert_eq!(before.len(), 9);
+}
+
+#[tokio::test]
+async fn same_event_twice_in_one_batch_and_again_in_a_later_batch() {
+    let st = Stack::new().await;
+    let e = event("acme", 0);
+    // a producer retry: same detail, new PutEvents call, new EventBridge id
+    st.publisher().publish(&[e.clone()]).await.unwrap();
+    st.publisher().publish(&[e.clone()]).await.unwrap();
+    let sub = st.subscriber();
+    let msgs = st.receive_all().await;
+    assert_eq!(msgs.len(), 2);
+    assert!(st.invoke(&sub, &msgs).await.is_empty());
+    st.publisher().publish(&[e.clone()]).await.unwrap();
+    assert!(st.drain(&sub).await.is_empty());
+    assert_eq!(st.ingest_rows().await.len(), 1);
+    assert_eq!(st.read("acme").await.len(), 1);
+}
+
+#[tokio::test]
+async fn replayed_a_week_later_is_recognised() {
+    let st = Stack::new().await;
+    let events: Vec<OutgoingEvent> = (0..5).map(|n| event("acme", n)).collect();
+    st.publisher().publish(&events).await.unwrap();
+    assert!(st.drain(&st.subscriber()).await.is_empty());
+    // an archive replay a week later: new EventBridge ids, same event ids
+    st.clock.advance(chrono::Duration::days(7));
+    st.publisher().publish(&events).await.unwrap();
+    let sub = st.subscriber();
+    let msgs = st.receive_all().await;
+    assert_eq!(msgs.len(), 5);
+    assert!(st.invoke(&sub, &msgs).await.is_empty());
+    assert_eq!(st.ingest_rows().await.len(), 5);
+    let rows = st.read("acme").await;
+    assert_eq!(rows.len(), 5);
+    assert!(
+        rows.iter()
+            .all(|r| r.occurred_at.date_naive().to_string() == "2026-11-21")
+    );
+}
+
+#[tokio::test]
+async fn two_consumers_racing_on_the_same_events_write_one_copy() {
+    let st = Stack::new().await;
+    let events: Vec<OutgoingEvent> = (0..30).map(|n| event("acme", n)).collect();
+    st.publisher().publish(&events).await.unwrap();
+    let msgs = st.receive_all().await;
+    // SQS at-least-once: both consumers got the same messages
+    let (a, b) = (st.subscriber(), st.subscriber());
+    let (fa, fb) = tokio::join!(st.invoke(&a, &msgs), st.invoke(&b, &msgs));
+    // whatever was in progress elsewhere is retried, and then is a duplicate
+    let mut retries = 0;
+    while !st.receive_all().await.is_empty() || retries == 0 {
+        retries += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        if st.drain(&a).await.is_empty() {
+            break;
+        }
+        assert!(retries < 5);
+    }
+    let _ = (fa, fb);
+    let rows = st.ingest_rows().await;
+    let ids: BTreeSet<&str> = rows.iter().map(|r| r.event_id.as_str()).collect();
+    assert_eq!(ids.len(), 30);
+    assert_eq!(rows.len(), 30, "exactly one copy of each event in S3");
+}
+
+#[tokio::test]
+async fn s3_write_failing_mid_batch_is_retried_to_exactly_one_copy() {
+    let st = Stack::new().await;
+    // events on two days: the second day's file write fails, the first succeeds
+    let mut events: Vec<OutgoingEvent> = (0..10).map(|n| event("acme", n)).collect();
+    for e in events.iter_mut().skip(5) {
+        e.detail.metadata.occurred_at += chrono::Duration::days(1);
+    }
+    st.publisher().publish(&events).await.unwrap();
+    let msgs = st.receive_all().await;
+    // let the first day's PUT through, fail the second
+    let first_day_ok = st.subscriber_with(
+        st.dedupe(),
+        FailNth {
+            inner: st.blobs(),
+            n: 2,
+            count: AtomicUsize::new(0),
+        },
+        SubscriberConfig::default(),
+    );
+    let failed = st.invoke(&first_day_ok, &msgs).await;
+    assert_eq!(
+        failed.len(),
+        5,
+        "the five events of the failed write are retried"
+    );
+    assert_eq!(st.ingest_rows().await.len(), 5);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let retry = st.receive_all().await;
+    assert_eq!(retry.len(), 5);
+    assert!(st.invoke(&st.subscriber(), &retry).await.is_empty());
+    let rows = st.ingest_rows().await;
+    assert_eq!(rows.len(), 10);
+    assert_eq!(
+        rows.iter()
+            .map(|r| r.event_id.as_str())
+            .collect::<BTreeSet<_>>()
+            .len(),
+        10
+    );
+}
+
+/// Fails exactly the n-th put (1-based).
+struct FailNth<B> {
+    inner: B,
+    n: usize,
+    count: AtomicUsize,
+}
+
+#[async_trait]
+impl<B: BlobStore> BlobStore for FailNth<B> {
+    async fn put(&self, key: &str, body: bytes::Bytes) -> Result<(), BlobError> {
+        if self.count.fetch_add(1, Ordering::SeqCst) + 1 == self.n {
+            return Err(BlobError::Unavailable("injected failure".into()));
+        }
+        self.inner.put(key, body).await
+    }
+    async fn get(&self, key: &str) -> Result<bytes::Bytes, BlobError> {
+        self.inner.get(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, BlobError> {
+        self.inner.list(prefix).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        self.inner.delete(key).await
+    }
+}
+
+#[tokio::test]
+async fn s3_unreachable_bucket_means_retry_and_nothing_lost() {
+    let st = Stack::new().await;
+    let events: Vec<OutgoingEvent> = (0..6).map(|n| event("acme", n)).collect();
+    st.publisher().publish(&events).await.unwrap();
+    // a real S3 error over the wire: the bucket does not exist (yet)
+    let missing = unique("missing");
+    let sub = st.subscriber_with(
+        st.dedupe(),
+        S3BlobStore::new(st.s3.clone(), &missing),
+        SubscriberConfig::default(),
+    );
+    let msgs = st.receive_all().await;
+    assert_eq!(st.invoke(&sub, &msgs).await.len(), 6);
+    st.s3.create_bucket().bucket(&missing).send().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert!(
+        st.drain(&sub).await.is_empty(),
+        "claims were released, so the retry is not blocked"
+    );
+    let blobs = S3BlobStore::new(st.s3.clone(), &missing);
+    let mut rows = 0;
+    for o in blobs.list(INGEST_PREFIX).await.unwrap() {
+        rows += decode_parquet(blobs.get(&o.key).await.unwrap(), None)
+            .unwrap()
+            .len();
+    }
+    assert_eq!(rows, 6);
+}
+
+/// Answers the first `n` claim calls as DynamoDB does when throttled past the SDK's own
+/// retries, over the real table otherwise.
+struct Throttled<D> {
+    inner: D,
+    left: AtomicUsize,
+}
+
+#[async_trait]
+impl<D: DedupeStore> DedupeStore for Throttled<D> {
+    async fn claim(
+        &self,
+        ctx: &ClaimContext,
+        r: &[ClaimRequest],
+    ) -> Result<Vec<ClaimOutcome>, DedupeError> {
+        if self
+            .left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Ok(r
+                .iter()
+                .map(|_| {
+                    ClaimOutcome::Unavailable(DedupeError::Throttled(
+                        "ProvisionedThroughputExceededException".into(),
+                    ))
+                })
+                .collect());
+        }
+        self.inner.claim(ctx, r).await
+    }
+    async fn complete(&self, ctx: &ClaimContext) -> Result<(), DedupeError> {
+        self.inner.complete(ctx).await
+    }
+    async fn release(&self, ctx: &ClaimContext, k: &[ClaimRequest]) -> Result<(), DedupeError> {
+        self.inner.release(ctx, k).await
+    }
+}
+
+#[tokio::test]
+async fn dynamodb_throttling_means_retry_not_loss() {
+    let st = Stack::new().await;
+    let events: Vec<OutgoingEvent> = (0..8).map(|n| event("acme", n)).collect();
+    st.publisher().publish(&events).await.unwrap();
+    let sub = st.subscriber_with(
+        Throttled {
+            inner: st.dedupe(),
+            left: AtomicUsize::new(1),
+        },
+        st.blobs(),
+        SubscriberConfig::default(),
+    );
+    assert_eq!(st.drain(&sub).await.len(), 8);
+    assert!(
+        st.ingest_rows().await.is_empty(),
+        "nothing written without a claim"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert!(st.drain(&sub).await.is_empty());
+    assert_eq!(st.ingest_rows().await.len(), 8);
+}
+
+#[tokio::test]
+async fn dedupe_table_missing_is_a_retry_over_the_wire() {
+    let st = Stack::new().await;
+    st.publisher().publish(&[event("acme", 1)]).await.unwrap();
+    let sub = st.subscriber_with(
+        DynamoDbDedupeStore::new(st.ddb.clone(), unique("no-such-table")),
+        st.blobs(),
+        SubscriberConfig::default(),
+    );
+    assert_eq!(st.drain(&sub).await.len(), 1);
+    assert!(st.ingest_rows().await.is_empty());
+}
+
+#[tokio::test]
+async fn bad_messages_are_quarantined_in_s3_and_acknowledged() {
+    let st = Stack::new().await;
+    let good = event("acme", 1);
+    let good_text = serde_json::to_value(&good.detail).unwrap();
+    let wrap = |detail: serde_json::Value| {
+        json!({"version": "0", "id": "x", "detail-type": "app.document.shared", "source": "legacy",
+               "account": "111122223333", "time": "2026-11-21T10:00:00Z", "region": "us-east-1",
+               "resources": [], "detail": detail})
+        .to_string()
+    };
+    let mut bodies = vec!["{not json".to_owned()];
+    for tenant in [
+        json!("../globex"),
+        json!("acme/../globex"),
+        json!("tenant_id=globex"),
+        json!(""),
+        json!(null),
+    ] {
+        let mut d = good_text.clone();
+        d["metadata"]["tenant_id"] = tenant;
+        bodies.push(wrap(d));
+    }
+    let mut violating = good_text.clone();
+    violating["payload"] = json!({"target": "not an object"});
+    bodies.push(wrap(violating));
+    let mut unknown = good_text.clone();
+    unknown["metadata"]["schema_version"] = json!(7);
+    bodies.push(wrap(unknown));
+    for b in &bodies {
+        st.sqs
+            .send_message()
+            .queue_url(&st.queue_url)
+            .message_body(b)
+            .send()
+            .await
+            .unwrap();
+    }
+    let failed = st.drain(&st.subscriber()).await;
+    assert!(
+        failed.is_empty(),
+        "permanent failures are acknowledged, not retried forever"
+    );
+    let q = st.quarantined().await;
+    assert_eq!(q.len(), bodies.len());
+    let mut codes: Vec<String> = q
+        .iter()
+        .map(|x| x["reason_code"].as_str().unwrap().to_owned())
+        .collect();
+    codes.sort();
+    // a null tenant_id is as missing as an absent one
+    let mut expected = vec![
+        "malformed_json",
+        "invalid_tenant",
+        "invalid_tenant",
+        "invalid_tenant",
+        "invalid_tenant",
+        "invalid_tenant",
+        "schema_violation",
+        "unknown_schema",
+    ];
+    expected.sort();
+    assert_eq!(codes, expected);
+    let bodies_back: BTreeSet<&str> = q.iter().map(|x| x["body"].as_str().unwrap()).collect();
+    assert!(
+        bodies.iter().all(|b| bodies_back.contains(b.as_str())),
+        "raw bodies are kept"
+    );
+    // nothing reached any tenant's partition, least of all globex's
+    assert!(st.blobs().list("audit/").await.unwrap().is_empty());
+    assert!(st.blobs().list(INGEST_PREFIX).await.unwrap().is_empty());
+    assert!(st.read("globex").await.is_empty());
+}
+
+#[tokio::test]
+async fn oversize_events_are_refused_by_the_publisher_and_quarantined_by_the_subscriber() {
+    let st = Stack::new().await;
+    let mut big = event("acme", 1);
+    big.detail.payload = json!({"action": "x", "details": {"pad": "y".repeat(1_100_000)}});
+    let err = st
+        .publisher()
+        .publish(&[event("acme", 2), big.clone()])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PublishError::Oversize {
+                limit: 1_048_576,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        st.receive_all().await.is_empty(),
+        "nothing of the call was sent"
+    );
+
+    // an oversize body that reached the queue some other way is quarantined, not retried
+    let body = json!({"version": "0", "id": "x", "detail-type": "t", "source": "s", "account": "1",
+        "time": "2026-11-21T10:00:00Z", "region": "r", "resources": [], "detail": big.detail})
+    .to_string();
+    let mut event = SqsEvent::default();
+    let mut r = SqsMessage::default();
+    r.message_id = Some("big-1".into());
+    r.body = Some(body);
+    event.records = vec![r];
+    let response = audit_subscriber::handle(
+        LambdaEvent::new(event, Context::default()),
+        &st.subscriber(),
+    )
+    .await
+    .unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    let q = st.quarantined().await;
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0]["reason_code"], "oversize");
+}
+
+#[tokio::test]
+async fn conflicting_payload_under_a_known_event_id_is_kept_in_quarantine() {
+    let st = Stack::new().await;
+    let e = event("acme", 1);
+    st.publisher().publish(&[e.clone()]).await.unwrap();
+    assert!(st.drain(&st.subscriber()).await.is_empty());
+    let mut evil = e.clone();
+    evil.detail.payload = json!({"action": "delete", "target": {"type": "document", "id": "d-1"}});
+    st.publisher().publish(&[evil]).await.unwrap();
+    assert!(st.drain(&st.subscriber()).await.is_empty());
+    let q = st.quarantined().await;
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0]["reason_code"], "conflict");
+    assert_eq!(q[0]["event_id"], e.detail.metadata.event_id.as_str());
+    let rows = st.read("acme").await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        rows[0].action, "share",
+        "the accepted record is never overwritten"
+    );
+}
+
+#[tokio::test]
+async fn event_bus_conformance_eventbridge_to_sqs() {
+    let st = Stack::new().await;
+    let bus = EventBridgeBus::new(st.eb.clone(), &st.bus);
+    let bodies = |msgs: Vec<aws_sdk_sqs::types::Message>| {
+        msgs.into_iter()
+            .map(|m| m.body.unwrap())
+            .collect::<Vec<_>>()
+    };
+    let st_ref = &st;
+    auditlog_tests::conformance::event_bus(
+        &bus,
+        || async move { bodies(st_ref.receive_all().await) },
+    )
+    .await;
+}
