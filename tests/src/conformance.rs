@@ -127,12 +127,12 @@ pub async fn dedupe_store(store: &dyn DedupeStore, tag: &str) {
         "the same event id under two tenants is two events"
     );
     assert_eq!(
-        store.claim(&a, &[r1.clone()]).await.unwrap(),
+        store.claim(&a, std::slice::from_ref(&r1)).await.unwrap(),
         vec![ClaimOutcome::Claimed],
         "own claim"
     );
     assert_eq!(
-        store.claim(&b, &[r1.clone()]).await.unwrap(),
+        store.claim(&b, std::slice::from_ref(&r1)).await.unwrap(),
         vec![ClaimOutcome::InProgress]
     );
 
@@ -155,7 +155,10 @@ pub async fn dedupe_store(store: &dyn DedupeStore, tag: &str) {
     // a week later, still a duplicate
     let later = ctx(&t("batch-c"), t0() + chrono::Duration::days(7));
     assert_eq!(
-        store.claim(&later, &[r1.clone()]).await.unwrap(),
+        store
+            .claim(&later, std::slice::from_ref(&r1))
+            .await
+            .unwrap(),
         vec![ClaimOutcome::Completed {
             payload_sha256: "h1".into()
         }]
@@ -163,7 +166,10 @@ pub async fn dedupe_store(store: &dyn DedupeStore, tag: &str) {
     // past retention, the event is new again (compaction still removes the copy)
     let much_later = ctx(&t("batch-d"), t0() + chrono::Duration::days(31));
     assert_eq!(
-        store.claim(&much_later, &[r1.clone()]).await.unwrap(),
+        store
+            .claim(&much_later, std::slice::from_ref(&r1))
+            .await
+            .unwrap(),
         vec![ClaimOutcome::Claimed]
     );
 
@@ -171,24 +177,27 @@ pub async fn dedupe_store(store: &dyn DedupeStore, tag: &str) {
     let r3 = req(&t("acme"), 3, "h3");
     let dead = ctx(&t("batch-dead"), t0());
     assert_eq!(
-        store.claim(&dead, &[r3.clone()]).await.unwrap(),
+        store.claim(&dead, std::slice::from_ref(&r3)).await.unwrap(),
         vec![ClaimOutcome::Claimed]
     );
     let soon = ctx(&t("batch-e"), t0() + chrono::Duration::minutes(5));
     assert_eq!(
-        store.claim(&soon, &[r3.clone()]).await.unwrap(),
+        store.claim(&soon, std::slice::from_ref(&r3)).await.unwrap(),
         vec![ClaimOutcome::InProgress]
     );
     let after_lease = ctx(&t("batch-f"), t0() + chrono::Duration::minutes(11));
     assert_eq!(
-        store.claim(&after_lease, &[r3.clone()]).await.unwrap(),
+        store
+            .claim(&after_lease, std::slice::from_ref(&r3))
+            .await
+            .unwrap(),
         vec![ClaimOutcome::Claimed]
     );
     // and the dead batch completing late does not steal it back
     store.complete(&dead).await.unwrap();
     let g = ctx(&t("batch-g"), t0() + chrono::Duration::minutes(12));
     assert_eq!(
-        store.claim(&g, &[r3.clone()]).await.unwrap(),
+        store.claim(&g, std::slice::from_ref(&r3)).await.unwrap(),
         vec![ClaimOutcome::InProgress]
     );
 
@@ -196,15 +205,15 @@ pub async fn dedupe_store(store: &dyn DedupeStore, tag: &str) {
     let r4 = req(&t("acme"), 4, "h4");
     let h = ctx(&t("batch-h"), t0());
     let i = ctx(&t("batch-i"), t0());
-    store.claim(&h, &[r4.clone()]).await.unwrap();
-    store.release(&i, &[r4.clone()]).await.unwrap();
+    store.claim(&h, std::slice::from_ref(&r4)).await.unwrap();
+    store.release(&i, std::slice::from_ref(&r4)).await.unwrap();
     assert_eq!(
-        store.claim(&i, &[r4.clone()]).await.unwrap(),
+        store.claim(&i, std::slice::from_ref(&r4)).await.unwrap(),
         vec![ClaimOutcome::InProgress]
     );
-    store.release(&h, &[r4.clone()]).await.unwrap();
+    store.release(&h, std::slice::from_ref(&r4)).await.unwrap();
     assert_eq!(
-        store.claim(&i, &[r4.clone()]).await.unwrap(),
+        store.claim(&i, std::slice::from_ref(&r4)).await.unwrap(),
         vec![ClaimOutcome::Claimed]
     );
 

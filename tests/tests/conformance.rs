@@ -1,5 +1,6 @@
 //! Every adapter of a port passes the same suite: S3 and the local directory (and the
 //! in-memory double), DynamoDB and SQLite.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use std::sync::Arc;
 

@@ -2,6 +2,7 @@
 //! EventBridge bus, a rule matching every event routes to SQS, the test drains the queue
 //! into the Lambda handler exactly as the event source mapping would (deleting what
 //! succeeded, leaving failures for redelivery), and checks the Parquet objects in S3.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -239,7 +240,7 @@ fn event(tenant: &str, n: usize) -> OutgoingEvent {
             metadata: Metadata {
                 event_id: EventId::new_v7(),
                 tenant_id: TenantId::parse(tenant).unwrap(),
-                event_type: if n % 2 == 0 {
+                event_type: if n.is_multiple_of(2) {
                     "scim.user.created".into()
                 } else {
                     "app.document.shared".into()
@@ -258,7 +259,7 @@ fn event(tenant: &str, n: usize) -> OutgoingEvent {
                 source_ip: Some("203.0.113.9".into()),
                 user_agent: None,
             },
-            payload: if n % 2 == 0 {
+            payload: if n.is_multiple_of(2) {
                 json!({"id": format!("u-{n}"), "userName": format!("user{n}@{tenant}.test"), "active": true})
             } else {
                 json!({"action": "share", "target": {"type": "document", "id": format!("d-{n}")}})
@@ -361,13 +362,22 @@ async fn same_event_twice_in_one_batch_and_again_in_a_later_batch() {
     let st = Stack::new().await;
     let e = event("acme", 0);
     // a producer retry: same detail, new PutEvents call, new EventBridge id
-    st.publisher().publish(&[e.clone()]).await.unwrap();
-    st.publisher().publish(&[e.clone()]).await.unwrap();
+    st.publisher()
+        .publish(std::slice::from_ref(&e))
+        .await
+        .unwrap();
+    st.publisher()
+        .publish(std::slice::from_ref(&e))
+        .await
+        .unwrap();
     let sub = st.subscriber();
     let msgs = st.receive_all().await;
     assert_eq!(msgs.len(), 2);
     assert!(st.invoke(&sub, &msgs).await.is_empty());
-    st.publisher().publish(&[e.clone()]).await.unwrap();
+    st.publisher()
+        .publish(std::slice::from_ref(&e))
+        .await
+        .unwrap();
     assert!(st.drain(&sub).await.is_empty());
     assert_eq!(st.ingest_rows().await.len(), 1);
     assert_eq!(st.read("acme").await.len(), 1);
@@ -717,7 +727,10 @@ async fn oversize_events_are_refused_by_the_publisher_and_quarantined_by_the_sub
 async fn conflicting_payload_under_a_known_event_id_is_kept_in_quarantine() {
     let st = Stack::new().await;
     let e = event("acme", 1);
-    st.publisher().publish(&[e.clone()]).await.unwrap();
+    st.publisher()
+        .publish(std::slice::from_ref(&e))
+        .await
+        .unwrap();
     assert!(st.drain(&st.subscriber()).await.is_empty());
     let mut evil = e.clone();
     evil.detail.payload = json!({"action": "delete", "target": {"type": "document", "id": "d-1"}});

@@ -171,13 +171,16 @@ mod tests {
                 body: "x".repeat(100),
             });
         }
-        assert_eq!(q.receive(3, 10_000).len(), 3);
-        assert_eq!(q.receive(100, 250).len(), 2);
+        assert_eq!(q.receive(3, 10_000, 0).len(), 3);
+        assert_eq!(q.bytes(), 700);
+        assert_eq!(q.receive(100, 250, 0).len(), 2);
+        assert_eq!(q.receive(100, 250, 50).len(), 1);
         assert_eq!(
-            q.receive(100, 10).len(),
+            q.receive(100, 10, 0).len(),
             1,
             "an oversize message still makes progress"
         );
         assert_eq!(q.len(), 3);
+        assert_eq!(q.bytes(), 300);
     }
 }

@@ -74,10 +74,10 @@ impl<B: BlobStore> Compactor<B> {
     pub async fn run(&self) -> Result<CompactionReport, CompactError> {
         let mut days: BTreeMap<NaiveDate, Vec<String>> = BTreeMap::new();
         for object in self.blobs.list(INGEST_PREFIX).await? {
-            if let Ok(ObjectKey::Ingest { dt }) = ObjectKey::parse(&object.key) {
-                if self.config.before.is_none_or(|b| dt < b) {
-                    days.entry(dt).or_default().push(object.key);
-                }
+            if let Ok(ObjectKey::Ingest { dt }) = ObjectKey::parse(&object.key)
+                && self.config.before.is_none_or(|b| dt < b)
+            {
+                days.entry(dt).or_default().push(object.key);
             }
         }
         let mut report = CompactionReport::default();

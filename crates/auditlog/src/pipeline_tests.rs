@@ -99,7 +99,7 @@ async fn same_event_twice_in_one_batch_and_across_batches() {
     let e = ev("acme", 1);
     let out = r.sub.handle(&msgs(&[e.clone(), e.clone()])).await;
     assert_eq!((out.stats.written, out.stats.duplicates), (1, 1));
-    let out = r.sub.handle(&msgs(&[e.clone()])).await;
+    let out = r.sub.handle(&msgs(std::slice::from_ref(&e))).await;
     assert_eq!(
         (out.stats.written, out.stats.duplicates, out.stats.files),
         (0, 1, 0)
@@ -113,7 +113,7 @@ async fn same_event_twice_in_one_batch_and_across_batches() {
 async fn replay_a_week_later_with_a_new_bus_id_is_a_duplicate() {
     let r = rig();
     let e = ev("acme", 1);
-    r.sub.handle(&msgs(&[e.clone()])).await;
+    r.sub.handle(&msgs(std::slice::from_ref(&e))).await;
     r.clock.advance(Duration::days(7));
     let mut replay = e.clone();
     replay["id"] = json!("replayed-bus-id");
@@ -288,7 +288,7 @@ async fn claim_held_by_a_racing_consumer_retries_then_takes_over_after_lease() {
     };
     let rec = read_request(&e);
     r.dedupe.claim(&other, &[rec]).await.unwrap();
-    let out = r.sub.handle(&msgs(&[e.clone()])).await;
+    let out = r.sub.handle(&msgs(std::slice::from_ref(&e))).await;
     assert_eq!(out.failed_message_ids, vec!["m0".to_string()]);
     assert_eq!(out.stats.written, 0);
     // the other consumer died: once its lease runs out, the claim is taken over

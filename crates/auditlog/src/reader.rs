@@ -53,10 +53,10 @@ impl<B: BlobStore> TenantReader<B> {
             }
         }
         for object in self.blobs.list(INGEST_PREFIX).await? {
-            if let Ok(ObjectKey::Ingest { dt }) = ObjectKey::parse(&object.key) {
-                if day_in_range(dt) {
-                    keys.push(object.key);
-                }
+            if let Ok(ObjectKey::Ingest { dt }) = ObjectKey::parse(&object.key)
+                && day_in_range(dt)
+            {
+                keys.push(object.key);
             }
         }
         let mut best: HashMap<envelope::EventId, AuditRecord> = HashMap::new();

@@ -249,7 +249,7 @@ pub async fn demo(data: &Path, args: DemoArgs) -> Result<()> {
         compaction.as_ref(),
     );
     // a taste of the result: the busiest tenant's latest records
-    if let Some(t) = TenantId::parse("tenant-0000").ok() {
+    if let Ok(t) = TenantId::parse("tenant-0000") {
         println!("\nlatest records of {t} (auditlog show --tenant {t}):");
         let records = TenantReader::new(e.blobs.clone())
             .read(&t, None, None)

@@ -87,7 +87,7 @@ fn match_field(matchers: &[Value], field: Option<&Value>) -> bool {
             }
             values.iter().any(|v| match_operator(op, v))
         }
-        literal => values.iter().any(|v| *v == literal),
+        literal => values.contains(&literal),
     })
 }
 

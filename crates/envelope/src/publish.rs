@@ -294,11 +294,14 @@ mod tests {
     use crate::ids::TenantId;
     use std::sync::Mutex;
 
+    /// Per call: the failure code of each entry (None: accepted), or a whole-call error.
+    type Step = Result<Vec<Option<&'static str>>, BusError>;
+
     /// A scripted bus: records every request, answers with scripted failures.
     struct ScriptedBus {
         requests: Mutex<Vec<Vec<PutEventsEntry>>>,
         /// Per call: entry index -> failure code.
-        script: Mutex<Vec<Result<Vec<Option<&'static str>>, BusError>>>,
+        script: Mutex<Vec<Step>>,
     }
 
     #[async_trait]
@@ -333,7 +336,7 @@ mod tests {
         }
     }
 
-    fn bus(script: Vec<Result<Vec<Option<&'static str>>, BusError>>) -> ScriptedBus {
+    fn bus(script: Vec<Step>) -> ScriptedBus {
         ScriptedBus {
             requests: Mutex::new(vec![]),
             script: Mutex::new(script),
