@@ -1,1 +1,74 @@
-fn main() {}
+//! The subscriber's encode path on one full Lambda batch of ~1 KB events:
+//! SQS event JSON -> validated events -> audit records -> Arrow -> Parquet (ZSTD) bytes,
+//! against the floor of parsing the same bytes with serde_json alone.
+//!
+//! cargo bench -p auditlog-core --bench encode
+#![allow(clippy::expect_used)] // generated input: a failure is a bug in the bench
+
+use std::hint::black_box;
+
+use auditlog::fixtures::{SqsBatch, sqs_event_json};
+use auditlog::{AuditRecord, Tier, encode_parquet, sort_records};
+use chrono::Utc;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use envelope::SchemaRegistry;
+
+const LAMBDA_PAYLOAD: usize = 6 * 1024 * 1024;
+
+fn bench(c: &mut Criterion) {
+    let (json, n) = sqs_event_json(2000, 1000, LAMBDA_PAYLOAD);
+    let registry = SchemaRegistry::builtin().expect("builtin schemas");
+    let mut g = c.benchmark_group("sqs_batch_1kb");
+    g.throughput(Throughput::Elements(n as u64));
+    g.sample_size(20);
+
+    g.bench_function("serde_json_parse_only", |b| {
+        b.iter(|| {
+            let batch: SqsBatch = serde_json::from_str(black_box(&json)).expect("batch");
+            let mut fields = 0;
+            for r in &batch.records {
+                let v: serde_json::Value = serde_json::from_str(&r.body).expect("body");
+                fields += v.as_object().map_or(0, |o| o.len());
+            }
+            black_box(fields)
+        })
+    });
+
+    g.bench_function("validate_to_records", |b| {
+        b.iter(|| {
+            let batch: SqsBatch = serde_json::from_str(black_box(&json)).expect("batch");
+            let now = Utc::now();
+            let records: Vec<AuditRecord> = batch
+                .records
+                .iter()
+                .map(|r| {
+                    let e = envelope::decode_bus_event(&r.body, &registry, 1 << 21).expect("valid");
+                    AuditRecord::from_event(e, now)
+                })
+                .collect();
+            black_box(records.len())
+        })
+    });
+
+    g.bench_function("full_encode_path", |b| {
+        b.iter(|| {
+            let batch: SqsBatch = serde_json::from_str(black_box(&json)).expect("batch");
+            let now = Utc::now();
+            let mut records: Vec<AuditRecord> = batch
+                .records
+                .iter()
+                .map(|r| {
+                    let e = envelope::decode_bus_event(&r.body, &registry, 1 << 21).expect("valid");
+                    AuditRecord::from_event(e, now)
+                })
+                .collect();
+            sort_records(&mut records, Tier::Ingest);
+            let bytes = encode_parquet(&records, Tier::Ingest, 1).expect("encode");
+            black_box(bytes.len())
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -9,6 +9,7 @@
 
 mod codec;
 mod compactor;
+pub mod fixtures;
 mod layout;
 pub mod memory;
 pub mod ports;
