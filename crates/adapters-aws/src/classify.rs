@@ -63,3 +63,73 @@ where
         aws_smithy_types::error::display::DisplayErrorContext(err)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
+    use aws_sdk_dynamodb::types::error::{
+        ConditionalCheckFailedException, ProvisionedThroughputExceededException,
+    };
+    use aws_smithy_runtime_api::client::result::SdkError;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn response(status: u16) -> HttpResponse {
+        HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty())
+    }
+
+    fn unhandled(code: &str, status: u16) -> SdkError<PutItemError, HttpResponse> {
+        let meta = ErrorMetadata::builder().code(code).message("m").build();
+        SdkError::service_error(PutItemError::generic(meta), response(status))
+    }
+
+    #[test]
+    fn dynamodb_throttling_is_throttled() {
+        let e = ProvisionedThroughputExceededException::builder()
+            .message("slow down")
+            .meta(
+                ErrorMetadata::builder()
+                    .code("ProvisionedThroughputExceededException")
+                    .build(),
+            )
+            .build();
+        let err = SdkError::service_error(
+            PutItemError::ProvisionedThroughputExceededException(e),
+            response(400),
+        );
+        assert_eq!(classify(&err), Kind::Throttled);
+        assert_eq!(
+            classify(&unhandled("ThrottlingException", 400)),
+            Kind::Throttled
+        );
+        assert_eq!(classify(&unhandled("SlowDown", 503)), Kind::Throttled);
+        assert!(describe(&err).contains("ProvisionedThroughputExceededException"));
+    }
+
+    #[test]
+    fn condition_failures_and_server_errors() {
+        let e = ConditionalCheckFailedException::builder()
+            .meta(
+                ErrorMetadata::builder()
+                    .code("ConditionalCheckFailedException")
+                    .build(),
+            )
+            .build();
+        let err = SdkError::service_error(
+            PutItemError::ConditionalCheckFailedException(e),
+            response(400),
+        );
+        assert_eq!(classify(&err), Kind::ConditionFailed);
+        assert_eq!(
+            classify(&unhandled("InternalServerError", 500)),
+            Kind::Transient
+        );
+        assert_eq!(classify(&unhandled("NoSuchKey", 404)), Kind::NotFound);
+        assert_eq!(
+            classify(&unhandled("ValidationException", 400)),
+            Kind::Permanent
+        );
+    }
+}

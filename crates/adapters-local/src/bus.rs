@@ -71,6 +71,38 @@ impl LocalQueue {
     }
 }
 
+/// Random-looking v4 UUIDs from one random seed and a counter: unique per bus, and
+/// without a getrandom system call per event (two per event were 15% of the demo).
+struct IdSource {
+    seed: u128,
+    counter: std::sync::atomic::AtomicU64,
+}
+
+impl IdSource {
+    fn new() -> Self {
+        Self {
+            seed: uuid::Uuid::new_v4().as_u128(),
+            counter: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn next(&self) -> String {
+        let n = self
+            .counter
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // splitmix64 of the counter spreads the bits; the seed makes buses distinct
+        let mut z = n.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let bits = self.seed ^ (u128::from(z) << 64 | u128::from(n));
+        uuid::Builder::from_random_bytes(bits.to_be_bytes())
+            .into_uuid()
+            .hyphenated()
+            .to_string()
+    }
+}
+
 struct Rule {
     pattern: EventPattern,
     target: Arc<LocalQueue>,
@@ -78,6 +110,7 @@ struct Rule {
 
 pub struct InProcessBus {
     rules: Vec<Rule>,
+    ids: IdSource,
     account: String,
     region: String,
     max_entry_bytes: usize,
@@ -87,6 +120,7 @@ impl InProcessBus {
     pub fn new(max_entry_bytes: usize) -> Self {
         Self {
             rules: Vec::new(),
+            ids: IdSource::new(),
             account: "000000000000".into(),
             region: "local".into(),
             max_entry_bytes,
@@ -126,7 +160,7 @@ impl EventBus for InProcessBus {
                         };
                     }
                 };
-                let id = uuid::Uuid::new_v4().to_string();
+                let id = self.ids.next();
                 let event = json!({
                     "version": "0",
                     "id": id,
@@ -142,7 +176,7 @@ impl EventBus for InProcessBus {
                 for rule in &self.rules {
                     if rule.pattern.matches(&event) {
                         rule.target.push(InboundMessage {
-                            message_id: uuid::Uuid::new_v4().to_string(),
+                            message_id: self.ids.next(),
                             body: body.clone(),
                         });
                     }

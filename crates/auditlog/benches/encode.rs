@@ -13,6 +13,9 @@ use chrono::Utc;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use envelope::SchemaRegistry;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const LAMBDA_PAYLOAD: usize = 6 * 1024 * 1024;
 
 fn bench(c: &mut Criterion) {

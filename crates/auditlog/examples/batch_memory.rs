@@ -10,6 +10,9 @@ use auditlog::memory::{MemoryBlobStore, MemoryDedupeStore};
 use auditlog::{InboundMessage, Subscriber, SubscriberConfig, SystemClock};
 use envelope::SchemaRegistry;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn status(field: &str) -> String {
     std::fs::read_to_string("/proc/self/status")
         .ok()

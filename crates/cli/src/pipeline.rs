@@ -3,6 +3,7 @@
 use std::io::{BufRead, Write};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use adapters_local::{InProcessBus, LocalDirBlobStore, LocalQueue, SqliteDedupeStore};
@@ -29,7 +30,7 @@ type EmbeddedSubscriber = Subscriber<Arc<SqliteDedupeStore>, Arc<LocalDirBlobSto
 
 struct Embedded {
     blobs: Arc<LocalDirBlobStore>,
-    subscriber: EmbeddedSubscriber,
+    subscriber: Arc<EmbeddedSubscriber>,
     registry: Arc<SchemaRegistry>,
 }
 
@@ -38,13 +39,13 @@ fn open(data: &Path) -> Result<Embedded> {
     let blobs = Arc::new(LocalDirBlobStore::open(data.join("blobs"))?);
     let dedupe = Arc::new(SqliteDedupeStore::open(&data.join("dedupe.sqlite"))?);
     let registry = Arc::new(SchemaRegistry::builtin()?);
-    let subscriber = Subscriber::new(
+    let subscriber = Arc::new(Subscriber::new(
         dedupe,
         blobs.clone(),
         SystemClock,
         registry.clone(),
         SubscriberConfig::default(),
-    );
+    ));
     Ok(Embedded {
         blobs,
         subscriber,
@@ -52,15 +53,43 @@ fn open(data: &Path) -> Result<Embedded> {
     })
 }
 
+/// Runs `consumers` concurrent consumers, like Lambda's concurrency on one queue.
+async fn consume_parallel(
+    consumers: usize,
+    sub: &Arc<EmbeddedSubscriber>,
+    queue: &Arc<LocalQueue>,
+    done: &Arc<AtomicBool>,
+    progress: &ProgressBar,
+) -> Result<(BatchStats, usize)> {
+    let tasks: Vec<_> = (0..consumers.max(1))
+        .map(|_| {
+            tokio::spawn(consume(
+                sub.clone(),
+                queue.clone(),
+                done.clone(),
+                progress.clone(),
+            ))
+        })
+        .collect();
+    let mut total = (BatchStats::default(), 0);
+    for t in tasks {
+        let (s, b) = t.await.context("consumer task")?;
+        total.0 += s;
+        total.1 += b;
+    }
+    Ok(total)
+}
+
 /// Drains `queue` through the subscriber in Lambda-sized batches until it is empty and
 /// `done` says no more will come. Failed messages go back on the queue, as SQS would
 /// redeliver them after the visibility timeout.
 async fn consume(
-    sub: &EmbeddedSubscriber,
-    queue: &LocalQueue,
-    done: impl Fn() -> bool,
-    progress: &ProgressBar,
+    sub: Arc<EmbeddedSubscriber>,
+    queue: Arc<LocalQueue>,
+    done: Arc<AtomicBool>,
+    progress: ProgressBar,
 ) -> (BatchStats, usize) {
+    let done = || done.load(Ordering::SeqCst);
     let mut stats = BatchStats::default();
     let mut batches = 0;
     let mut redeliveries = 0usize;
@@ -132,6 +161,9 @@ pub struct DemoArgs {
     /// Start from an empty data directory.
     #[arg(long)]
     fresh: bool,
+    /// Concurrent subscriber invocations (Lambda concurrency); default: one per core.
+    #[arg(long, default_value_t = std::thread::available_parallelism().map_or(2, |n| n.get()))]
+    consumers: usize,
     /// Skip compaction at the end.
     #[arg(long)]
     no_compact: bool,
@@ -170,7 +202,7 @@ pub async fn demo(data: &Path, args: DemoArgs) -> Result<()> {
     }
 
     let started = Instant::now();
-    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = Arc::new(AtomicBool::new(false));
     let producer = {
         let queue = queue.clone();
         let done = done.clone();
@@ -216,17 +248,12 @@ pub async fn demo(data: &Path, args: DemoArgs) -> Result<()> {
                     bail!("{} events were refused by the bus", report.failed.len());
                 }
             }
-            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            done.store(true, Ordering::SeqCst);
             Ok(counts)
         })
     };
-    let (stats, batches) = consume(
-        &e.subscriber,
-        &queue,
-        || done.load(std::sync::atomic::Ordering::SeqCst),
-        &progress,
-    )
-    .await;
+    let (stats, batches) =
+        consume_parallel(args.consumers, &e.subscriber, &queue, &done, &progress).await?;
     let counts = producer.await.context("producer task")??;
     let ingest_elapsed = started.elapsed();
     progress.finish_and_clear();
@@ -396,7 +423,10 @@ pub async fn ingest(data: &Path, file: &str) -> Result<()> {
         });
     }
     let started = Instant::now();
-    let (stats, batches) = consume(&e.subscriber, &queue, || true, &ProgressBar::hidden()).await;
+    let done = Arc::new(AtomicBool::new(true));
+    let queue = Arc::new(queue);
+    let (stats, batches) =
+        consume_parallel(1, &e.subscriber, &queue, &done, &ProgressBar::hidden()).await?;
     println!(
         "ingested {} messages in {batches} batches: {} written, {} duplicates, {} quarantined ({} conflicts), {} left for retry, {} files, {:.2} s",
         stats.received,

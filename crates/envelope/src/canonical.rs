@@ -6,7 +6,7 @@ use serde_json::Value;
 
 /// Serialises `value` with object keys in byte order and no whitespace.
 pub fn canonical_json(value: &Value) -> String {
-    let mut out = String::with_capacity(256);
+    let mut out = String::with_capacity(1024);
     write_value(value, &mut out);
     out
 }
@@ -47,6 +47,12 @@ fn write_value(value: &Value, out: &mut String) {
 /// The same escaping serde_json uses: `"`, `\\` and control characters only.
 fn write_string(s: &str, out: &mut String) {
     out.push('"');
+    // Most strings need no escaping: one vectorisable scan, one copy.
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     let mut start = 0;
     for (i, b) in s.bytes().enumerate() {
         let escape: Option<&str> = match b {

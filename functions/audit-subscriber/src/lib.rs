@@ -58,3 +58,71 @@ pub async fn handle<D: DedupeStore, B: BlobStore, C: Clock>(
         .collect();
     Ok(response)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    use auditlog::memory::{MemoryBlobStore, MemoryDedupeStore};
+    use auditlog::{SubscriberConfig, SystemClock};
+    use aws_lambda_events::event::sqs::SqsMessage;
+    use lambda_runtime::Context;
+
+    fn subscriber(
+        blobs: Arc<MemoryBlobStore>,
+    ) -> Subscriber<Arc<MemoryDedupeStore>, Arc<MemoryBlobStore>, SystemClock> {
+        Subscriber::new(
+            Arc::new(MemoryDedupeStore::default()),
+            blobs,
+            SystemClock,
+            Arc::new(envelope::SchemaRegistry::builtin().unwrap()),
+            SubscriberConfig::default(),
+        )
+    }
+
+    fn record(id: Option<&str>, body: &str) -> SqsMessage {
+        let mut m = SqsMessage::default();
+        m.message_id = id.map(str::to_owned);
+        m.body = Some(body.to_owned());
+        m
+    }
+
+    #[tokio::test]
+    async fn failures_are_reported_by_message_id() {
+        let blobs = Arc::new(MemoryBlobStore::default());
+        let sub = subscriber(blobs.clone());
+        let mut event = SqsEvent::default();
+        event.records = vec![record(Some("m-1"), "not json"), record(Some("m-2"), "{}")];
+        // the quarantine write of the first fails: only it is retried
+        blobs.fail_next_puts(1);
+        let r = handle(LambdaEvent::new(event, Context::default()), &sub)
+            .await
+            .unwrap();
+        let ids: Vec<&str> = r
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(ids, vec!["m-1"]);
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            json["batchItemFailures"][0]["itemIdentifier"], "m-1",
+            "the shape Lambda expects"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unnamed_failure_fails_the_whole_batch() {
+        let blobs = Arc::new(MemoryBlobStore::default());
+        let sub = subscriber(blobs.clone());
+        let mut event = SqsEvent::default();
+        event.records = vec![record(None, "not json")];
+        blobs.fail_next_puts(1);
+        assert!(
+            handle(LambdaEvent::new(event, Context::default()), &sub)
+                .await
+                .is_err()
+        );
+    }
+}

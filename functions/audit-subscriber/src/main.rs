@@ -10,6 +10,9 @@ use auditlog::{Subscriber, SubscriberConfig, SystemClock};
 use envelope::SchemaRegistry;
 use lambda_runtime::{Error, run, service_fn};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn env(name: &str) -> anyhow::Result<String> {
     std::env::var(name).with_context(|| format!("environment variable {name} is not set"))
 }
