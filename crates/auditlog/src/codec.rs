@@ -267,6 +267,40 @@ pub fn decode_parquet(
     bytes: Bytes,
     expected_tenant: Option<&TenantId>,
 ) -> Result<Vec<AuditRecord>, CodecError> {
+    decode_rows(bytes, expected_tenant, &|_| true)
+}
+
+/// Decodes the rows of an ingest-tier file whose tenant passes `keep`; the others are
+/// skipped without being materialised.
+pub fn decode_ingest_where(
+    bytes: Bytes,
+    keep: &dyn Fn(&str) -> bool,
+) -> Result<Vec<AuditRecord>, CodecError> {
+    decode_rows(bytes, None, keep)
+}
+
+/// Rows per tenant of an ingest-tier file, reading only the `tenant_id` column.
+pub fn tenant_row_counts(
+    bytes: Bytes,
+) -> Result<std::collections::BTreeMap<String, usize>, CodecError> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
+    let mask = parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), ["tenant_id"]);
+    let mut counts = std::collections::BTreeMap::new();
+    for batch in builder.with_projection(mask).build()? {
+        let batch = batch?;
+        let col = column::<StringArray>(&batch, "tenant_id")?;
+        for i in 0..batch.num_rows() {
+            *counts.entry(col.value(i).to_owned()).or_insert(0) += 1;
+        }
+    }
+    Ok(counts)
+}
+
+fn decode_rows(
+    bytes: Bytes,
+    expected_tenant: Option<&TenantId>,
+    keep: &dyn Fn(&str) -> bool,
+) -> Result<Vec<AuditRecord>, CodecError> {
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?
         .with_batch_size(8192)
         .build()?;
@@ -328,6 +362,7 @@ pub fn decode_parquet(
                     match expected {
                         // ingest tier read for one tenant: other tenants' rows are skipped
                         Some(e) if e.as_str() != t => continue,
+                        _ if !keep(t) => continue,
                         _ => TenantId::parse(t).map_err(|e| CodecError::Value {
                             row: i,
                             column: "tenant_id",

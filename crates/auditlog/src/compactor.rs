@@ -13,7 +13,10 @@ use bytes::Bytes;
 use chrono::NaiveDate;
 use envelope::TenantId;
 
-use crate::codec::{CodecError, Tier, decode_parquet, encode_parquet, sort_records};
+use crate::codec::{
+    CodecError, Tier, decode_ingest_where, decode_parquet, encode_parquet, sort_records,
+    tenant_row_counts,
+};
 use crate::layout::{INGEST_PREFIX, ObjectKey, PartitionKey};
 use crate::ports::{BlobError, BlobStore};
 use crate::reader::prefer;
@@ -34,6 +37,10 @@ pub enum CompactError {
 #[derive(Debug, Clone)]
 pub struct CompactorConfig {
     pub zstd_level: i32,
+    /// Rows decoded at once: a day's tenants are folded in groups of about this many rows,
+    /// so memory is bounded by the group (plus the day's compressed ingest files), not by
+    /// the day. A single tenant-day larger than this is still folded in one piece.
+    pub max_rows_in_memory: usize,
     /// Only fold days strictly before this one (None: every day). Folding a closed day
     /// once avoids rewriting a tenant-day file many times while the day is still filling.
     pub before: Option<NaiveDate>,
@@ -43,6 +50,7 @@ impl Default for CompactorConfig {
     fn default() -> Self {
         Self {
             zstd_level: 3,
+            max_rows_in_memory: 250_000,
             before: None,
         }
     }
@@ -94,21 +102,52 @@ impl<B: BlobStore> Compactor<B> {
         files: &[String],
         report: &mut CompactionReport,
     ) -> Result<(), CompactError> {
-        let mut by_tenant: BTreeMap<TenantId, Vec<AuditRecord>> = BTreeMap::new();
+        // The compressed files are held (an order of magnitude smaller than the rows);
+        // tenants are then decoded and folded a bounded group at a time.
+        let mut day: Vec<(String, Bytes)> = Vec::with_capacity(files.len());
+        let mut rows_per_tenant: BTreeMap<String, usize> = BTreeMap::new();
         for key in files {
             let bytes = self.blobs.get(key).await?;
-            let records = decode_parquet(bytes, None).map_err(|source| CompactError::Codec {
-                key: key.clone(),
-                source,
-            })?;
-            report.ingest_rows += records.len();
-            for r in records {
-                by_tenant.entry(r.tenant_id.clone()).or_default().push(r);
+            let counts =
+                tenant_row_counts(bytes.clone()).map_err(|source| CompactError::Codec {
+                    key: key.clone(),
+                    source,
+                })?;
+            for (tenant, n) in counts {
+                report.ingest_rows += n;
+                *rows_per_tenant.entry(tenant).or_insert(0) += n;
+            }
+            day.push((key.clone(), bytes));
+        }
+        let mut groups: Vec<BTreeSet<String>> = vec![BTreeSet::new()];
+        let mut group_rows = 0;
+        for (tenant, n) in rows_per_tenant {
+            if group_rows > 0 && group_rows + n > self.config.max_rows_in_memory {
+                groups.push(BTreeSet::new());
+                group_rows = 0;
+            }
+            group_rows += n;
+            if let Some(g) = groups.last_mut() {
+                g.insert(tenant);
             }
         }
-        for (tenant, fresh) in by_tenant {
-            self.fold_partition(PartitionKey::new(tenant, dt), fresh, report)
-                .await?;
+        for group in groups.into_iter().filter(|g| !g.is_empty()) {
+            let mut by_tenant: BTreeMap<TenantId, Vec<AuditRecord>> = BTreeMap::new();
+            for (key, bytes) in &day {
+                let records = decode_ingest_where(bytes.clone(), &|t| group.contains(t)).map_err(
+                    |source| CompactError::Codec {
+                        key: key.clone(),
+                        source,
+                    },
+                )?;
+                for r in records {
+                    by_tenant.entry(r.tenant_id.clone()).or_default().push(r);
+                }
+            }
+            for (tenant, fresh) in by_tenant {
+                self.fold_partition(PartitionKey::new(tenant, dt), fresh, report)
+                    .await?;
+            }
         }
         // Only now is every row of these files in a tenant file.
         for key in files {

@@ -515,3 +515,35 @@ async fn reader_filters_by_time() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].event_id.as_str(), id(2));
 }
+
+#[tokio::test]
+async fn compaction_in_bounded_groups_matches_compaction_in_one_pass() {
+    let events: Vec<Value> = (0..120).map(|n| ev(&format!("t{}", n % 9), n)).collect();
+    let mut results = Vec::new();
+    for max_rows in [usize::MAX, 7, 1] {
+        let r = rig();
+        r.sub.handle(&msgs(&events[..60])).await;
+        r.sub.handle(&msgs(&events[60..])).await;
+        let c = Compactor::new(
+            r.blobs.clone(),
+            CompactorConfig {
+                max_rows_in_memory: max_rows,
+                ..CompactorConfig::default()
+            },
+        );
+        let rep = c.run().await.unwrap();
+        assert_eq!(
+            (rep.rows_written, rep.tenant_files_written, rep.ingest_rows),
+            (120, 9, 120)
+        );
+        let mut keys = r.blobs.keys();
+        keys.retain(|k| k.starts_with("audit/"));
+        let mut rows = Vec::new();
+        for t in 0..9 {
+            rows.push(read_owned(&r.blobs, t).await);
+        }
+        results.push((keys, rows));
+    }
+    assert_eq!(results[0], results[1]);
+    assert_eq!(results[0], results[2]);
+}

@@ -215,6 +215,7 @@ pub async fn demo(data: &Path, args: DemoArgs) -> Result<()> {
             Utc::now(),
             args.event_bytes,
         );
+        traffic.expect(events);
         tokio::spawn(async move {
             let mut counts = ProducerCounts::default();
             let mut chunk: Vec<OutgoingEvent> = Vec::with_capacity(1000);

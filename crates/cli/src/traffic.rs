@@ -71,8 +71,11 @@ pub struct Traffic {
     zipf: Zipf,
     tenants: Vec<TenantId>,
     now: DateTime<Utc>,
-    /// Spread of occurred_at back from `now`.
+    /// Simulated time: events occur in order across `window`, ending at `now`, with a
+    /// little jitter (as they reach a real bus: roughly in time order, not shuffled).
     window: Duration,
+    step_ms: f64,
+    produced: u64,
     pad: String,
 }
 
@@ -101,16 +104,24 @@ impl Traffic {
                 .collect(),
             now,
             window: Duration::hours(36),
+            step_ms: 0.0,
+            produced: 0,
             // ~1 KB events on the wire, like the figures in the issue
             pad: "x".repeat(target_bytes.saturating_sub(700)),
         }
     }
 
+    /// Spreads `total` events evenly over the window.
+    pub fn expect(&mut self, total: usize) {
+        self.step_ms = self.window.num_milliseconds() as f64 / total.max(1) as f64;
+    }
+
     pub fn next_event(&mut self) -> OutgoingEvent {
         let r = &mut self.rng;
         let tenant = self.tenants[self.zipf.sample(r) % self.tenants.len()].clone();
-        let back = (r.unit() * self.window.num_milliseconds() as f64) as i64;
-        let at = self.now - Duration::milliseconds(back);
+        let elapsed = (self.produced as f64 * self.step_ms) as i64 - (r.unit() * 2000.0) as i64;
+        self.produced += 1;
+        let at = self.now - self.window + Duration::milliseconds(elapsed.max(0));
         let user = r.below(5000);
         let (event_type, payload, actor) = if r.unit() < 0.35 {
             let group = r.below(50);
