@@ -50,7 +50,7 @@ impl Default for CompactorConfig {
     fn default() -> Self {
         Self {
             zstd_level: 3,
-            max_rows_in_memory: 250_000,
+            max_rows_in_memory: 100_000,
             before: None,
         }
     }
