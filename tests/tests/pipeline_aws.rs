@@ -10,10 +10,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use adapters_aws::{DynamoDbDedupeStore, EventBridgeBus, S3BlobStore};
 use async_trait::async_trait;
+use auditlog::memory::FaultyBlobStore;
 use auditlog::{
-    AuditRecord, BlobError, BlobStore, ClaimContext, ClaimOutcome, ClaimRequest, Clock, Compactor,
-    CompactorConfig, DedupeError, DedupeStore, FixedClock, INGEST_PREFIX, ObjectInfo,
-    QUARANTINE_PREFIX, Subscriber, SubscriberConfig, TenantReader, decode_parquet,
+    AuditRecord, BlobStore, ClaimContext, ClaimOutcome, ClaimRequest, Clock, Compactor,
+    CompactorConfig, DedupeError, DedupeStore, FixedClock, INGEST_PREFIX, QUARANTINE_PREFIX,
+    Subscriber, SubscriberConfig, TenantReader, decode_parquet,
 };
 use auditlog_tests::{new_bucket, new_dedupe_table, s3_client, sdk_config, unique};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
@@ -444,11 +445,7 @@ async fn s3_write_failing_mid_batch_is_retried_to_exactly_one_copy() {
     // let the first day's PUT through, fail the second
     let first_day_ok = st.subscriber_with(
         st.dedupe(),
-        FailNth {
-            inner: st.blobs(),
-            n: 2,
-            count: AtomicUsize::new(0),
-        },
+        FaultyBlobStore::new(st.blobs(), |n| n == 2),
         SubscriberConfig::default(),
     );
     let failed = st.invoke(&first_day_ok, &msgs).await;
@@ -471,32 +468,6 @@ async fn s3_write_failing_mid_batch_is_retried_to_exactly_one_copy() {
             .len(),
         10
     );
-}
-
-/// Fails exactly the n-th put (1-based).
-struct FailNth<B> {
-    inner: B,
-    n: usize,
-    count: AtomicUsize,
-}
-
-#[async_trait]
-impl<B: BlobStore> BlobStore for FailNth<B> {
-    async fn put(&self, key: &str, body: bytes::Bytes) -> Result<(), BlobError> {
-        if self.count.fetch_add(1, Ordering::SeqCst) + 1 == self.n {
-            return Err(BlobError::Unavailable("injected failure".into()));
-        }
-        self.inner.put(key, body).await
-    }
-    async fn get(&self, key: &str) -> Result<bytes::Bytes, BlobError> {
-        self.inner.get(key).await
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, BlobError> {
-        self.inner.list(prefix).await
-    }
-    async fn delete(&self, key: &str) -> Result<(), BlobError> {
-        self.inner.delete(key).await
-    }
 }
 
 #[tokio::test]

@@ -18,6 +18,20 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const LAMBDA_PAYLOAD: usize = 6 * 1024 * 1024;
 
+/// The subscriber's first half: SQS event JSON to validated audit records.
+fn to_records(json: &str, registry: &SchemaRegistry) -> Vec<AuditRecord> {
+    let batch: SqsBatch = serde_json::from_str(json).expect("batch");
+    let now = Utc::now();
+    batch
+        .records
+        .iter()
+        .map(|r| {
+            let e = envelope::decode_bus_event(&r.body, registry, 1 << 21).expect("valid");
+            AuditRecord::from_event(e, now)
+        })
+        .collect()
+}
+
 fn bench(c: &mut Criterion) {
     let (json, n) = sqs_event_json(2000, 1000, LAMBDA_PAYLOAD);
     let registry = SchemaRegistry::builtin().expect("builtin schemas");
@@ -38,33 +52,12 @@ fn bench(c: &mut Criterion) {
     });
 
     g.bench_function("validate_to_records", |b| {
-        b.iter(|| {
-            let batch: SqsBatch = serde_json::from_str(black_box(&json)).expect("batch");
-            let now = Utc::now();
-            let records: Vec<AuditRecord> = batch
-                .records
-                .iter()
-                .map(|r| {
-                    let e = envelope::decode_bus_event(&r.body, &registry, 1 << 21).expect("valid");
-                    AuditRecord::from_event(e, now)
-                })
-                .collect();
-            black_box(records.len())
-        })
+        b.iter(|| black_box(to_records(black_box(&json), &registry).len()))
     });
 
     g.bench_function("full_encode_path", |b| {
         b.iter(|| {
-            let batch: SqsBatch = serde_json::from_str(black_box(&json)).expect("batch");
-            let now = Utc::now();
-            let mut records: Vec<AuditRecord> = batch
-                .records
-                .iter()
-                .map(|r| {
-                    let e = envelope::decode_bus_event(&r.body, &registry, 1 << 21).expect("valid");
-                    AuditRecord::from_event(e, now)
-                })
-                .collect();
+            let mut records = to_records(black_box(&json), &registry);
             sort_records(&mut records, Tier::Ingest);
             let bytes = encode_parquet(&records, Tier::Ingest, 1).expect("encode");
             black_box(bytes.len())

@@ -14,25 +14,12 @@ use chrono::NaiveDate;
 use envelope::TenantId;
 
 use crate::codec::{
-    CodecError, Tier, decode_ingest_where, decode_parquet, encode_parquet, sort_records,
-    tenant_row_counts,
+    Tier, decode_ingest_where, decode_parquet, encode_parquet, sort_records, tenant_row_counts,
 };
 use crate::layout::{INGEST_PREFIX, ObjectKey, PartitionKey};
-use crate::ports::{BlobError, BlobStore};
-use crate::reader::prefer;
+use crate::ports::BlobStore;
+use crate::reader::{StorageError, prefer};
 use crate::record::AuditRecord;
-
-#[derive(Debug, thiserror::Error)]
-pub enum CompactError {
-    #[error(transparent)]
-    Blob(#[from] BlobError),
-    #[error("{key}: {source}")]
-    Codec {
-        key: String,
-        #[source]
-        source: CodecError,
-    },
-}
 
 #[derive(Debug, Clone)]
 pub struct CompactorConfig {
@@ -79,7 +66,7 @@ impl<B: BlobStore> Compactor<B> {
         Self { blobs, config }
     }
 
-    pub async fn run(&self) -> Result<CompactionReport, CompactError> {
+    pub async fn run(&self) -> Result<CompactionReport, StorageError> {
         let mut days: BTreeMap<NaiveDate, Vec<String>> = BTreeMap::new();
         for object in self.blobs.list(INGEST_PREFIX).await? {
             if let Ok(ObjectKey::Ingest { dt }) = ObjectKey::parse(&object.key)
@@ -101,7 +88,7 @@ impl<B: BlobStore> Compactor<B> {
         dt: NaiveDate,
         files: &[String],
         report: &mut CompactionReport,
-    ) -> Result<(), CompactError> {
+    ) -> Result<(), StorageError> {
         // The compressed files are held (an order of magnitude smaller than the rows);
         // tenants are then decoded and folded a bounded group at a time.
         let mut day: Vec<(String, Bytes)> = Vec::with_capacity(files.len());
@@ -109,7 +96,7 @@ impl<B: BlobStore> Compactor<B> {
         for key in files {
             let bytes = self.blobs.get(key).await?;
             let counts =
-                tenant_row_counts(bytes.clone()).map_err(|source| CompactError::Codec {
+                tenant_row_counts(bytes.clone()).map_err(|source| StorageError::Codec {
                     key: key.clone(),
                     source,
                 })?;
@@ -135,7 +122,7 @@ impl<B: BlobStore> Compactor<B> {
             let mut by_tenant: BTreeMap<TenantId, Vec<AuditRecord>> = BTreeMap::new();
             for (key, bytes) in &day {
                 let records = decode_ingest_where(bytes.clone(), &|t| group.contains(t)).map_err(
-                    |source| CompactError::Codec {
+                    |source| StorageError::Codec {
                         key: key.clone(),
                         source,
                     },
@@ -162,7 +149,7 @@ impl<B: BlobStore> Compactor<B> {
         partition: PartitionKey,
         fresh: Vec<AuditRecord>,
         report: &mut CompactionReport,
-    ) -> Result<(), CompactError> {
+    ) -> Result<(), StorageError> {
         let existing: Vec<String> = self
             .blobs
             .list(&partition.prefix())
@@ -175,7 +162,7 @@ impl<B: BlobStore> Compactor<B> {
         for key in &existing {
             let bytes = self.blobs.get(key).await?;
             let records = decode_parquet(bytes, Some(&partition.tenant)).map_err(|source| {
-                CompactError::Codec {
+                StorageError::Codec {
                     key: key.clone(),
                     source,
                 }
@@ -200,7 +187,7 @@ impl<B: BlobStore> Compactor<B> {
         if !existing_set.contains(&key) {
             let bytes =
                 encode_parquet(&rows, Tier::Tenant, self.config.zstd_level).map_err(|source| {
-                    CompactError::Codec {
+                    StorageError::Codec {
                         key: key.clone(),
                         source,
                     }

@@ -18,7 +18,7 @@ mod record;
 mod subscriber;
 
 pub use codec::{CodecError, Tier, arrow_schema, decode_parquet, encode_parquet, sort_records};
-pub use compactor::{CompactError, CompactionReport, Compactor, CompactorConfig};
+pub use compactor::{CompactionReport, Compactor, CompactorConfig};
 pub use layout::{
     AUDIT_PREFIX, INGEST_PREFIX, KeyError, ObjectKey, PartitionKey, QUARANTINE_PREFIX,
     ingest_object_key, quarantine_object_key, tenant_prefix,
@@ -27,7 +27,7 @@ pub use ports::{
     BlobError, BlobStore, ClaimContext, ClaimOutcome, ClaimRequest, Clock, DedupeError,
     DedupeStore, FixedClock, ObjectInfo, SystemClock,
 };
-pub use reader::{ReadError, TenantReader};
+pub use reader::{StorageError, TenantReader};
 pub use record::{AuditRecord, payload_sha256};
 pub use subscriber::{
     BatchOutcome, BatchStats, InboundMessage, QuarantineRecord, Subscriber, SubscriberConfig,

@@ -189,3 +189,48 @@ impl DedupeStore for MemoryDedupeStore {
         Ok(())
     }
 }
+
+/// Wraps any `BlobStore` and fails the puts a rule picks (by 1-based put number), for
+/// outage and crash tests over real adapters too.
+pub struct FaultyBlobStore<B> {
+    inner: B,
+    fail: Box<dyn Fn(usize) -> bool + Send + Sync>,
+    puts: std::sync::atomic::AtomicUsize,
+}
+
+impl<B> FaultyBlobStore<B> {
+    pub fn new(inner: B, fail: impl Fn(usize) -> bool + Send + Sync + 'static) -> Self {
+        Self {
+            inner,
+            fail: Box::new(fail),
+            puts: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// Fails every put after the first `ok` ones: a crash at that point.
+    pub fn crash_after(inner: B, ok: usize) -> Self {
+        Self::new(inner, move |n| n > ok)
+    }
+}
+
+#[async_trait]
+impl<B: BlobStore> BlobStore for FaultyBlobStore<B> {
+    async fn put(&self, key: &str, body: Bytes) -> Result<(), BlobError> {
+        let n = self.puts.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if (self.fail)(n) {
+            return Err(BlobError::Unavailable(format!(
+                "injected failure of put #{n}"
+            )));
+        }
+        self.inner.put(key, body).await
+    }
+    async fn get(&self, key: &str) -> Result<Bytes, BlobError> {
+        self.inner.get(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, BlobError> {
+        self.inner.list(prefix).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        self.inner.delete(key).await
+    }
+}

@@ -402,10 +402,7 @@ async fn a_compaction_crash_loses_nothing_and_the_rerun_cleans_up() {
     // crash after 0, 1, 2 ... successful puts; earlier runs' files stay behind
     for crash_after in 0..4 {
         let c2 = Compactor::new(
-            FailAfter {
-                inner: r.blobs.clone(),
-                ok_puts: std::sync::Mutex::new(crash_after),
-            },
+            crate::memory::FaultyBlobStore::crash_after(r.blobs.clone(), crash_after),
             CompactorConfig::default(),
         );
         let crashed = c2.run().await.is_err();
@@ -437,40 +434,6 @@ async fn a_compaction_crash_loses_nothing_and_the_rerun_cleans_up() {
             1
         );
         assert_eq!(read_owned(&r.blobs, t).await.len(), 10);
-    }
-}
-
-/// Passes through to a store, failing every put after the first `ok_puts`.
-struct FailAfter {
-    inner: Arc<MemoryBlobStore>,
-    ok_puts: std::sync::Mutex<usize>,
-}
-
-#[async_trait::async_trait]
-impl BlobStore for FailAfter {
-    async fn put(&self, key: &str, body: bytes::Bytes) -> Result<(), BlobError> {
-        let allowed = {
-            let mut n = self.ok_puts.lock().unwrap();
-            if *n == 0 {
-                false
-            } else {
-                *n -= 1;
-                true
-            }
-        };
-        if !allowed {
-            return Err(BlobError::Unavailable("crash".into()));
-        }
-        self.inner.put(key, body).await
-    }
-    async fn get(&self, key: &str) -> Result<bytes::Bytes, BlobError> {
-        self.inner.get(key).await
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, BlobError> {
-        self.inner.list(prefix).await
-    }
-    async fn delete(&self, key: &str) -> Result<(), BlobError> {
-        self.inner.delete(key).await
     }
 }
 

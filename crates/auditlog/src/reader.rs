@@ -12,8 +12,9 @@ use crate::layout::{INGEST_PREFIX, ObjectKey, tenant_prefix};
 use crate::ports::{BlobError, BlobStore};
 use crate::record::AuditRecord;
 
+/// Reading or rewriting the stored tiers failed: the store, or a file in it.
 #[derive(Debug, thiserror::Error)]
-pub enum ReadError {
+pub enum StorageError {
     #[error(transparent)]
     Blob(#[from] BlobError),
     #[error("{key}: {source}")]
@@ -39,7 +40,7 @@ impl<B: BlobStore> TenantReader<B> {
         tenant: &TenantId,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
-    ) -> Result<Vec<AuditRecord>, ReadError> {
+    ) -> Result<Vec<AuditRecord>, StorageError> {
         let day_in_range = |day: chrono::NaiveDate| {
             from.is_none_or(|f| day >= f.date_naive()) && to.is_none_or(|t| day <= t.date_naive())
         };
@@ -68,7 +69,7 @@ impl<B: BlobStore> TenantReader<B> {
                 Err(e) => return Err(e.into()),
             };
             let records =
-                decode_parquet(bytes, Some(tenant)).map_err(|source| ReadError::Codec {
+                decode_parquet(bytes, Some(tenant)).map_err(|source| StorageError::Codec {
                     key: key.clone(),
                     source,
                 })?;
