@@ -15,7 +15,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use envelope::{EventId, SchemaRegistry, TenantId};
 use serde::Serialize;
 
-use crate::codec::{Tier, encode_parquet, sort_records};
+use crate::codec::{Tier, encode_parquet};
 use crate::layout::{ingest_object_key, quarantine_object_key};
 use crate::ports::{BlobStore, ClaimContext, ClaimOutcome, ClaimRequest, Clock, DedupeStore};
 use crate::record::AuditRecord;
@@ -292,9 +292,8 @@ impl<D: DedupeStore, B: BlobStore, C: Clock> Subscriber<D, B, C> {
         }
         let mut wrote_any = false;
         for (day, group) in by_day {
-            let (ids, mut records): (Vec<String>, Vec<AuditRecord>) =
+            let (ids, records): (Vec<String>, Vec<AuditRecord>) =
                 group.into_iter().map(|p| (p.message_id, p.record)).unzip();
-            sort_records(&mut records, Tier::Ingest);
             let key = ingest_object_key(day, &records);
             let written = match encode_parquet(&records, Tier::Ingest, self.config.zstd_level) {
                 Ok(bytes) => {
