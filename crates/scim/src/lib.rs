@@ -3,10 +3,15 @@
 //!
 //! So far: the filter and PATCH path language (`filter`), parsed with positions in its
 //! errors and bounded against hostile input, and evaluated with SCIM's case rules.
-//! Resources, the PATCH engine, the IdP compatibility policy and the router follow.
+//! And the PATCH engine (`patch`), which turns operations on a group's `members` into
+//! membership changes instead of touching a member list. Resources, the IdP
+//! compatibility policy, storage ports and the router follow.
 
 pub mod filter;
 
 pub use filter::{
     AttrPath, CaseExact, CompValue, CompareOp, CoreSchemas, Filter, FilterError, PatchPath,
 };
+pub mod patch;
+
+pub use patch::{MemberChange, PatchError, PatchOperation, PatchRequest, Patched, ResourceKind};
