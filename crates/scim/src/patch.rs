@@ -147,10 +147,12 @@ pub fn apply(
         {
             None => apply_pathless(&mut doc, op, value, kind, &mut members)?,
             Some(path) => {
+                // a broken value filter is invalidFilter; anything else invalidPath
                 let parsed = PatchPath::parse(path).map_err(|e| {
-                    match e.message.contains("filter") || path.contains('[') {
-                        true => PatchError::InvalidFilter(e),
-                        false => PatchError::InvalidPath(format!("{path:?}: {e}")),
+                    if path.contains('[') {
+                        PatchError::InvalidFilter(e)
+                    } else {
+                        PatchError::InvalidPath(format!("{path:?}: {e}"))
                     }
                 })?;
                 apply_path(&mut doc, op, &parsed, value, kind, &mut members)?;
