@@ -1,17 +1,22 @@
 //! The SCIM 2.0 domain (RFC 7643, RFC 7644): what the SCIM service understands,
 //! independent of HTTP and storage.
 //!
-//! So far: the filter and PATCH path language (`filter`), parsed with positions in its
-//! errors and bounded against hostile input, and evaluated with SCIM's case rules.
-//! And the PATCH engine (`patch`), which turns operations on a group's `members` into
-//! membership changes instead of touching a member list. Resources, the IdP
-//! compatibility policy, storage ports and the router follow.
+//! - `filter`: the filter and PATCH path language, parsed with positions in its errors,
+//!   bounded against hostile input, and evaluated with SCIM's case rules.
+//! - `patch`: the PATCH engine, with the IdPs' dialects; operations on a group's
+//!   `members` become membership changes instead of touching a member list.
+//! - `projection`: `attributes` / `excludedAttributes` on responses.
+//!
+//! Still to come (issue 3): resources and schemas endpoints, the per-tenant
+//! compatibility policy, the `ScimStore` port with its DynamoDB and SQLite adapters, the
+//! outbox, and the axum router.
 
 pub mod filter;
+pub mod patch;
+pub mod projection;
 
 pub use filter::{
     AttrPath, CaseExact, CompValue, CompareOp, CoreSchemas, Filter, FilterError, PatchPath,
 };
-pub mod patch;
-
 pub use patch::{MemberChange, PatchError, PatchOperation, PatchRequest, Patched, ResourceKind};
+pub use projection::{ProjectionError, project, wants};

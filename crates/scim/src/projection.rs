@@ -1,0 +1,323 @@
+//! `attributes` and `excludedAttributes` (RFC 7644 §3.9, §3.4.2.5): which attributes a
+//! response carries. `id` and `schemas` are always returned; `password` never is.
+//! Names are case-insensitive and may be URN-qualified; an extension URN alone selects
+//! the whole extension.
+
+use serde_json::{Map, Value};
+
+use crate::filter::{AttrPath, FilterError, PatchPath};
+
+/// Attributes returned whatever was asked (returned "always").
+const ALWAYS: &[&str] = &["id", "schemas"];
+/// Attributes never returned (returned "never").
+const NEVER: &[&str] = &["password"];
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid attribute list: {0}")]
+pub struct ProjectionError(pub String);
+
+#[derive(Debug, Clone, PartialEq)]
+enum Selector {
+    /// A whole extension object, e.g. `urn:...:enterprise:2.0:User`.
+    Extension(String),
+    Path(AttrPath),
+}
+
+fn parse_list(list: &str) -> Result<Vec<Selector>, ProjectionError> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|item| {
+            if item.to_ascii_lowercase().starts_with("urn:")
+                && item.to_ascii_lowercase().contains(":extension:")
+            {
+                // `urn:...:User` alone names the extension; `urn:...:User:attr` an attribute in it
+                let last = item.rsplit(':').next().unwrap_or_default();
+                if last.chars().next().is_some_and(char::is_uppercase) {
+                    return Ok(Selector::Extension(item.to_owned()));
+                }
+            }
+            match PatchPath::parse(item) {
+                Ok(PatchPath::Attr(p)) => Ok(Selector::Path(p)),
+                Ok(_) => Err(ProjectionError(format!(
+                    "{item:?}: value filters are not allowed here"
+                ))),
+                Err(FilterError { message, .. }) => {
+                    Err(ProjectionError(format!("{item:?}: {message}")))
+                }
+            }
+        })
+        .collect()
+}
+
+fn is_extension_key(key: &str) -> bool {
+    key.to_ascii_lowercase().starts_with("urn:") && key.to_ascii_lowercase().contains(":extension:")
+}
+
+/// The selectors that apply inside `scope` (None: the resource's top level; Some(urn):
+/// inside that extension object).
+fn matches_key(
+    selectors: &[Selector],
+    scope: Option<&str>,
+    key: &str,
+) -> Option<Vec<Option<String>>> {
+    let mut subs = Vec::new();
+    for s in selectors {
+        match (s, scope) {
+            (Selector::Extension(urn), None) if urn.eq_ignore_ascii_case(key) => {
+                return Some(vec![None]);
+            }
+            (Selector::Path(p), _) => {
+                let in_scope = match (&p.urn, scope) {
+                    (None, None) => true,
+                    (Some(u), Some(sc)) => u.eq_ignore_ascii_case(sc),
+                    // a core-schema URN prefix addresses the top level
+                    (Some(u), None) => !is_extension_key(u),
+                    (None, Some(_)) => false,
+                };
+                if in_scope && p.attr.eq_ignore_ascii_case(key) {
+                    subs.push(p.sub_attr.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+    (!subs.is_empty()).then_some(subs)
+}
+
+fn include(
+    obj: &Map<String, Value>,
+    selectors: &[Selector],
+    scope: Option<&str>,
+) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (key, value) in obj {
+        if NEVER.iter().any(|n| n.eq_ignore_ascii_case(key)) {
+            continue;
+        }
+        if scope.is_none() && ALWAYS.iter().any(|a| a.eq_ignore_ascii_case(key)) {
+            out.insert(key.clone(), value.clone());
+            continue;
+        }
+        if scope.is_none() && is_extension_key(key) {
+            if matches_key(selectors, None, key).is_some() {
+                out.insert(key.clone(), value.clone());
+            } else if let Value::Object(ext) = value {
+                let inner = include(ext, selectors, Some(key));
+                if !inner.is_empty() {
+                    out.insert(key.clone(), Value::Object(inner));
+                }
+            }
+            continue;
+        }
+        let Some(subs) = matches_key(selectors, scope, key) else {
+            continue;
+        };
+        if subs.iter().any(Option::is_none) {
+            out.insert(key.clone(), value.clone());
+            continue;
+        }
+        let keep_sub = |o: &Map<String, Value>| -> Map<String, Value> {
+            o.iter()
+                .filter(|(k, _)| subs.iter().flatten().any(|s| s.eq_ignore_ascii_case(k)))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        };
+        match value {
+            Value::Object(o) => {
+                out.insert(key.clone(), Value::Object(keep_sub(o)));
+            }
+            Value::Array(items) => {
+                let items = items
+                    .iter()
+                    .map(|v| {
+                        v.as_object()
+                            .map_or(v.clone(), |o| Value::Object(keep_sub(o)))
+                    })
+                    .collect();
+                out.insert(key.clone(), Value::Array(items));
+            }
+            v => {
+                out.insert(key.clone(), v.clone());
+            }
+        }
+    }
+    out
+}
+
+fn exclude(
+    obj: &Map<String, Value>,
+    selectors: &[Selector],
+    scope: Option<&str>,
+) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (key, value) in obj {
+        if NEVER.iter().any(|n| n.eq_ignore_ascii_case(key)) {
+            continue;
+        }
+        if scope.is_none() && ALWAYS.iter().any(|a| a.eq_ignore_ascii_case(key)) {
+            out.insert(key.clone(), value.clone());
+            continue;
+        }
+        if scope.is_none() && is_extension_key(key) {
+            if matches_key(selectors, None, key).is_some() {
+                continue;
+            }
+            if let Value::Object(ext) = value {
+                out.insert(
+                    key.clone(),
+                    Value::Object(exclude(ext, selectors, Some(key))),
+                );
+            }
+            continue;
+        }
+        match matches_key(selectors, scope, key) {
+            None => {
+                out.insert(key.clone(), value.clone());
+            }
+            Some(subs) if subs.iter().any(Option::is_none) => {}
+            Some(subs) => {
+                let drop_sub = |o: &Map<String, Value>| -> Map<String, Value> {
+                    o.iter()
+                        .filter(|(k, _)| !subs.iter().flatten().any(|s| s.eq_ignore_ascii_case(k)))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
+                };
+                let v = match value {
+                    Value::Object(o) => Value::Object(drop_sub(o)),
+                    Value::Array(items) => Value::Array(
+                        items
+                            .iter()
+                            .map(|v| {
+                                v.as_object()
+                                    .map_or(v.clone(), |o| Value::Object(drop_sub(o)))
+                            })
+                            .collect(),
+                    ),
+                    v => v.clone(),
+                };
+                out.insert(key.clone(), v);
+            }
+        }
+    }
+    out
+}
+
+/// Applies `attributes` (if given, it wins) or `excludedAttributes` to a resource.
+pub fn project(
+    resource: &Value,
+    attributes: Option<&str>,
+    excluded: Option<&str>,
+) -> Result<Value, ProjectionError> {
+    let Some(obj) = resource.as_object() else {
+        return Ok(resource.clone());
+    };
+    if let Some(list) = attributes.filter(|l| !l.trim().is_empty()) {
+        return Ok(Value::Object(include(obj, &parse_list(list)?, None)));
+    }
+    let selectors = match excluded {
+        Some(list) => parse_list(list)?,
+        None => vec![],
+    };
+    Ok(Value::Object(exclude(obj, &selectors, None)))
+}
+
+/// Whether a projection asks for `attr` at all (e.g. to skip loading `members` or
+/// `groups` when a client excludes them, as Entra does with `excludedAttributes=members`).
+pub fn wants(attr: &str, attributes: Option<&str>, excluded: Option<&str>) -> bool {
+    let probe = serde_json::json!({ attr: true });
+    project(&probe, attributes, excluded)
+        .ok()
+        .and_then(|v| {
+            v.as_object()
+                .map(|o| o.keys().any(|k| k.eq_ignore_ascii_case(attr)))
+        })
+        .unwrap_or(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+    fn user() -> Value {
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENT],
+            "id": "u1",
+            "userName": "ada",
+            "password": "hunter2",
+            "name": {"givenName": "Ada", "familyName": "Lovelace"},
+            "emails": [{"value": "a@x", "type": "work"}],
+            "groups": [{"value": "g1", "display": "Admins"}],
+            ENT: {"department": "R&D", "employeeNumber": "7"},
+            "meta": {"resourceType": "User", "version": "W/\"1\""}
+        })
+    }
+
+    #[test]
+    fn password_is_never_returned() {
+        assert!(
+            project(&user(), None, None)
+                .unwrap()
+                .get("password")
+                .is_none()
+        );
+        assert!(
+            project(&user(), Some("password"), None)
+                .unwrap()
+                .get("password")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn attributes_keep_only_what_is_asked_plus_always_returned() {
+        let v = project(&user(), Some("userName,NAME.givenName,emails.value,urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"), None).unwrap();
+        assert_eq!(
+            v,
+            json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENT],
+                "id": "u1",
+                "userName": "ada",
+                "name": {"givenName": "Ada"},
+                "emails": [{"value": "a@x"}],
+                ENT: {"department": "R&D"}
+            })
+        );
+        let v = project(
+            &user(),
+            Some("urn:ietf:params:scim:schemas:core:2.0:User:userName"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(v["userName"], "ada");
+        let v = project(&user(), Some(ENT), None).unwrap();
+        assert_eq!(v[ENT]["employeeNumber"], "7");
+    }
+
+    #[test]
+    fn excluded_attributes_drop_only_those() {
+        let v = project(&user(), None, Some("groups,emails.type,id,urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber")).unwrap();
+        assert!(v.get("groups").is_none());
+        assert_eq!(v["emails"], json!([{"value": "a@x"}]));
+        assert_eq!(v["id"], "u1", "id is always returned");
+        assert_eq!(v[ENT], json!({"department": "R&D"}));
+        assert_eq!(v["meta"]["version"], "W/\"1\"");
+    }
+
+    #[test]
+    fn wants_tells_whether_to_load_expensive_attributes() {
+        assert!(!wants("members", None, Some("members")));
+        assert!(wants("members", None, None));
+        assert!(!wants("members", Some("displayName"), None));
+        assert!(wants("members", Some("members.value"), None));
+    }
+
+    #[test]
+    fn bad_lists_are_errors() {
+        assert!(project(&user(), Some("emails[type eq \"work\"]"), None).is_err());
+        assert!(project(&user(), None, Some("a b")).is_err());
+    }
+}
