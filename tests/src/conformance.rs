@@ -332,3 +332,271 @@ impl envelope::EventBus for BusRef<'_> {
         self.0.put_events(e).await
     }
 }
+
+/// The `ScimStore` contract. `tag` keeps tenants of different runs apart.
+pub async fn scim_store(store: &dyn scim::ScimStore, tag: &str) {
+    use scim::{OutboxEntry, Resource, ResourceKind, StoreError, UniqueAttr};
+    use serde_json::json;
+
+    let acme = TenantId::parse(&format!("{tag}-acme")).unwrap();
+    let globex = TenantId::parse(&format!("{tag}-globex")).unwrap();
+    let now = t0();
+    let resource = |kind, id: &str, body: serde_json::Value| Resource {
+        id: id.to_owned(),
+        kind,
+        version: 1,
+        created: now,
+        last_modified: now,
+        body,
+    };
+    let event = |tenant: &TenantId, t: &str, payload: serde_json::Value| OutboxEntry {
+        event_id: EventId::new_v7(),
+        tenant_id: tenant.clone(),
+        event_type: t.to_owned(),
+        occurred_at: now,
+        actor: envelope::Actor {
+            kind: envelope::ActorType::Idp,
+            id: "okta".into(),
+            name: None,
+        },
+        payload,
+    };
+    // drain whatever earlier runs left, so the outbox assertions below are ours
+    let old: Vec<u64> = store
+        .outbox_pending(100_000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.seq)
+        .collect();
+    store.outbox_ack(&old).await.unwrap();
+
+    let ada = resource(
+        ResourceKind::User,
+        "u1",
+        json!({"userName": "Ada@Example.com", "active": true}),
+    );
+    store
+        .create(
+            &acme,
+            &ada,
+            &[event(&acme, "scim.user.created", json!({"id": "u1"}))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get(&acme, ResourceKind::User, "u1").await.unwrap(),
+        ada
+    );
+
+    // userName is unique per tenant, case-insensitively, and found by index
+    let dup = resource(
+        ResourceKind::User,
+        "u2",
+        json!({"userName": "ada@EXAMPLE.com"}),
+    );
+    assert!(matches!(
+        store
+            .create(&acme, &dup, &[event(&acme, "nothing", json!({}))])
+            .await,
+        Err(StoreError::Uniqueness {
+            attr: "userName",
+            ..
+        })
+    ));
+    assert_eq!(
+        store
+            .find_unique(&acme, UniqueAttr::UserName, "ADA@example.COM")
+            .await
+            .unwrap()
+            .map(|r| r.id),
+        Some("u1".into())
+    );
+
+    // tenants are isolated: same ids and names live side by side, and never cross
+    store.create(&globex, &ada, &[]).await.unwrap();
+    assert!(
+        store
+            .find_unique(&globex, UniqueAttr::UserName, "ada@example.com")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    store
+        .delete(&globex, ResourceKind::User, "u1", None, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get(&acme, ResourceKind::User, "u1").await.unwrap().id,
+        "u1",
+        "globex's delete left acme alone"
+    );
+    assert!(matches!(
+        store.get(&globex, ResourceKind::User, "u1").await,
+        Err(StoreError::NotFound)
+    ));
+
+    // optimistic versions
+    let mut v2 = ada.clone();
+    v2.version = 2;
+    v2.body = json!({"userName": "ada@example.com", "active": false});
+    store
+        .update(
+            &acme,
+            &v2,
+            1,
+            &[event(&acme, "scim.user.deactivated", json!({"id": "u1"}))],
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .update(&acme, &v2, 1, &[event(&acme, "nothing", json!({}))])
+            .await,
+        Err(StoreError::VersionMismatch { expected: 1 })
+    ));
+    let mut ghost = v2.clone();
+    ghost.id = "nope".into();
+    assert!(matches!(
+        store.update(&acme, &ghost, 1, &[]).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        store
+            .get(&acme, ResourceKind::User, "u1")
+            .await
+            .unwrap()
+            .body["active"],
+        false
+    );
+
+    // groups and memberships: idempotent, O(named), with one event per actual change
+    let admins = resource(ResourceKind::Group, "g1", json!({"displayName": "Admins"}));
+    store.create(&acme, &admins, &[]).await.unwrap();
+    let members: Vec<String> = (0..250).map(|i| format!("m{i:04}")).collect();
+    let ev = |m: &str| event(&acme, "scim.group.member_added", json!({"member": m}));
+    let added = store.add_members(&acme, "g1", &members, &ev).await.unwrap();
+    assert_eq!(added.len(), 250);
+    let again = store
+        .add_members(&acme, "g1", &["m0000".into(), "u1".into()], &ev)
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        vec!["u1".to_string()],
+        "adding an existing member is a no-op"
+    );
+    let mut page = store.members(&acme, "g1", None, 100).await.unwrap();
+    assert_eq!(page.len(), 100);
+    let mut all = page.clone();
+    while let Some(last) = page.last().cloned() {
+        page = store.members(&acme, "g1", Some(&last), 100).await.unwrap();
+        all.extend(page.clone());
+    }
+    assert_eq!(all.len(), 251, "paged listing sees every member once");
+    assert_eq!(
+        store.groups_of(&acme, "u1").await.unwrap(),
+        vec!["g1".to_string()]
+    );
+    let rm = |m: &str| event(&acme, "scim.group.member_removed", json!({"member": m}));
+    let removed = store
+        .remove_members(&acme, "g1", &["m0001".into(), "not-a-member".into()], &rm)
+        .await
+        .unwrap();
+    assert_eq!(removed, vec!["m0001".to_string()]);
+    assert!(matches!(
+        store
+            .add_members(&acme, "no-group", &["x".into()], &ev)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(
+        matches!(
+            store.add_members(&globex, "g1", &["x".into()], &ev).await,
+            Err(StoreError::NotFound)
+        ),
+        "another tenant's group"
+    );
+    assert!(
+        store
+            .members(&globex, "g1", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // listing resources pages by id
+    let users = store
+        .list(&acme, ResourceKind::User, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        users.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        vec!["u1"]
+    );
+
+    // deleting a user removes their memberships (reverse index); a group, its members
+    store
+        .delete(
+            &acme,
+            ResourceKind::User,
+            "u1",
+            Some(2),
+            &[event(&acme, "scim.user.deleted", json!({"id": "u1"}))],
+        )
+        .await
+        .unwrap();
+    assert!(store.groups_of(&acme, "u1").await.unwrap().is_empty());
+    assert!(matches!(
+        store
+            .delete(&acme, ResourceKind::Group, "g1", Some(9), &[])
+            .await,
+        Err(StoreError::VersionMismatch { .. })
+    ));
+    store
+        .delete(&acme, ResourceKind::Group, "g1", None, &[])
+        .await
+        .unwrap();
+    assert!(
+        store
+            .members(&acme, "g1", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.groups_of(&acme, "m0002").await.unwrap().is_empty());
+
+    // the outbox holds exactly the committed changes' events, in order, until acked
+    let pending = store.outbox_pending(1000).await.unwrap();
+    let types: Vec<&str> = pending
+        .iter()
+        .map(|p| p.entry.event_type.as_str())
+        .collect();
+    assert_eq!(types.first(), Some(&"scim.user.created"));
+    assert_eq!(
+        types
+            .iter()
+            .filter(|t| **t == "scim.group.member_added")
+            .count(),
+        251
+    );
+    assert_eq!(
+        types
+            .iter()
+            .filter(|t| **t == "scim.group.member_removed")
+            .count(),
+        1
+    );
+    assert_eq!(types.last(), Some(&"scim.user.deleted"));
+    assert!(!types.contains(&"nothing"), "failed writes added no events");
+    assert_eq!(pending.len(), 1 + 1 + 251 + 1 + 1);
+    let seqs: Vec<u64> = pending.iter().map(|p| p.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+    store.outbox_ack(&seqs[..10]).await.unwrap();
+    assert_eq!(
+        store.outbox_pending(1000).await.unwrap().len(),
+        pending.len() - 10
+    );
+    store.outbox_ack(&seqs).await.unwrap();
+    assert!(store.outbox_pending(1000).await.unwrap().is_empty());
+}

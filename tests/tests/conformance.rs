@@ -130,3 +130,10 @@ async fn in_process_bus_routes_only_matching_events() {
         matches!(&out[0], envelope::EntryOutcome::Failed { code, .. } if code == "MalformedDetail")
     );
 }
+
+#[tokio::test]
+async fn scim_store_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = adapters_local::SqliteScimStore::open(&dir.path().join("scim.sqlite")).unwrap();
+    conformance::scim_store(&store, "sqlite").await;
+}

@@ -6,10 +6,11 @@
 //! - `patch`: the PATCH engine, with the IdPs' dialects; operations on a group's
 //!   `members` become membership changes instead of touching a member list.
 //! - `projection`: `attributes` / `excludedAttributes` on responses.
+//! - `store`: the `ScimStore` port (one record per user, group and membership, with a
+//!   reverse index and a transactional outbox); the SQLite adapter is in adapters-local.
 //!
 //! Still to come (issue 3): resources and schemas endpoints, the per-tenant
-//! compatibility policy, the `ScimStore` port with its DynamoDB and SQLite adapters, the
-//! outbox, and the axum router.
+//! compatibility policy, the DynamoDB adapter, the outbox relay, and the axum router.
 
 pub mod filter;
 pub mod patch;
@@ -20,3 +21,8 @@ pub use filter::{
 };
 pub use patch::{MemberChange, PatchError, PatchOperation, PatchRequest, Patched, ResourceKind};
 pub use projection::{ProjectionError, project, wants};
+pub mod store;
+
+pub use store::{
+    MemberEvent, OutboxEntry, PendingEvent, Resource, ScimStore, StoreError, UniqueAttr,
+};

@@ -1,0 +1,518 @@
+//! `ScimStore` on SQLite: a row per resource, a row per membership with an index for the
+//! reverse direction, and an outbox table written in the same transaction as the change.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use envelope::{Actor, EventId, TenantId};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use scim::{
+    MemberEvent, OutboxEntry, PendingEvent, Resource, ResourceKind, ScimStore, StoreError,
+    UniqueAttr,
+};
+use serde_json::Value;
+
+const SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+PRAGMA foreign_keys = OFF;
+CREATE TABLE IF NOT EXISTS scim_resources (
+    tenant_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    last_modified INTEGER NOT NULL,
+    unique_key TEXT,
+    body TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, kind, id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS scim_resources_unique
+    ON scim_resources (tenant_id, kind, unique_key) WHERE unique_key IS NOT NULL;
+CREATE TABLE IF NOT EXISTS scim_members (
+    tenant_id TEXT NOT NULL,
+    group_id TEXT NOT NULL,
+    member_id TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, group_id, member_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS scim_members_reverse ON scim_members (tenant_id, member_id, group_id);
+CREATE TABLE IF NOT EXISTS scim_outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    occurred_at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    payload TEXT NOT NULL
+);
+";
+
+pub struct SqliteScimStore {
+    conn: Mutex<Connection>,
+}
+
+fn map_err(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            StoreError::Throttled(e.to_string())
+        }
+        _ => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+fn kind_str(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::User => "User",
+        ResourceKind::Group => "Group",
+    }
+}
+
+/// The lowercased unique attribute of a resource, if it has one.
+fn unique_key(r: &Resource) -> Option<(&'static str, String)> {
+    let (attr, name) = match r.kind {
+        ResourceKind::User => ("userName", "userName"),
+        ResourceKind::Group => ("displayName", "displayName"),
+    };
+    scim::filter::get_ci(&r.body, name)
+        .and_then(Value::as_str)
+        .map(|v| (attr, v.to_lowercase()))
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn time(us: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(us).unwrap_or_default()
+}
+
+fn insert_events(tx: &Transaction<'_>, events: &[OutboxEntry]) -> Result<(), StoreError> {
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT INTO scim_outbox (tenant_id, event_id, event_type, occurred_at, actor, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .map_err(map_err)?;
+    for e in events {
+        let actor =
+            serde_json::to_string(&e.actor).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        stmt.execute(params![
+            e.tenant_id.as_str(),
+            e.event_id.as_str(),
+            e.event_type,
+            micros(e.occurred_at),
+            actor,
+            e.payload.to_string()
+        ])
+        .map_err(map_err)?;
+    }
+    Ok(())
+}
+
+/// A unique-index violation means the attribute is taken.
+fn uniqueness(e: rusqlite::Error, r: &Resource) -> StoreError {
+    match (&e, unique_key(r)) {
+        (rusqlite::Error::SqliteFailure(f, Some(msg)), Some((attr, value)))
+            if f.code == rusqlite::ErrorCode::ConstraintViolation && msg.contains("unique_key") =>
+        {
+            StoreError::Uniqueness { attr, value }
+        }
+        _ => map_err(e),
+    }
+}
+
+impl SqliteScimStore {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::init(Connection::open(path).map_err(map_err)?)
+    }
+
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory().map_err(map_err)?)
+    }
+
+    fn init(conn: Connection) -> Result<Self, StoreError> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(map_err)?;
+        conn.execute_batch(SCHEMA).map_err(map_err)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
+        self.conn
+            .lock()
+            .map_err(|_| StoreError::Unavailable("connection lock poisoned".into()))
+    }
+
+    fn row_to_resource(kind: ResourceKind, row: &rusqlite::Row<'_>) -> rusqlite::Result<Resource> {
+        let body: String = row.get(4)?;
+        Ok(Resource {
+            id: row.get(0)?,
+            kind,
+            version: row.get::<_, i64>(1)?.max(0) as u64,
+            created: time(row.get(2)?),
+            last_modified: time(row.get(3)?),
+            body: serde_json::from_str(&body).unwrap_or(Value::Null),
+        })
+    }
+
+    fn group_exists(
+        tx: &Transaction<'_>,
+        tenant: &TenantId,
+        group_id: &str,
+    ) -> Result<bool, StoreError> {
+        tx.query_row(
+            "SELECT 1 FROM scim_resources WHERE tenant_id = ?1 AND kind = 'Group' AND id = ?2",
+            params![tenant.as_str(), group_id],
+            |_| Ok(()),
+        )
+        .optional()
+        .map(|r| r.is_some())
+        .map_err(map_err)
+    }
+}
+
+#[async_trait]
+impl ScimStore for SqliteScimStore {
+    async fn create(
+        &self,
+        tenant: &TenantId,
+        r: &Resource,
+        events: &[OutboxEntry],
+    ) -> Result<(), StoreError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction().map_err(map_err)?;
+        tx.execute(
+            "INSERT INTO scim_resources (tenant_id, kind, id, version, created, last_modified, unique_key, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                tenant.as_str(),
+                kind_str(r.kind),
+                r.id,
+                r.version as i64,
+                micros(r.created),
+                micros(r.last_modified),
+                unique_key(r).map(|(_, v)| v),
+                r.body.to_string()
+            ],
+        )
+        .map_err(|e| uniqueness(e, r))?;
+        insert_events(&tx, events)?;
+        tx.commit().map_err(map_err)
+    }
+
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        id: &str,
+    ) -> Result<Resource, StoreError> {
+        self.lock()?
+            .query_row(
+                "SELECT id, version, created, last_modified, body FROM scim_resources WHERE tenant_id = ?1 AND kind = ?2 AND id = ?3",
+                params![tenant.as_str(), kind_str(kind), id],
+                |row| Self::row_to_resource(kind, row),
+            )
+            .optional()
+            .map_err(map_err)?
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn find_unique(
+        &self,
+        tenant: &TenantId,
+        attr: UniqueAttr,
+        value: &str,
+    ) -> Result<Option<Resource>, StoreError> {
+        let kind = match attr {
+            UniqueAttr::UserName => ResourceKind::User,
+            UniqueAttr::DisplayName => ResourceKind::Group,
+        };
+        self.lock()?
+            .query_row(
+                "SELECT id, version, created, last_modified, body FROM scim_resources WHERE tenant_id = ?1 AND kind = ?2 AND unique_key = ?3",
+                params![tenant.as_str(), kind_str(kind), value.to_lowercase()],
+                |row| Self::row_to_resource(kind, row),
+            )
+            .optional()
+            .map_err(map_err)
+    }
+
+    async fn update(
+        &self,
+        tenant: &TenantId,
+        r: &Resource,
+        expected_version: u64,
+        events: &[OutboxEntry],
+    ) -> Result<(), StoreError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction().map_err(map_err)?;
+        let changed = tx
+            .execute(
+                "UPDATE scim_resources SET version = ?4, last_modified = ?5, unique_key = ?6, body = ?7
+                 WHERE tenant_id = ?1 AND kind = ?2 AND id = ?3 AND version = ?8",
+                params![
+                    tenant.as_str(),
+                    kind_str(r.kind),
+                    r.id,
+                    r.version as i64,
+                    micros(r.last_modified),
+                    unique_key(r).map(|(_, v)| v),
+                    r.body.to_string(),
+                    expected_version as i64
+                ],
+            )
+            .map_err(|e| uniqueness(e, r))?;
+        if changed == 0 {
+            let exists = tx
+                .query_row(
+                    "SELECT 1 FROM scim_resources WHERE tenant_id = ?1 AND kind = ?2 AND id = ?3",
+                    params![tenant.as_str(), kind_str(r.kind), r.id],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map_err(map_err)?;
+            return Err(if exists.is_some() {
+                StoreError::VersionMismatch {
+                    expected: expected_version,
+                }
+            } else {
+                StoreError::NotFound
+            });
+        }
+        insert_events(&tx, events)?;
+        tx.commit().map_err(map_err)
+    }
+
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        id: &str,
+        expected_version: Option<u64>,
+        events: &[OutboxEntry],
+    ) -> Result<(), StoreError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction().map_err(map_err)?;
+        let version: Option<i64> = tx
+            .query_row(
+                "SELECT version FROM scim_resources WHERE tenant_id = ?1 AND kind = ?2 AND id = ?3",
+                params![tenant.as_str(), kind_str(kind), id],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(map_err)?;
+        let Some(version) = version else {
+            return Err(StoreError::NotFound);
+        };
+        if let Some(expected) = expected_version
+            && version as u64 != expected
+        {
+            return Err(StoreError::VersionMismatch { expected });
+        }
+        tx.execute(
+            "DELETE FROM scim_resources WHERE tenant_id = ?1 AND kind = ?2 AND id = ?3",
+            params![tenant.as_str(), kind_str(kind), id],
+        )
+        .map_err(map_err)?;
+        let column = match kind {
+            ResourceKind::Group => "group_id",
+            ResourceKind::User => "member_id",
+        };
+        tx.execute(
+            &format!("DELETE FROM scim_members WHERE tenant_id = ?1 AND {column} = ?2"),
+            params![tenant.as_str(), id],
+        )
+        .map_err(map_err)?;
+        insert_events(&tx, events)?;
+        tx.commit().map_err(map_err)
+    }
+
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Resource>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, version, created, last_modified, body FROM scim_resources
+                 WHERE tenant_id = ?1 AND kind = ?2 AND id > ?3 ORDER BY id LIMIT ?4",
+            )
+            .map_err(map_err)?;
+        let rows = stmt
+            .query_map(
+                params![
+                    tenant.as_str(),
+                    kind_str(kind),
+                    after.unwrap_or(""),
+                    limit as i64
+                ],
+                |row| Self::row_to_resource(kind, row),
+            )
+            .map_err(map_err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(map_err)
+    }
+
+    async fn add_members(
+        &self,
+        tenant: &TenantId,
+        group_id: &str,
+        members: &[String],
+        event: MemberEvent<'_>,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction().map_err(map_err)?;
+        if !Self::group_exists(&tx, tenant, group_id)? {
+            return Err(StoreError::NotFound);
+        }
+        let mut added = Vec::new();
+        {
+            let mut insert = tx
+                .prepare_cached("INSERT OR IGNORE INTO scim_members (tenant_id, group_id, member_id) VALUES (?1, ?2, ?3)")
+                .map_err(map_err)?;
+            for m in members {
+                if insert
+                    .execute(params![tenant.as_str(), group_id, m])
+                    .map_err(map_err)?
+                    == 1
+                {
+                    added.push(m.clone());
+                }
+            }
+        }
+        let events: Vec<OutboxEntry> = added.iter().map(|m| event(m)).collect();
+        insert_events(&tx, &events)?;
+        tx.commit().map_err(map_err)?;
+        Ok(added)
+    }
+
+    async fn remove_members(
+        &self,
+        tenant: &TenantId,
+        group_id: &str,
+        members: &[String],
+        event: MemberEvent<'_>,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction().map_err(map_err)?;
+        if !Self::group_exists(&tx, tenant, group_id)? {
+            return Err(StoreError::NotFound);
+        }
+        let mut removed = Vec::new();
+        {
+            let mut delete = tx
+                .prepare_cached("DELETE FROM scim_members WHERE tenant_id = ?1 AND group_id = ?2 AND member_id = ?3")
+                .map_err(map_err)?;
+            for m in members {
+                if delete
+                    .execute(params![tenant.as_str(), group_id, m])
+                    .map_err(map_err)?
+                    == 1
+                {
+                    removed.push(m.clone());
+                }
+            }
+        }
+        let events: Vec<OutboxEntry> = removed.iter().map(|m| event(m)).collect();
+        insert_events(&tx, &events)?;
+        tx.commit().map_err(map_err)?;
+        Ok(removed)
+    }
+
+    async fn members(
+        &self,
+        tenant: &TenantId,
+        group_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT member_id FROM scim_members WHERE tenant_id = ?1 AND group_id = ?2 AND member_id > ?3 ORDER BY member_id LIMIT ?4",
+            )
+            .map_err(map_err)?;
+        let rows = stmt
+            .query_map(
+                params![tenant.as_str(), group_id, after.unwrap_or(""), limit as i64],
+                |row| row.get(0),
+            )
+            .map_err(map_err)?;
+        rows.collect::<Result<Vec<String>, _>>().map_err(map_err)
+    }
+
+    async fn groups_of(
+        &self,
+        tenant: &TenantId,
+        member_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn
+            .prepare_cached("SELECT group_id FROM scim_members WHERE tenant_id = ?1 AND member_id = ?2 ORDER BY group_id")
+            .map_err(map_err)?;
+        let rows = stmt
+            .query_map(params![tenant.as_str(), member_id], |row| row.get(0))
+            .map_err(map_err)?;
+        rows.collect::<Result<Vec<String>, _>>().map_err(map_err)
+    }
+
+    async fn outbox_pending(&self, limit: usize) -> Result<Vec<PendingEvent>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT seq, tenant_id, event_id, event_type, occurred_at, actor, payload FROM scim_outbox ORDER BY seq LIMIT ?1",
+            )
+            .map_err(map_err)?;
+        let rows = stmt
+            .query_map(params![limit as i64], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, i64>(4)?,
+                    row.get::<_, String>(5)?,
+                    row.get::<_, String>(6)?,
+                ))
+            })
+            .map_err(map_err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, tenant, event_id, event_type, at, actor, payload) = row.map_err(map_err)?;
+            let corrupt =
+                |what: &str| StoreError::Unavailable(format!("outbox row {seq}: invalid {what}"));
+            let actor: Actor = serde_json::from_str(&actor).map_err(|_| corrupt("actor"))?;
+            out.push(PendingEvent {
+                seq: seq.max(0) as u64,
+                entry: OutboxEntry {
+                    event_id: EventId::parse(&event_id).map_err(|_| corrupt("event_id"))?,
+                    tenant_id: TenantId::parse(&tenant).map_err(|_| corrupt("tenant_id"))?,
+                    event_type,
+                    occurred_at: time(at),
+                    actor,
+                    payload: serde_json::from_str(&payload).map_err(|_| corrupt("payload"))?,
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    async fn outbox_ack(&self, seqs: &[u64]) -> Result<(), StoreError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction().map_err(map_err)?;
+        {
+            let mut del = tx
+                .prepare_cached("DELETE FROM scim_outbox WHERE seq = ?1")
+                .map_err(map_err)?;
+            for s in seqs {
+                del.execute(params![*s as i64]).map_err(map_err)?;
+            }
+        }
+        tx.commit().map_err(map_err)
+    }
+}

@@ -1,0 +1,169 @@
+//! The `ScimStore` port: what the SCIM service needs from storage, shaped so that no
+//! operation ever reads or writes a whole member list.
+//!
+//! One record per user, per group, and per membership (group, member), plus the reverse
+//! index (member → groups) for `User.groups`. Every write carries the outbox entries of
+//! the events it causes and commits them in the same transaction, so a committed change
+//! always produces its bus event even if the process dies right after the commit; a
+//! relay publishes the outbox and acknowledges what was accepted.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use envelope::{Actor, EventId, TenantId};
+use serde_json::Value;
+
+use crate::patch::ResourceKind;
+
+/// A stored user or group: its own attributes only (no `id`, `meta`, `members`,
+/// `groups`: those are derived or kept apart).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resource {
+    pub id: String,
+    pub kind: ResourceKind,
+    /// Incremented by every write; rendered as the weak ETag `W/"<version>"`.
+    pub version: u64,
+    pub created: DateTime<Utc>,
+    pub last_modified: DateTime<Utc>,
+    pub body: Value,
+}
+
+/// Attributes unique per tenant and kind, looked up by index rather than by scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UniqueAttr {
+    /// `userName`, compared case-insensitively (RFC 7643 §4.1.1).
+    UserName,
+    /// A group's `displayName` (case-insensitive).
+    DisplayName,
+}
+
+/// An event to publish, committed with the change that caused it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEntry {
+    pub event_id: EventId,
+    pub tenant_id: TenantId,
+    pub event_type: String,
+    pub occurred_at: DateTime<Utc>,
+    pub actor: Actor,
+    pub payload: Value,
+}
+
+/// An outbox entry as stored, with its position for acknowledgement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingEvent {
+    pub seq: u64,
+    pub entry: OutboxEntry,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A unique attribute (userName, a group's displayName) is taken: 409 uniqueness.
+    #[error("{attr} {value:?} is already used by another resource")]
+    Uniqueness { attr: &'static str, value: String },
+    /// The resource changed since it was read: the caller re-reads and retries, or
+    /// answers 412 when the client sent If-Match.
+    #[error("resource version changed (expected {expected})")]
+    VersionMismatch { expected: u64 },
+    #[error("store throttled: {0}")]
+    Throttled(String),
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Builds the event for one membership change (member id in, entry out).
+pub type MemberEvent<'a> = &'a (dyn Fn(&str) -> OutboxEntry + Send + Sync);
+
+#[async_trait]
+pub trait ScimStore: Send + Sync {
+    /// Creates a resource; fails with `Uniqueness` if its unique attribute is taken.
+    async fn create(
+        &self,
+        tenant: &TenantId,
+        resource: &Resource,
+        events: &[OutboxEntry],
+    ) -> Result<(), StoreError>;
+
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        id: &str,
+    ) -> Result<Resource, StoreError>;
+
+    async fn find_unique(
+        &self,
+        tenant: &TenantId,
+        attr: UniqueAttr,
+        value: &str,
+    ) -> Result<Option<Resource>, StoreError>;
+
+    /// Replaces a resource if its stored version is still `expected_version`; the new
+    /// record's `version` must be greater.
+    async fn update(
+        &self,
+        tenant: &TenantId,
+        resource: &Resource,
+        expected_version: u64,
+        events: &[OutboxEntry],
+    ) -> Result<(), StoreError>;
+
+    /// Deletes a resource (and, for a group, its memberships; for a user, theirs).
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        id: &str,
+        expected_version: Option<u64>,
+        events: &[OutboxEntry],
+    ) -> Result<(), StoreError>;
+
+    /// Resources of a kind ordered by id, after `after`, at most `limit`.
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Resource>, StoreError>;
+
+    /// Adds members to a group; adding an existing member is a no-op. Returns the ids
+    /// actually added, each with its event committed. Costs O(members named).
+    async fn add_members(
+        &self,
+        tenant: &TenantId,
+        group_id: &str,
+        members: &[String],
+        event: MemberEvent<'_>,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Removes members; removing a non-member is a no-op. Returns the ids removed.
+    async fn remove_members(
+        &self,
+        tenant: &TenantId,
+        group_id: &str,
+        members: &[String],
+        event: MemberEvent<'_>,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// A page of a group's member ids, ordered, after `after`.
+    async fn members(
+        &self,
+        tenant: &TenantId,
+        group_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// The groups a member belongs to (the reverse index).
+    async fn groups_of(
+        &self,
+        tenant: &TenantId,
+        member_id: &str,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Outbox entries not yet acknowledged, oldest first, of every tenant.
+    async fn outbox_pending(&self, limit: usize) -> Result<Vec<PendingEvent>, StoreError>;
+
+    async fn outbox_ack(&self, seqs: &[u64]) -> Result<(), StoreError>;
+}
