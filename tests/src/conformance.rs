@@ -362,12 +362,12 @@ pub async fn scim_store(store: &dyn scim::ScimStore, tag: &str) {
         payload,
     };
     // drain whatever earlier runs left, so the outbox assertions below are ours
-    let old: Vec<u64> = store
+    let old: Vec<String> = store
         .outbox_pending(100_000)
         .await
         .unwrap()
-        .iter()
-        .map(|p| p.seq)
+        .into_iter()
+        .map(|p| p.receipt)
         .collect();
     store.outbox_ack(&old).await.unwrap();
 
@@ -590,8 +590,10 @@ pub async fn scim_store(store: &dyn scim::ScimStore, tag: &str) {
     assert_eq!(types.last(), Some(&"scim.user.deleted"));
     assert!(!types.contains(&"nothing"), "failed writes added no events");
     assert_eq!(pending.len(), 1 + 1 + 251 + 1 + 1);
-    let seqs: Vec<u64> = pending.iter().map(|p| p.seq).collect();
-    assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+    let seqs: Vec<String> = pending.iter().map(|p| p.receipt.clone()).collect();
+    let ids: std::collections::BTreeSet<&EventId> =
+        pending.iter().map(|p| &p.entry.event_id).collect();
+    assert_eq!(ids.len(), pending.len(), "each event once");
     store.outbox_ack(&seqs[..10]).await.unwrap();
     assert_eq!(
         store.outbox_pending(1000).await.unwrap().len(),

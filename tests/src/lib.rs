@@ -35,8 +35,10 @@ impl MotoServer {
         let bin = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".to_owned());
         // The shell wrapper stops moto when our stdin pipe closes, i.e. when this test
         // process exits however it exits; a static's destructor would never run.
+        // MOTO_LOG=<file> keeps moto's own log (tracebacks of its 500s) for debugging.
+        let log = std::env::var("MOTO_LOG").unwrap_or_else(|_| "/dev/null".to_owned());
         let script =
-            format!("{bin} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; read _; kill $pid");
+            format!("{bin} -H 127.0.0.1 -p {port} >{log} 2>&1 & pid=$!; read _; kill $pid");
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(&script)

@@ -137,3 +137,15 @@ async fn scim_store_sqlite() {
     let store = adapters_local::SqliteScimStore::open(&dir.path().join("scim.sqlite")).unwrap();
     conformance::scim_store(&store, "sqlite").await;
 }
+
+#[tokio::test]
+async fn scim_store_dynamodb() {
+    let c = sdk_config().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&c);
+    let table = auditlog_tests::unique("scim");
+    adapters_aws::DynamoDbScimStore::create_table(&ddb, &table)
+        .await
+        .unwrap();
+    let store = adapters_aws::DynamoDbScimStore::new(ddb, table).with_concurrency(1);
+    conformance::scim_store(&store, "ddb").await;
+}

@@ -488,7 +488,7 @@ impl ScimStore for SqliteScimStore {
                 |what: &str| StoreError::Unavailable(format!("outbox row {seq}: invalid {what}"));
             let actor: Actor = serde_json::from_str(&actor).map_err(|_| corrupt("actor"))?;
             out.push(PendingEvent {
-                seq: seq.max(0) as u64,
+                receipt: seq.to_string(),
                 entry: OutboxEntry {
                     event_id: EventId::parse(&event_id).map_err(|_| corrupt("event_id"))?,
                     tenant_id: TenantId::parse(&tenant).map_err(|_| corrupt("tenant_id"))?,
@@ -502,15 +502,17 @@ impl ScimStore for SqliteScimStore {
         Ok(out)
     }
 
-    async fn outbox_ack(&self, seqs: &[u64]) -> Result<(), StoreError> {
+    async fn outbox_ack(&self, receipts: &[String]) -> Result<(), StoreError> {
         let mut conn = self.lock()?;
         let tx = conn.transaction().map_err(map_err)?;
         {
             let mut del = tx
                 .prepare_cached("DELETE FROM scim_outbox WHERE seq = ?1")
                 .map_err(map_err)?;
-            for s in seqs {
-                del.execute(params![*s as i64]).map_err(map_err)?;
+            for r in receipts {
+                if let Ok(seq) = r.parse::<i64>() {
+                    del.execute(params![seq]).map_err(map_err)?;
+                }
             }
         }
         tx.commit().map_err(map_err)

@@ -47,10 +47,11 @@ pub struct OutboxEntry {
     pub payload: Value,
 }
 
-/// An outbox entry as stored, with its position for acknowledgement.
+/// An outbox entry as stored, with the receipt that acknowledges it (opaque: a row
+/// number in SQLite, a key in DynamoDB).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingEvent {
-    pub seq: u64,
+    pub receipt: String,
     pub entry: OutboxEntry,
 }
 
@@ -162,8 +163,10 @@ pub trait ScimStore: Send + Sync {
         member_id: &str,
     ) -> Result<Vec<String>, StoreError>;
 
-    /// Outbox entries not yet acknowledged, oldest first, of every tenant.
+    /// Outbox entries not yet acknowledged, of every tenant, oldest first (by commit
+    /// order where the store has one, by occurred_at otherwise).
     async fn outbox_pending(&self, limit: usize) -> Result<Vec<PendingEvent>, StoreError>;
 
-    async fn outbox_ack(&self, seqs: &[u64]) -> Result<(), StoreError>;
+    /// Acknowledges published entries; unknown receipts are ignored.
+    async fn outbox_ack(&self, receipts: &[String]) -> Result<(), StoreError>;
 }

@@ -1,0 +1,838 @@
+//! `ScimStore` on one DynamoDB table (`pk`, `sk` strings). Items:
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | resource | `T#<tenant>#<kind>` | `R#<id>` |
+//! | unique name | `T#<tenant>#<kind>#U#<lowercased name>` | `U` |
+//! | membership | `T#<tenant>#G#<group>#S<shard>` | `M#<member>` |
+//! | reverse index | `T#<tenant>#M#<member>` | `G#<group>` |
+//! | outbox entry | `O#<shard>` | `<occurred_at µs>#<event_id>` |
+//!
+//! A group's memberships are spread over `MEMBER_SHARDS` partition keys by a hash of the
+//! member id: one DynamoDB partition takes about 1,000 writes/s, so a 100,000-member
+//! change under one key would need 100 s, past Entra's 60 s request timeout. Each
+//! membership change is its own transaction (membership + reverse index + outbox entry,
+//! conditional on the membership's absence or presence), run concurrently: the cost is
+//! O(members named), concurrent PATCHes on one group never conflict with each other, and
+//! a member that is already there is a no-op without an event. Every tenant's keys start
+//! with `T#<tenant>#`, and a `TenantId` cannot contain `#`.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use chrono::{DateTime, Utc};
+use envelope::{EventId, TenantId};
+use futures::StreamExt;
+use scim::{
+    MemberEvent, OutboxEntry, PendingEvent, Resource, ResourceKind, ScimStore, StoreError,
+    UniqueAttr,
+};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::classify::{Kind, classify, describe};
+
+/// Partition keys per group's memberships.
+pub const MEMBER_SHARDS: u32 = 16;
+/// Partition keys of the outbox.
+pub const OUTBOX_SHARDS: u32 = 8;
+/// Membership transactions in flight at once, by default.
+const CONCURRENCY: usize = 32;
+
+#[derive(Debug, Clone)]
+pub struct DynamoDbScimStore {
+    client: Client,
+    table: String,
+    concurrency: usize,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn kind_str(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::User => "User",
+        ResourceKind::Group => "Group",
+    }
+}
+
+fn shard(key: &str, shards: u32) -> u32 {
+    let d = Sha256::digest(key.as_bytes());
+    u32::from_be_bytes([d[0], d[1], d[2], d[3]]) % shards
+}
+
+fn resource_pk(t: &TenantId, kind: ResourceKind) -> String {
+    format!("T#{t}#{}", kind_str(kind))
+}
+
+fn unique_pk(t: &TenantId, kind: ResourceKind, name: &str) -> String {
+    format!("T#{t}#{}#U#{}", kind_str(kind), name.to_lowercase())
+}
+
+fn member_pk(t: &TenantId, group: &str, member: &str) -> String {
+    format!("T#{t}#G#{group}#S{}", shard(member, MEMBER_SHARDS))
+}
+
+fn reverse_pk(t: &TenantId, member: &str) -> String {
+    format!("T#{t}#M#{member}")
+}
+
+fn unique_name(r: &Resource) -> Option<String> {
+    let attr = match r.kind {
+        ResourceKind::User => "userName",
+        ResourceKind::Group => "displayName",
+    };
+    scim::filter::get_ci(&r.body, attr)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+fn map<E>(
+    e: &aws_smithy_runtime_api::client::result::SdkError<
+        E,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+) -> StoreError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match classify(e) {
+        Kind::Throttled => StoreError::Throttled(describe(e)),
+        _ => StoreError::Unavailable(describe(e)),
+    }
+}
+
+fn build<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
+    r.map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+/// Which items of a cancelled transaction failed their condition.
+fn cancelled_conditions(
+    e: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+) -> Option<Vec<bool>> {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(c)) => Some(
+            c.cancellation_reasons()
+                .iter()
+                .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+fn outbox_put(e: &OutboxEntry) -> Result<TransactWriteItem, StoreError> {
+    let actor =
+        serde_json::to_string(&e.actor).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let put = build(
+        Put::builder()
+            .table_name("")
+            .item(
+                "pk",
+                s(format!("O#{}", shard(e.event_id.as_str(), OUTBOX_SHARDS))),
+            )
+            .item(
+                "sk",
+                s(format!(
+                    "{:020}#{}",
+                    e.occurred_at.timestamp_micros().max(0),
+                    e.event_id
+                )),
+            )
+            .item("tenant_id", s(e.tenant_id.as_str()))
+            .item("event_id", s(e.event_id.as_str()))
+            .item("event_type", s(&e.event_type))
+            .item("occurred_at", n(e.occurred_at.timestamp_micros()))
+            .item("actor", s(actor))
+            .item("payload", s(e.payload.to_string()))
+            .build(),
+    )?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+impl DynamoDbScimStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            concurrency: CONCURRENCY,
+        }
+    }
+
+    /// Membership transactions in flight at once. moto_server (5.2.x) fails concurrent
+    /// TransactWriteItems with a 500 ("dictionary changed size during iteration"), so
+    /// the tests against it use 1; DynamoDB itself takes many.
+    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// Creates the table (on-demand, `pk`/`sk`), for tests and local stacks; deployed
+    /// tables come from template.yaml.
+    pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        };
+        let attr = |name: &str| {
+            build(
+                AttributeDefinition::builder()
+                    .attribute_name(name)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build(),
+            )
+        };
+        let key = |name: &str, kt| {
+            build(
+                KeySchemaElement::builder()
+                    .attribute_name(name)
+                    .key_type(kt)
+                    .build(),
+            )
+        };
+        client
+            .create_table()
+            .table_name(table)
+            .attribute_definitions(attr("pk")?)
+            .attribute_definitions(attr("sk")?)
+            .key_schema(key("pk", KeyType::Hash)?)
+            .key_schema(key("sk", KeyType::Range)?)
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .map_err(|e| map(&e))?;
+        Ok(())
+    }
+
+    /// Sets the table name on every item of a transaction (builders need it up front).
+    fn with_table(&self, items: Vec<TransactWriteItem>) -> Vec<TransactWriteItem> {
+        items
+            .into_iter()
+            .map(|mut i| {
+                if let Some(p) = i.put.as_mut() {
+                    p.table_name = self.table.clone();
+                }
+                if let Some(d) = i.delete.as_mut() {
+                    d.table_name = self.table.clone();
+                }
+                if let Some(c) = i.condition_check.as_mut() {
+                    c.table_name = self.table.clone();
+                }
+                i
+            })
+            .collect()
+    }
+
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Result<(), Vec<bool>>, StoreError> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(self.with_table(items)))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Ok(())),
+            Err(e) => match cancelled_conditions(&e) {
+                Some(failed) if failed.iter().any(|f| *f) => Ok(Err(failed)),
+                _ => Err(map(&e)),
+            },
+        }
+    }
+
+    fn resource_put(&self, tenant: &TenantId, r: &Resource) -> Result<Put, StoreError> {
+        let mut put = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(resource_pk(tenant, r.kind)))
+            .item("sk", s(format!("R#{}", r.id)))
+            .item("id", s(&r.id))
+            .item("version", n(i64::try_from(r.version).unwrap_or(i64::MAX)))
+            .item("created", n(r.created.timestamp_micros()))
+            .item("last_modified", n(r.last_modified.timestamp_micros()))
+            .item("body", s(r.body.to_string()));
+        if let Some(name) = unique_name(r) {
+            put = put.item("uk", s(name.to_lowercase()));
+        }
+        build(put.build())
+    }
+
+    fn unique_put(
+        &self,
+        tenant: &TenantId,
+        r: &Resource,
+        name: &str,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = build(
+            Put::builder()
+                .table_name(&self.table)
+                .item("pk", s(unique_pk(tenant, r.kind, name)))
+                .item("sk", s("U"))
+                .item("id", s(&r.id))
+                .condition_expression("attribute_not_exists(pk) OR id = :id")
+                .expression_attribute_values(":id", s(&r.id))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn unique_delete(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        name: &str,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let del = build(
+            Delete::builder()
+                .table_name(&self.table)
+                .key("pk", s(unique_pk(tenant, kind, name)))
+                .key("sk", s("U"))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().delete(del).build())
+    }
+
+    fn to_resource(
+        kind: ResourceKind,
+        item: &HashMap<String, AttributeValue>,
+    ) -> Result<Resource, StoreError> {
+        let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+        let num = |k: &str| {
+            item.get(k)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0)
+        };
+        let time = |k: &str| DateTime::<Utc>::from_timestamp_micros(num(k)).unwrap_or_default();
+        let body = text("body")
+            .ok_or_else(|| StoreError::Unavailable("resource item without body".into()))?;
+        Ok(Resource {
+            id: text("id").unwrap_or_default(),
+            kind,
+            version: num("version").max(0) as u64,
+            created: time("created"),
+            last_modified: time("last_modified"),
+            body: serde_json::from_str(&body)
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?,
+        })
+    }
+
+    async fn group_exists(&self, tenant: &TenantId, group_id: &str) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(resource_pk(tenant, ResourceKind::Group)))
+            .key("sk", s(format!("R#{group_id}")))
+            .projection_expression("pk")
+            .send()
+            .await
+            .map_err(|e| map(&e))?;
+        Ok(out.item().is_some())
+    }
+
+    /// One membership change as one transaction; Ok(false) when it was a no-op.
+    async fn change_member(
+        &self,
+        tenant: &TenantId,
+        group_id: &str,
+        member: &str,
+        add: bool,
+        event: MemberEvent<'_>,
+    ) -> Result<bool, StoreError> {
+        let membership = if add {
+            let put = build(
+                Put::builder()
+                    .table_name(&self.table)
+                    .item("pk", s(member_pk(tenant, group_id, member)))
+                    .item("sk", s(format!("M#{member}")))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build(),
+            )?;
+            TransactWriteItem::builder().put(put).build()
+        } else {
+            let del = build(
+                Delete::builder()
+                    .table_name(&self.table)
+                    .key("pk", s(member_pk(tenant, group_id, member)))
+                    .key("sk", s(format!("M#{member}")))
+                    .condition_expression("attribute_exists(pk)")
+                    .build(),
+            )?;
+            TransactWriteItem::builder().delete(del).build()
+        };
+        let reverse = if add {
+            let put = build(
+                Put::builder()
+                    .table_name(&self.table)
+                    .item("pk", s(reverse_pk(tenant, member)))
+                    .item("sk", s(format!("G#{group_id}")))
+                    .item("group_id", s(group_id))
+                    .build(),
+            )?;
+            TransactWriteItem::builder().put(put).build()
+        } else {
+            let del = build(
+                Delete::builder()
+                    .table_name(&self.table)
+                    .key("pk", s(reverse_pk(tenant, member)))
+                    .key("sk", s(format!("G#{group_id}")))
+                    .build(),
+            )?;
+            TransactWriteItem::builder().delete(del).build()
+        };
+        let items = vec![membership, reverse, outbox_put(&event(member))?];
+        Ok(self.transact(items).await?.is_ok())
+    }
+
+    async fn change_members(
+        &self,
+        tenant: &TenantId,
+        group_id: &str,
+        members: &[String],
+        add: bool,
+        event: MemberEvent<'_>,
+    ) -> Result<Vec<String>, StoreError> {
+        if !self.group_exists(tenant, group_id).await? {
+            return Err(StoreError::NotFound);
+        }
+        let mut unique: Vec<&String> = members.iter().collect();
+        unique.sort();
+        unique.dedup();
+        let futures: Vec<_> = unique
+            .iter()
+            .map(|m| self.change_member(tenant, group_id, m, add, event))
+            .collect();
+        let results: Vec<Result<bool, StoreError>> = futures::stream::iter(futures)
+            .buffered(self.concurrency)
+            .collect()
+            .await;
+        let mut changed = Vec::new();
+        for (m, r) in unique.into_iter().zip(results) {
+            if r? {
+                changed.push(m.clone());
+            }
+        }
+        Ok(changed)
+    }
+
+    async fn query_all(
+        &self,
+        pk: String,
+        after_sk: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression(if after_sk.is_some() {
+                    "pk = :pk AND sk > :after"
+                } else {
+                    "pk = :pk"
+                })
+                .expression_attribute_values(":pk", s(&pk))
+                .consistent_read(true)
+                .limit(i32::try_from(limit.min(1000)).unwrap_or(1000))
+                .set_exclusive_start_key(start.take());
+            if let Some(a) = &after_sk {
+                q = q.expression_attribute_values(":after", s(a));
+            }
+            let page = q.send().await.map_err(|e| map(&e))?;
+            out.extend(page.items().iter().cloned());
+            match page.last_evaluated_key() {
+                Some(k) if out.len() < limit => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// Deletes items in batches of 25 (after the group itself is gone).
+    async fn delete_keys(&self, keys: Vec<(String, String)>) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
+        for chunk in keys.chunks(25) {
+            let mut requests = Vec::with_capacity(chunk.len());
+            for (pk, sk) in chunk {
+                let del = build(
+                    DeleteRequest::builder()
+                        .key("pk", s(pk))
+                        .key("sk", s(sk))
+                        .build(),
+                )?;
+                requests.push(WriteRequest::builder().delete_request(del).build());
+            }
+            let mut pending = Some(HashMap::from([(self.table.clone(), requests)]));
+            while let Some(items) = pending.take().filter(|m| m.values().any(|v| !v.is_empty())) {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .set_request_items(Some(items))
+                    .send()
+                    .await
+                    .map_err(|e| map(&e))?;
+                pending = out.unprocessed_items().cloned();
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ScimStore for DynamoDbScimStore {
+    async fn create(
+        &self,
+        tenant: &TenantId,
+        r: &Resource,
+        events: &[OutboxEntry],
+    ) -> Result<(), StoreError> {
+        let mut put = self.resource_put(tenant, r)?;
+        put.condition_expression = Some("attribute_not_exists(pk)".into());
+        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        let name = unique_name(r);
+        if let Some(name) = &name {
+            items.push(self.unique_put(tenant, r, name)?);
+        }
+        for e in events {
+            items.push(outbox_put(e)?);
+        }
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(failed) if failed.get(1).copied().unwrap_or(false) => Err(StoreError::Uniqueness {
+                attr: if r.kind == ResourceKind::User {
+                    "userName"
+                } else {
+                    "displayName"
+                },
+                value: name.unwrap_or_default().to_lowercase(),
+            }),
+            Err(_) => Err(StoreError::Uniqueness {
+                attr: "id",
+                value: r.id.clone(),
+            }),
+        }
+    }
+
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        id: &str,
+    ) -> Result<Resource, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(resource_pk(tenant, kind)))
+            .key("sk", s(format!("R#{id}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| map(&e))?;
+        out.item()
+            .map(|i| Self::to_resource(kind, i))
+            .transpose()?
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn find_unique(
+        &self,
+        tenant: &TenantId,
+        attr: UniqueAttr,
+        value: &str,
+    ) -> Result<Option<Resource>, StoreError> {
+        let kind = match attr {
+            UniqueAttr::UserName => ResourceKind::User,
+            UniqueAttr::DisplayName => ResourceKind::Group,
+        };
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(unique_pk(tenant, kind, value)))
+            .key("sk", s("U"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| map(&e))?;
+        let Some(id) = out
+            .item()
+            .and_then(|i| i.get("id"))
+            .and_then(|v| v.as_s().ok())
+        else {
+            return Ok(None);
+        };
+        match self.get(tenant, kind, id).await {
+            Ok(r) => Ok(Some(r)),
+            Err(StoreError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn update(
+        &self,
+        tenant: &TenantId,
+        r: &Resource,
+        expected_version: u64,
+        events: &[OutboxEntry],
+    ) -> Result<(), StoreError> {
+        let old = self.get(tenant, r.kind, &r.id).await?;
+        if old.version != expected_version {
+            return Err(StoreError::VersionMismatch {
+                expected: expected_version,
+            });
+        }
+        let mut put = self.resource_put(tenant, r)?;
+        put.condition_expression = Some("version = :expected".into());
+        put.expression_attribute_values = Some(HashMap::from([(
+            ":expected".to_owned(),
+            n(i64::try_from(expected_version).unwrap_or(i64::MAX)),
+        )]));
+        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        let (old_name, new_name) = (unique_name(&old), unique_name(r));
+        let renamed = old_name.as_ref().map(|n| n.to_lowercase())
+            != new_name.as_ref().map(|n| n.to_lowercase());
+        if renamed {
+            if let Some(name) = &new_name {
+                items.push(self.unique_put(tenant, r, name)?);
+            }
+            if let Some(name) = &old_name {
+                items.push(self.unique_delete(tenant, r.kind, name)?);
+            }
+        }
+        for e in events {
+            items.push(outbox_put(e)?);
+        }
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(failed) if failed.first().copied().unwrap_or(false) => {
+                Err(StoreError::VersionMismatch {
+                    expected: expected_version,
+                })
+            }
+            Err(_) => Err(StoreError::Uniqueness {
+                attr: if r.kind == ResourceKind::User {
+                    "userName"
+                } else {
+                    "displayName"
+                },
+                value: new_name.unwrap_or_default().to_lowercase(),
+            }),
+        }
+    }
+
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        id: &str,
+        expected_version: Option<u64>,
+        events: &[OutboxEntry],
+    ) -> Result<(), StoreError> {
+        let old = self.get(tenant, kind, id).await?;
+        if let Some(expected) = expected_version
+            && old.version != expected
+        {
+            return Err(StoreError::VersionMismatch { expected });
+        }
+        let del = build(
+            Delete::builder()
+                .table_name(&self.table)
+                .key("pk", s(resource_pk(tenant, kind)))
+                .key("sk", s(format!("R#{id}")))
+                .condition_expression("version = :v")
+                .expression_attribute_values(
+                    ":v",
+                    n(i64::try_from(old.version).unwrap_or(i64::MAX)),
+                )
+                .build(),
+        )?;
+        let mut items = vec![TransactWriteItem::builder().delete(del).build()];
+        if let Some(name) = unique_name(&old) {
+            items.push(self.unique_delete(tenant, kind, &name)?);
+        }
+        for e in events {
+            items.push(outbox_put(e)?);
+        }
+        if self.transact(items).await?.is_err() {
+            return Err(StoreError::VersionMismatch {
+                expected: old.version,
+            });
+        }
+        // Memberships go after the resource, page by page: never all at once in memory.
+        // A crash here leaves memberships of a resource that no longer exists, which
+        // readers ignore and a repeated delete cleans up.
+        match kind {
+            ResourceKind::Group => {
+                for shard_no in 0..MEMBER_SHARDS {
+                    let pk = format!("T#{tenant}#G#{id}#S{shard_no}");
+                    loop {
+                        let page = self.query_all(pk.clone(), None, 1000).await?;
+                        if page.is_empty() {
+                            break;
+                        }
+                        let mut keys = Vec::with_capacity(page.len() * 2);
+                        for item in &page {
+                            if let Some(sk) = item.get("sk").and_then(|v| v.as_s().ok()) {
+                                let member = sk.trim_start_matches("M#");
+                                keys.push((pk.clone(), sk.clone()));
+                                keys.push((reverse_pk(tenant, member), format!("G#{id}")));
+                            }
+                        }
+                        self.delete_keys(keys).await?;
+                    }
+                }
+            }
+            ResourceKind::User => {
+                let groups = self.groups_of(tenant, id).await?;
+                let mut keys = Vec::with_capacity(groups.len() * 2);
+                for g in groups {
+                    keys.push((member_pk(tenant, &g, id), format!("M#{id}")));
+                    keys.push((reverse_pk(tenant, id), format!("G#{g}")));
+                }
+                self.delete_keys(keys).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Resource>, StoreError> {
+        let after_sk = Some(format!("R#{}", after.unwrap_or("")));
+        let items = self
+            .query_all(resource_pk(tenant, kind), after_sk, limit)
+            .await?;
+        items.iter().map(|i| Self::to_resource(kind, i)).collect()
+    }
+
+    async fn add_members(
+        &self,
+        tenant: &TenantId,
+        group_id: &str,
+        members: &[String],
+        event: MemberEvent<'_>,
+    ) -> Result<Vec<String>, StoreError> {
+        self.change_members(tenant, group_id, members, true, event)
+            .await
+    }
+
+    async fn remove_members(
+        &self,
+        tenant: &TenantId,
+        group_id: &str,
+        members: &[String],
+        event: MemberEvent<'_>,
+    ) -> Result<Vec<String>, StoreError> {
+        self.change_members(tenant, group_id, members, false, event)
+            .await
+    }
+
+    async fn members(
+        &self,
+        tenant: &TenantId,
+        group_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        // Each shard is sorted; a page is the smallest `limit` ids across all of them.
+        let mut all = Vec::new();
+        for shard_no in 0..MEMBER_SHARDS {
+            let pk = format!("T#{tenant}#G#{group_id}#S{shard_no}");
+            let after_sk = after.map(|a| format!("M#{a}"));
+            for item in self.query_all(pk, after_sk, limit).await? {
+                if let Some(sk) = item.get("sk").and_then(|v| v.as_s().ok()) {
+                    all.push(sk.trim_start_matches("M#").to_owned());
+                }
+            }
+        }
+        all.sort();
+        all.truncate(limit);
+        Ok(all)
+    }
+
+    async fn groups_of(
+        &self,
+        tenant: &TenantId,
+        member_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let items = self
+            .query_all(reverse_pk(tenant, member_id), None, usize::MAX)
+            .await?;
+        Ok(items
+            .iter()
+            .filter_map(|i| i.get("group_id").and_then(|v| v.as_s().ok()).cloned())
+            .collect())
+    }
+
+    async fn outbox_pending(&self, limit: usize) -> Result<Vec<PendingEvent>, StoreError> {
+        let mut all = Vec::new();
+        for shard_no in 0..OUTBOX_SHARDS {
+            for item in self.query_all(format!("O#{shard_no}"), None, limit).await? {
+                let text = |k: &str| {
+                    item.get(k)
+                        .and_then(|v| v.as_s().ok())
+                        .cloned()
+                        .unwrap_or_default()
+                };
+                let corrupt =
+                    |what: &str| StoreError::Unavailable(format!("outbox item: invalid {what}"));
+                let sk = text("sk");
+                let at = item
+                    .get("occurred_at")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .unwrap_or(0);
+                all.push((
+                    sk.clone(),
+                    PendingEvent {
+                        receipt: format!("O#{shard_no}|{sk}"),
+                        entry: OutboxEntry {
+                            event_id: EventId::parse(&text("event_id"))
+                                .map_err(|_| corrupt("event_id"))?,
+                            tenant_id: TenantId::parse(&text("tenant_id"))
+                                .map_err(|_| corrupt("tenant_id"))?,
+                            event_type: text("event_type"),
+                            occurred_at: DateTime::from_timestamp_micros(at).unwrap_or_default(),
+                            actor: serde_json::from_str(&text("actor"))
+                                .map_err(|_| corrupt("actor"))?,
+                            payload: serde_json::from_str(&text("payload"))
+                                .map_err(|_| corrupt("payload"))?,
+                        },
+                    },
+                ));
+            }
+        }
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all.truncate(limit);
+        Ok(all.into_iter().map(|(_, p)| p).collect())
+    }
+
+    async fn outbox_ack(&self, receipts: &[String]) -> Result<(), StoreError> {
+        let keys = receipts
+            .iter()
+            .filter_map(|r| r.split_once('|'))
+            .map(|(pk, sk)| (pk.to_owned(), sk.to_owned()))
+            .collect();
+        self.delete_keys(keys).await
+    }
+}
