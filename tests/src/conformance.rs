@@ -602,3 +602,69 @@ pub async fn scim_store(store: &dyn scim::ScimStore, tag: &str) {
     store.outbox_ack(&seqs).await.unwrap();
     assert!(store.outbox_pending(1000).await.unwrap().is_empty());
 }
+
+/// Concurrent membership PATCHes on one group (Okta splits large changes this way):
+/// every one succeeds and the result is exactly the union.
+pub async fn scim_concurrent_membership(store: &dyn scim::ScimStore, tag: &str) {
+    use scim::{OutboxEntry, Resource, ResourceKind};
+    use serde_json::json;
+    let tenant = TenantId::parse(&format!("{tag}-conc")).unwrap();
+    let group = Resource {
+        id: "big".into(),
+        kind: ResourceKind::Group,
+        version: 1,
+        created: t0(),
+        last_modified: t0(),
+        body: json!({"displayName": format!("{tag} everyone")}),
+    };
+    store.create(&tenant, &group, &[]).await.unwrap();
+    let ev = |m: &str| OutboxEntry {
+        event_id: EventId::new_v7(),
+        tenant_id: tenant.clone(),
+        event_type: "scim.group.member_added".into(),
+        occurred_at: t0(),
+        actor: envelope::Actor {
+            kind: envelope::ActorType::Idp,
+            id: "okta".into(),
+            name: None,
+        },
+        payload: json!({"member": m}),
+    };
+    let sets: Vec<Vec<String>> = (0..8)
+        .map(|p| (0..25).map(|i| format!("p{p}-u{i:03}")).collect())
+        .collect();
+    let results = futures::future::join_all(
+        sets.iter()
+            .map(|s| store.add_members(&tenant, "big", s, &ev)),
+    )
+    .await;
+    for r in &results {
+        assert_eq!(
+            r.as_ref().unwrap().len(),
+            25,
+            "no PATCH is rejected for being concurrent"
+        );
+    }
+    let mut all = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .members(&tenant, "big", after.as_deref(), 64)
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().cloned();
+        all.extend(page);
+    }
+    let mut expected: Vec<String> = sets.into_iter().flatten().collect();
+    expected.sort();
+    assert_eq!(all, expected, "the final membership is exactly the union");
+    let pending = store.outbox_pending(100_000).await.unwrap();
+    let mine = pending
+        .iter()
+        .filter(|p| p.entry.tenant_id == tenant)
+        .count();
+    assert_eq!(mine, 200, "one event per membership change");
+}

@@ -149,3 +149,22 @@ async fn scim_store_dynamodb() {
     let store = adapters_aws::DynamoDbScimStore::new(ddb, table).with_concurrency(1);
     conformance::scim_store(&store, "ddb").await;
 }
+
+#[tokio::test]
+async fn scim_concurrent_membership_sqlite() {
+    let store = adapters_local::SqliteScimStore::in_memory().unwrap();
+    conformance::scim_concurrent_membership(&store, "sqlite").await;
+}
+
+#[tokio::test]
+async fn scim_concurrent_membership_dynamodb() {
+    let c = sdk_config().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&c);
+    let table = auditlog_tests::unique("scim");
+    adapters_aws::DynamoDbScimStore::create_table(&ddb, &table)
+        .await
+        .unwrap();
+    // eight PATCHes in flight at once, each sequential inside (see with_concurrency)
+    let store = adapters_aws::DynamoDbScimStore::new(ddb, table).with_concurrency(1);
+    conformance::scim_concurrent_membership(&store, "ddb").await;
+}

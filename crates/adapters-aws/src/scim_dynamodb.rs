@@ -38,6 +38,18 @@ use crate::classify::{Kind, classify, describe};
 pub const MEMBER_SHARDS: u32 = 16;
 /// Partition keys of the outbox.
 pub const OUTBOX_SHARDS: u32 = 8;
+/// Attempts per transaction on contention or transient failure.
+const TRANSACT_ATTEMPTS: u32 = 12;
+
+/// A little randomness for backoff jitter, without a RNG dependency.
+fn jitter_seed() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    nanos ^ (nanos >> 7)
+}
+
 /// Membership transactions in flight at once, by default.
 const CONCURRENCY: usize = 32;
 
@@ -233,22 +245,41 @@ impl DynamoDbScimStore {
             .collect()
     }
 
+    /// Runs one transaction. `Ok(Err(flags))` when it was cancelled by conditions (which
+    /// items failed theirs). Contention (TransactionConflict), throttling and server
+    /// errors are retried here with jittered backoff, beyond the SDK's own retries:
+    /// concurrent PATCHes on one group must never be rejected for being concurrent.
     async fn transact(
         &self,
         items: Vec<TransactWriteItem>,
     ) -> Result<Result<(), Vec<bool>>, StoreError> {
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(self.with_table(items)))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(Ok(())),
-            Err(e) => match cancelled_conditions(&e) {
-                Some(failed) if failed.iter().any(|f| *f) => Ok(Err(failed)),
-                _ => Err(map(&e)),
-            },
+        let items = self.with_table(items);
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let e = match result {
+                Ok(_) => return Ok(Ok(())),
+                Err(e) => e,
+            };
+            if let Some(failed) = cancelled_conditions(&e)
+                && failed.iter().any(|f| *f)
+            {
+                return Ok(Err(failed));
+            }
+            let retryable = cancelled_conditions(&e).is_some() // TransactionConflict
+                || matches!(classify(&e), Kind::Throttled | Kind::Transient);
+            if !retryable || attempt >= TRANSACT_ATTEMPTS {
+                return Err(map(&e));
+            }
+            let cap = 10u64 << attempt.min(8);
+            let jitter = u64::from(jitter_seed()) % cap.max(1);
+            tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
         }
     }
 
