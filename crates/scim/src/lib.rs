@@ -9,8 +9,13 @@
 //! - `store`: the `ScimStore` port (one record per user, group and membership, with a
 //!   reverse index and a transactional outbox); the SQLite adapter is in adapters-local.
 //!
-//! Still to come (issue 3): resources and schemas endpoints, the per-tenant
-//! compatibility policy, the DynamoDB adapter, the outbox relay, and the axum router.
+//! - `service`: the operations (create, read, replace, patch, delete, list) over a
+//!   store, with rendering, ETags and the outbox events of every change.
+//! - `router`: the axum edge, bearer-token tenants, SCIM Error documents.
+//!
+//! Still to come (issue 3): /Schemas, /ResourceTypes, /Bulk, /.search, sorting and
+//! cursor pagination, the per-tenant compatibility policy and rate limit, the outbox
+//! relay, and the IdP request replays.
 
 pub mod filter;
 pub mod patch;
@@ -26,3 +31,8 @@ pub mod store;
 pub use store::{
     MemberEvent, OutboxEntry, PendingEvent, Resource, ScimStore, StoreError, UniqueAttr,
 };
+pub mod router;
+pub mod service;
+
+pub use router::{TokenRegistry, router};
+pub use service::{Caller, ScimError, ScimService, Shape};

@@ -155,6 +155,7 @@ pub fn apply(
                         PatchError::InvalidPath(format!("{path:?}: {e}"))
                     }
                 })?;
+                let value = value.map(|v| coerce_for_path(&parsed, v));
                 apply_path(&mut doc, op, &parsed, value, kind, &mut members)?;
             }
         }
@@ -163,6 +164,24 @@ pub fn apply(
         resource: doc,
         members,
     })
+}
+
+/// A bare string value for a boolean path (`"path": "active", "value": "False"`).
+fn coerce_for_path(path: &PatchPath, v: Value) -> Value {
+    let name = match path {
+        PatchPath::Attr(a) => a.sub_attr.as_deref().unwrap_or(&a.attr),
+        PatchPath::Value { attr, sub_attr, .. } => sub_attr.as_deref().unwrap_or(&attr.attr),
+    };
+    match v {
+        Value::String(s) if BOOLEAN_ATTRS.iter().any(|b| b.eq_ignore_ascii_case(name)) => {
+            match s.to_ascii_lowercase().as_str() {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                _ => Value::String(s),
+            }
+        }
+        other => other,
+    }
 }
 
 /// `"False"` → `false` for boolean attributes, anywhere in the value.
@@ -911,5 +930,21 @@ mod tests {
     fn adding_an_existing_value_is_a_no_op() {
         let p = patch(&user(), json!([{"op": "add", "path": "emails", "value": [{"value": "ada@example.com", "type": "work", "primary": true}]}]), ResourceKind::User).unwrap();
         assert_eq!(p.resource["emails"].as_array().unwrap().len(), 1);
+    }
+}
+
+#[cfg(test)]
+mod path_booleans {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn entra_string_boolean_on_a_path() {
+        let req: PatchRequest = serde_json::from_value(
+            json!({"Operations": [{"op": "Replace", "path": "active", "value": "False"}]}),
+        )
+        .unwrap();
+        let p = apply(&json!({"active": true}), &req, ResourceKind::User).unwrap();
+        assert_eq!(p.resource["active"], json!(false));
     }
 }

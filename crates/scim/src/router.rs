@@ -1,0 +1,312 @@
+//! The HTTP edge: an axum `Router` over `ScimService`. Bearer tokens resolve to a tenant
+//! (tokens are kept as SHA-256 hashes); every error leaves as a SCIM Error document
+//! (`application/scim+json`, string `status`, `scimType`), unknown routes included.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use envelope::{Actor, ActorType, TenantId};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::patch::{PatchRequest, ResourceKind};
+use crate::service::{Caller, ScimError, ScimService, Shape, etag};
+use crate::store::ScimStore;
+
+pub const SCIM_JSON: &str = "application/scim+json";
+
+/// Tenant credentials: SHA-256 of each bearer token → the tenant and the IdP it stands for.
+#[derive(Debug, Clone, Default)]
+pub struct TokenRegistry {
+    by_hash: HashMap<String, Caller>,
+}
+
+impl TokenRegistry {
+    /// Registers a token (only its hash is kept). Several tokens per tenant allow rotation.
+    pub fn add(&mut self, token: &str, tenant: TenantId, idp: &str) {
+        let caller = Caller {
+            tenant,
+            actor: Actor {
+                kind: ActorType::Idp,
+                id: idp.to_owned(),
+                name: None,
+            },
+        };
+        self.by_hash
+            .insert(hex::encode(Sha256::digest(token.as_bytes())), caller);
+    }
+
+    pub fn revoke(&mut self, token: &str) {
+        self.by_hash
+            .remove(&hex::encode(Sha256::digest(token.as_bytes())));
+    }
+
+    fn resolve(&self, headers: &HeaderMap) -> Option<Caller> {
+        let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+        let (scheme, token) = value.split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return None;
+        }
+        self.by_hash
+            .get(&hex::encode(Sha256::digest(token.trim().as_bytes())))
+            .cloned()
+    }
+}
+
+struct AppState<S> {
+    service: ScimService<S>,
+    tokens: TokenRegistry,
+}
+
+impl IntoResponse for ScimError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut r = (status, self.to_json().to_string()).into_response();
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+        r
+    }
+}
+
+fn scim(status: StatusCode, body: Value, version: Option<u64>) -> Response {
+    let mut r = (status, body.to_string()).into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+    if let Some(v) = version
+        && let Ok(h) = HeaderValue::from_str(&etag(v))
+    {
+        r.headers_mut().insert(header::ETAG, h);
+    }
+    r
+}
+
+fn caller<S>(state: &AppState<S>, headers: &HeaderMap) -> Result<Caller, ScimError> {
+    state
+        .tokens
+        .resolve(headers)
+        .ok_or_else(|| ScimError::new(401, None, "missing or invalid bearer token"))
+}
+
+fn shape(q: &HashMap<String, String>) -> Shape {
+    let get = |name: &str| {
+        q.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    Shape {
+        attributes: get("attributes"),
+        excluded: get("excludedAttributes"),
+    }
+}
+
+fn json_body(body: &Bytes) -> Result<Value, ScimError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ScimError::new(
+            400,
+            Some("invalidSyntax"),
+            format!("request body is not valid JSON: {e}"),
+        )
+    })
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn parse_index(q: &HashMap<String, String>, name: &str) -> Result<Option<usize>, ScimError> {
+    match q.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
+        None => Ok(None),
+        Some((_, v)) => v
+            .trim()
+            .parse::<i64>()
+            .map(|n| Some(n.max(0) as usize))
+            .map_err(|_| {
+                ScimError::new(
+                    400,
+                    Some("invalidValue"),
+                    format!("{name} must be an integer"),
+                )
+            }),
+    }
+}
+
+async fn list<S: ScimStore>(
+    kind: ResourceKind,
+    state: Arc<AppState<S>>,
+    headers: HeaderMap,
+    q: HashMap<String, String>,
+) -> Result<Response, ScimError> {
+    let caller = caller(&state, &headers)?;
+    let filter = q
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("filter"))
+        .map(|(_, v)| v.as_str());
+    let start = parse_index(&q, "startIndex")?.unwrap_or(1);
+    let count = parse_index(&q, "count")?;
+    let body = state
+        .service
+        .list(&caller, kind, filter, start, count, &shape(&q))
+        .await?;
+    Ok(scim(StatusCode::OK, body, None))
+}
+
+async fn create<S: ScimStore>(
+    kind: ResourceKind,
+    state: Arc<AppState<S>>,
+    headers: HeaderMap,
+    q: HashMap<String, String>,
+    body: Bytes,
+) -> Result<Response, ScimError> {
+    let caller = caller(&state, &headers)?;
+    let (v, version) = state
+        .service
+        .create(&caller, kind, json_body(&body)?, &shape(&q))
+        .await?;
+    let mut r = scim(StatusCode::CREATED, v.clone(), Some(version));
+    if let Some(loc) = v
+        .pointer("/meta/location")
+        .and_then(Value::as_str)
+        .and_then(|l| HeaderValue::from_str(l).ok())
+    {
+        r.headers_mut().insert(header::LOCATION, loc);
+    }
+    Ok(r)
+}
+
+async fn one<S: ScimStore>(
+    kind: ResourceKind,
+    method: Method,
+    state: Arc<AppState<S>>,
+    id: String,
+    headers: HeaderMap,
+    q: HashMap<String, String>,
+    body: Bytes,
+) -> Result<Response, ScimError> {
+    let caller = caller(&state, &headers)?;
+    let if_match = header_str(&headers, header::IF_MATCH);
+    let s = &state.service;
+    match method {
+        Method::GET => {
+            let (v, version) = s.get(&caller, kind, &id, &shape(&q)).await?;
+            if header_str(&headers, header::IF_NONE_MATCH)
+                .is_some_and(|t| t.split(',').any(|t| t.trim() == etag(version)))
+            {
+                return Ok(StatusCode::NOT_MODIFIED.into_response());
+            }
+            Ok(scim(StatusCode::OK, v, Some(version)))
+        }
+        Method::PUT => {
+            let (v, version) = s
+                .replace(&caller, kind, &id, json_body(&body)?, if_match, &shape(&q))
+                .await?;
+            Ok(scim(StatusCode::OK, v, Some(version)))
+        }
+        Method::PATCH => {
+            let request: PatchRequest = serde_json::from_value(json_body(&body)?).map_err(|e| {
+                ScimError::new(
+                    400,
+                    Some("invalidSyntax"),
+                    format!("not a PatchOp request: {e}"),
+                )
+            })?;
+            let (v, version) = s
+                .patch(&caller, kind, &id, &request, if_match, &shape(&q))
+                .await?;
+            Ok(scim(StatusCode::OK, v, Some(version)))
+        }
+        Method::DELETE => {
+            s.delete(&caller, kind, &id, if_match).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        _ => Err(ScimError::new(
+            405,
+            None,
+            format!("{method} is not supported here"),
+        )),
+    }
+}
+
+fn service_provider_config() -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+        "patch": {"supported": true},
+        "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+        "filter": {"supported": true, "maxResults": crate::service::MAX_PAGE},
+        "changePassword": {"supported": false},
+        "sort": {"supported": false},
+        "etag": {"supported": true},
+        "authenticationSchemes": [{
+            "type": "oauthbearertoken", "name": "OAuth Bearer Token",
+            "description": "Authentication with a per-tenant bearer token", "primary": true
+        }]
+    })
+}
+
+async fn read_only_endpoint<S: ScimStore>(
+    state: Arc<AppState<S>>,
+    method: Method,
+    headers: HeaderMap,
+    doc: Value,
+) -> Result<Response, ScimError> {
+    caller(&state, &headers)?;
+    if method != Method::GET {
+        return Err(ScimError::new(405, None, "this endpoint is read-only"));
+    }
+    Ok(scim(StatusCode::OK, doc, None))
+}
+
+/// The SCIM router. `base_url` is what `meta.location` starts with.
+pub fn router<S: ScimStore + 'static>(store: S, tokens: TokenRegistry, base_url: &str) -> Router {
+    let state = Arc::new(AppState {
+        service: ScimService::new(store, base_url),
+        tokens,
+    });
+    let collection = |kind: ResourceKind| {
+        get(
+            move |State(st): State<Arc<AppState<S>>>,
+                  h: HeaderMap,
+                  Query(q): Query<HashMap<String, String>>| list(kind, st, h, q),
+        )
+        .post(
+            move |State(st): State<Arc<AppState<S>>>,
+                  h: HeaderMap,
+                  Query(q): Query<HashMap<String, String>>,
+                  b: Bytes| create(kind, st, h, q, b),
+        )
+    };
+    let item = |kind: ResourceKind| {
+        axum::routing::any(
+            move |m: Method,
+                  State(st): State<Arc<AppState<S>>>,
+                  Path(id): Path<String>,
+                  h: HeaderMap,
+                  Query(q): Query<HashMap<String, String>>,
+                  b: Bytes| { one(kind, m, st, id, h, q, b) },
+        )
+    };
+    Router::new()
+        .route("/Users", collection(ResourceKind::User))
+        .route("/Users/{id}", item(ResourceKind::User))
+        .route("/Groups", collection(ResourceKind::Group))
+        .route("/Groups/{id}", item(ResourceKind::Group))
+        .route(
+            "/ServiceProviderConfig",
+            axum::routing::any(
+                |m: Method, State(st): State<Arc<AppState<S>>>, h: HeaderMap| {
+                    read_only_endpoint(st, m, h, service_provider_config())
+                },
+            ),
+        )
+        .route(
+            "/Me",
+            axum::routing::any(|| async { ScimError::new(501, None, "/Me is not supported") }),
+        )
+        .fallback(|| async { ScimError::new(404, None, "no such endpoint") })
+        .with_state(state)
+}

@@ -1,0 +1,624 @@
+//! The SCIM HTTP API over the SQLite store, driven with `tower::ServiceExt::oneshot`:
+//! no server, the same router the Lambda and `auditlog serve` run.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use std::sync::Arc;
+
+use adapters_local::SqliteScimStore;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use envelope::TenantId;
+use http_body_util::BodyExt;
+use scim::{ScimStore, TokenRegistry, router};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const ACME: &str = "acme-token";
+const GLOBEX: &str = "globex-token";
+
+struct Api {
+    app: axum::Router,
+    store: Arc<SqliteScimStore>,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Value,
+}
+
+fn api() -> Api {
+    let store = Arc::new(SqliteScimStore::in_memory().unwrap());
+    let mut tokens = TokenRegistry::default();
+    tokens.add(ACME, TenantId::parse("acme").unwrap(), "entra");
+    tokens.add(GLOBEX, TenantId::parse("globex").unwrap(), "okta");
+    Api {
+        app: router(ArcStore(store.clone()), tokens, "https://scim.test/scim/v2"),
+        store,
+    }
+}
+
+/// The router owns its store; this lets the test keep a handle on the same one.
+struct ArcStore(Arc<SqliteScimStore>);
+
+#[async_trait::async_trait]
+impl ScimStore for ArcStore {
+    async fn create(
+        &self,
+        t: &TenantId,
+        r: &scim::Resource,
+        e: &[scim::OutboxEntry],
+    ) -> Result<(), scim::StoreError> {
+        self.0.create(t, r, e).await
+    }
+    async fn get(
+        &self,
+        t: &TenantId,
+        k: scim::ResourceKind,
+        id: &str,
+    ) -> Result<scim::Resource, scim::StoreError> {
+        self.0.get(t, k, id).await
+    }
+    async fn find_unique(
+        &self,
+        t: &TenantId,
+        a: scim::UniqueAttr,
+        v: &str,
+    ) -> Result<Option<scim::Resource>, scim::StoreError> {
+        self.0.find_unique(t, a, v).await
+    }
+    async fn update(
+        &self,
+        t: &TenantId,
+        r: &scim::Resource,
+        v: u64,
+        e: &[scim::OutboxEntry],
+    ) -> Result<(), scim::StoreError> {
+        self.0.update(t, r, v, e).await
+    }
+    async fn delete(
+        &self,
+        t: &TenantId,
+        k: scim::ResourceKind,
+        id: &str,
+        v: Option<u64>,
+        e: &[scim::OutboxEntry],
+    ) -> Result<(), scim::StoreError> {
+        self.0.delete(t, k, id, v, e).await
+    }
+    async fn list(
+        &self,
+        t: &TenantId,
+        k: scim::ResourceKind,
+        a: Option<&str>,
+        l: usize,
+    ) -> Result<Vec<scim::Resource>, scim::StoreError> {
+        self.0.list(t, k, a, l).await
+    }
+    async fn add_members(
+        &self,
+        t: &TenantId,
+        g: &str,
+        m: &[String],
+        e: scim::MemberEvent<'_>,
+    ) -> Result<Vec<String>, scim::StoreError> {
+        self.0.add_members(t, g, m, e).await
+    }
+    async fn remove_members(
+        &self,
+        t: &TenantId,
+        g: &str,
+        m: &[String],
+        e: scim::MemberEvent<'_>,
+    ) -> Result<Vec<String>, scim::StoreError> {
+        self.0.remove_members(t, g, m, e).await
+    }
+    async fn members(
+        &self,
+        t: &TenantId,
+        g: &str,
+        a: Option<&str>,
+        l: usize,
+    ) -> Result<Vec<String>, scim::StoreError> {
+        self.0.members(t, g, a, l).await
+    }
+    async fn groups_of(&self, t: &TenantId, m: &str) -> Result<Vec<String>, scim::StoreError> {
+        self.0.groups_of(t, m).await
+    }
+    async fn outbox_pending(&self, l: usize) -> Result<Vec<scim::PendingEvent>, scim::StoreError> {
+        self.0.outbox_pending(l).await
+    }
+    async fn outbox_ack(&self, r: &[String]) -> Result<(), scim::StoreError> {
+        self.0.outbox_ack(r).await
+    }
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        extra: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        let req = match body {
+            Some(b) => req
+                .header(header::CONTENT_TYPE, "application/scim+json")
+                .body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        }
+        .unwrap();
+        let res = self.app.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+fn user(name: &str) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": name,
+        "externalId": format!("ext-{name}"),
+        "active": true,
+        "name": {"givenName": "Ada", "familyName": null},
+        "emails": [{"value": name, "type": "work", "primary": true}]
+    })
+}
+
+fn assert_scim_error(r: &Reply, status: u16, scim_type: Option<&str>) {
+    assert_eq!(r.status.as_u16(), status, "{}", r.body);
+    assert_eq!(
+        r.body["schemas"][0],
+        "urn:ietf:params:scim:api:messages:2.0:Error"
+    );
+    assert_eq!(r.body["status"], status.to_string(), "status is a string");
+    match scim_type {
+        Some(t) => assert_eq!(r.body["scimType"], t),
+        None => assert!(r.body.get("scimType").is_none()),
+    }
+}
+
+#[tokio::test]
+async fn auth_and_unknown_routes_answer_scim_errors() {
+    let api = api();
+    assert_scim_error(&api.call("GET", "/Users", None, None, &[]).await, 401, None);
+    assert_scim_error(
+        &api.call("GET", "/Users", Some("wrong"), None, &[]).await,
+        401,
+        None,
+    );
+    assert_scim_error(
+        &api.call("GET", "/Nope", Some(ACME), None, &[]).await,
+        404,
+        None,
+    );
+    assert_scim_error(
+        &api.call("GET", "/Users/missing", Some(ACME), None, &[])
+            .await,
+        404,
+        None,
+    );
+    assert_scim_error(
+        &api.call(
+            "POST",
+            "/ServiceProviderConfig",
+            Some(ACME),
+            Some(json!({})),
+            &[],
+        )
+        .await,
+        405,
+        None,
+    );
+    assert_scim_error(
+        &api.call("GET", "/Me", Some(ACME), None, &[]).await,
+        501,
+        None,
+    );
+    let spc = api
+        .call("GET", "/ServiceProviderConfig", Some(ACME), None, &[])
+        .await;
+    assert_eq!(spc.status, StatusCode::OK);
+    assert_eq!(spc.body["patch"]["supported"], true);
+    assert_eq!(spc.headers[header::CONTENT_TYPE], "application/scim+json");
+}
+
+#[tokio::test]
+async fn user_lifecycle_with_etags_filters_and_events() {
+    let api = api();
+    let created = api
+        .call(
+            "POST",
+            "/Users",
+            Some(ACME),
+            Some(user("Ada@Example.com")),
+            &[],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        created.headers[header::LOCATION],
+        format!("https://scim.test/scim/v2/Users/{id}")
+    );
+    assert_eq!(created.headers[header::ETAG], "W/\"1\"");
+    assert_eq!(created.body["meta"]["version"], "W/\"1\"");
+    assert!(
+        created.body["name"].get("familyName").is_none(),
+        "nulls in create bodies are dropped"
+    );
+
+    // uniqueness is case-insensitive for userName
+    assert_scim_error(
+        &api.call(
+            "POST",
+            "/Users",
+            Some(ACME),
+            Some(user("ada@example.COM")),
+            &[],
+        )
+        .await,
+        409,
+        Some("uniqueness"),
+    );
+    assert_scim_error(
+        &api.call(
+            "POST",
+            "/Users",
+            Some(ACME),
+            Some(json!({"active": true})),
+            &[],
+        )
+        .await,
+        400,
+        Some("invalidValue"),
+    );
+    assert_scim_error(
+        &api.call("POST", "/Users", Some(ACME), None, &[]).await,
+        400,
+        Some("invalidSyntax"),
+    );
+
+    // Entra's lookup, then a miss, then a bad filter
+    let found = api
+        .call(
+            "GET",
+            "/Users?filter=userName%20eq%20%22ADA%40example.com%22",
+            Some(ACME),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(found.body["totalResults"], 1);
+    assert_eq!(found.body["Resources"][0]["id"], id.as_str());
+    let none = api
+        .call(
+            "GET",
+            "/Users?filter=userName%20eq%20%22nobody%22",
+            Some(ACME),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (none.status, none.body["totalResults"].clone()),
+        (StatusCode::OK, json!(0))
+    );
+    let by_ext = api
+        .call(
+            "GET",
+            "/Users?filter=externalId%20eq%20%22ext-Ada%40Example.com%22",
+            Some(ACME),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(by_ext.body["totalResults"], 1);
+    assert_scim_error(
+        &api.call("GET", "/Users?filter=userName%20eq", Some(ACME), None, &[])
+            .await,
+        400,
+        Some("invalidFilter"),
+    );
+    assert_scim_error(
+        &api.call("GET", "/Users?startIndex=x", Some(ACME), None, &[])
+            .await,
+        400,
+        Some("invalidValue"),
+    );
+
+    // If-None-Match, then Entra deactivation with If-Match
+    let nm = api
+        .call(
+            "GET",
+            &format!("/Users/{id}"),
+            Some(ACME),
+            None,
+            &[("If-None-Match", "W/\"1\"")],
+        )
+        .await;
+    assert_eq!(nm.status, StatusCode::NOT_MODIFIED);
+    let deactivate = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "Replace", "path": "active", "value": "False"}]});
+    let p = api
+        .call(
+            "PATCH",
+            &format!("/Users/{id}"),
+            Some(ACME),
+            Some(deactivate.clone()),
+            &[("If-Match", "W/\"1\"")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert_eq!(p.body["active"], false);
+    assert_eq!(p.headers[header::ETAG], "W/\"2\"");
+    assert_scim_error(
+        &api.call(
+            "PATCH",
+            &format!("/Users/{id}"),
+            Some(ACME),
+            Some(deactivate),
+            &[("If-Match", "W/\"1\"")],
+        )
+        .await,
+        412,
+        None,
+    );
+
+    // projection
+    let slim = api
+        .call(
+            "GET",
+            &format!("/Users/{id}?attributes=userName"),
+            Some(ACME),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        slim.body
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .len(),
+        3,
+        "{}",
+        slim.body
+    );
+
+    let del = api
+        .call("DELETE", &format!("/Users/{id}"), Some(ACME), None, &[])
+        .await;
+    assert_eq!(del.status, StatusCode::NO_CONTENT);
+    assert_scim_error(
+        &api.call("GET", &format!("/Users/{id}"), Some(ACME), None, &[])
+            .await,
+        404,
+        None,
+    );
+
+    let types: Vec<String> = api
+        .store
+        .outbox_pending(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| {
+            assert_eq!(p.entry.actor.id, "entra");
+            assert_eq!(p.entry.tenant_id.as_str(), "acme");
+            p.entry.event_type
+        })
+        .collect();
+    assert_eq!(
+        types,
+        vec![
+            "scim.user.created",
+            "scim.user.deactivated",
+            "scim.user.deleted"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn group_membership_without_member_lists() {
+    let api = api();
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let r = api
+            .call(
+                "POST",
+                "/Users",
+                Some(ACME),
+                Some(user(&format!("u{n}@x.test"))),
+                &[],
+            )
+            .await;
+        ids.push(r.body["id"].as_str().unwrap().to_owned());
+    }
+    let g = api
+        .call("POST", "/Groups", Some(ACME), Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Admins", "members": [{"value": ids[0]}]})), &[])
+        .await;
+    assert_eq!(g.status, StatusCode::CREATED, "{}", g.body);
+    let gid = g.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(g.body["members"], json!([{"value": ids[0]}]));
+
+    // Okta add, Entra default removal (only the named member), aadOptscim062020 removal
+    let ops = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
+        {"op": "add", "path": "members", "value": [{"value": ids[1]}, {"value": ids[2]}, {"value": ids[0]}]},
+        {"op": "Remove", "path": "members", "value": [{"value": ids[1]}]}
+    ]});
+    let p = api
+        .call(
+            "PATCH",
+            &format!("/Groups/{gid}?excludedAttributes=members"),
+            Some(ACME),
+            Some(ops),
+            &[],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert!(
+        p.body.get("members").is_none(),
+        "excludedAttributes=members"
+    );
+    let g = api
+        .call("GET", &format!("/Groups/{gid}"), Some(ACME), None, &[])
+        .await;
+    let mut members: Vec<String> = g.body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap().to_owned())
+        .collect();
+    members.sort();
+    let mut expected = vec![ids[0].clone(), ids[2].clone()];
+    expected.sort();
+    assert_eq!(members, expected);
+
+    let u = api
+        .call("GET", &format!("/Users/{}", ids[2]), Some(ACME), None, &[])
+        .await;
+    assert_eq!(
+        u.body["groups"][0]["value"],
+        gid.as_str(),
+        "User.groups from the reverse index"
+    );
+
+    let rm = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
+        {"op": "remove", "path": format!("members[value eq \"{}\"]", ids[2])}]});
+    api.call(
+        "PATCH",
+        &format!("/Groups/{gid}"),
+        Some(ACME),
+        Some(rm),
+        &[],
+    )
+    .await;
+    let events: Vec<String> = api
+        .store
+        .outbox_pending(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.entry.event_type)
+        .collect();
+    let count = |t: &str| events.iter().filter(|e| *e == t).count();
+    assert_eq!(
+        count("scim.group.member_added"),
+        3,
+        "one event per membership actually added"
+    );
+    assert_eq!(count("scim.group.member_removed"), 2);
+
+    // rename by path-less replace carrying the id back (Okta)
+    let rename = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
+        {"op": "replace", "value": {"id": gid, "displayName": "Administrators"}}]});
+    let r = api
+        .call(
+            "PATCH",
+            &format!("/Groups/{gid}"),
+            Some(ACME),
+            Some(rename),
+            &[],
+        )
+        .await;
+    assert_eq!(r.body["displayName"], "Administrators");
+    let remove_all = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
+        {"op": "replace", "path": "members", "value": []}]});
+    api.call(
+        "PATCH",
+        &format!("/Groups/{gid}"),
+        Some(ACME),
+        Some(remove_all),
+        &[],
+    )
+    .await;
+    let g = api
+        .call("GET", &format!("/Groups/{gid}"), Some(ACME), None, &[])
+        .await;
+    assert!(g.body.get("members").is_none(), "{}", g.body);
+    assert_scim_error(
+        &api.call("PATCH", &format!("/Groups/{gid}"), Some(ACME), Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "remove"}]})), &[]).await,
+        400,
+        Some("noTarget"),
+    );
+}
+
+#[tokio::test]
+async fn no_request_reaches_another_tenants_data() {
+    let api = api();
+    let a = api
+        .call(
+            "POST",
+            "/Users",
+            Some(ACME),
+            Some(user("shared@x.test")),
+            &[],
+        )
+        .await;
+    let id = a.body["id"].as_str().unwrap().to_owned();
+    // the same userName is free in another tenant
+    let b = api
+        .call(
+            "POST",
+            "/Users",
+            Some(GLOBEX),
+            Some(user("shared@x.test")),
+            &[],
+        )
+        .await;
+    assert_eq!(b.status, StatusCode::CREATED);
+    assert_scim_error(
+        &api.call("GET", &format!("/Users/{id}"), Some(GLOBEX), None, &[])
+            .await,
+        404,
+        None,
+    );
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "path": "active", "value": false}]});
+    assert_scim_error(
+        &api.call(
+            "PATCH",
+            &format!("/Users/{id}"),
+            Some(GLOBEX),
+            Some(patch),
+            &[],
+        )
+        .await,
+        404,
+        None,
+    );
+    assert_scim_error(
+        &api.call("DELETE", &format!("/Users/{id}"), Some(GLOBEX), None, &[])
+            .await,
+        404,
+        None,
+    );
+    let list = api.call("GET", "/Users", Some(GLOBEX), None, &[]).await;
+    assert_eq!(list.body["totalResults"], 1);
+    assert_ne!(list.body["Resources"][0]["id"], id.as_str());
+    let still = api
+        .call("GET", &format!("/Users/{id}"), Some(ACME), None, &[])
+        .await;
+    assert_eq!(still.body["active"], true);
+}
