@@ -170,3 +170,90 @@ pub trait ScimStore: Send + Sync {
     /// Acknowledges published entries; unknown receipts are ignored.
     async fn outbox_ack(&self, receipts: &[String]) -> Result<(), StoreError>;
 }
+
+#[async_trait]
+impl<T: ScimStore + ?Sized> ScimStore for std::sync::Arc<T> {
+    async fn create(
+        &self,
+        t: &TenantId,
+        r: &Resource,
+        e: &[OutboxEntry],
+    ) -> Result<(), StoreError> {
+        (**self).create(t, r, e).await
+    }
+    async fn get(&self, t: &TenantId, k: ResourceKind, id: &str) -> Result<Resource, StoreError> {
+        (**self).get(t, k, id).await
+    }
+    async fn find_unique(
+        &self,
+        t: &TenantId,
+        a: UniqueAttr,
+        v: &str,
+    ) -> Result<Option<Resource>, StoreError> {
+        (**self).find_unique(t, a, v).await
+    }
+    async fn update(
+        &self,
+        t: &TenantId,
+        r: &Resource,
+        v: u64,
+        e: &[OutboxEntry],
+    ) -> Result<(), StoreError> {
+        (**self).update(t, r, v, e).await
+    }
+    async fn delete(
+        &self,
+        t: &TenantId,
+        k: ResourceKind,
+        id: &str,
+        v: Option<u64>,
+        e: &[OutboxEntry],
+    ) -> Result<(), StoreError> {
+        (**self).delete(t, k, id, v, e).await
+    }
+    async fn list(
+        &self,
+        t: &TenantId,
+        k: ResourceKind,
+        a: Option<&str>,
+        l: usize,
+    ) -> Result<Vec<Resource>, StoreError> {
+        (**self).list(t, k, a, l).await
+    }
+    async fn add_members(
+        &self,
+        t: &TenantId,
+        g: &str,
+        m: &[String],
+        e: MemberEvent<'_>,
+    ) -> Result<Vec<String>, StoreError> {
+        (**self).add_members(t, g, m, e).await
+    }
+    async fn remove_members(
+        &self,
+        t: &TenantId,
+        g: &str,
+        m: &[String],
+        e: MemberEvent<'_>,
+    ) -> Result<Vec<String>, StoreError> {
+        (**self).remove_members(t, g, m, e).await
+    }
+    async fn members(
+        &self,
+        t: &TenantId,
+        g: &str,
+        a: Option<&str>,
+        l: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        (**self).members(t, g, a, l).await
+    }
+    async fn groups_of(&self, t: &TenantId, m: &str) -> Result<Vec<String>, StoreError> {
+        (**self).groups_of(t, m).await
+    }
+    async fn outbox_pending(&self, l: usize) -> Result<Vec<PendingEvent>, StoreError> {
+        (**self).outbox_pending(l).await
+    }
+    async fn outbox_ack(&self, r: &[String]) -> Result<(), StoreError> {
+        (**self).outbox_ack(r).await
+    }
+}
