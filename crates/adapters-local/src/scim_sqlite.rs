@@ -49,6 +49,11 @@ CREATE TABLE IF NOT EXISTS scim_outbox (
 );
 ";
 
+const ADD_MEMBER: &str =
+    "INSERT OR IGNORE INTO scim_members (tenant_id, group_id, member_id) VALUES (?1, ?2, ?3)";
+const REMOVE_MEMBER: &str =
+    "DELETE FROM scim_members WHERE tenant_id = ?1 AND group_id = ?2 AND member_id = ?3";
+
 pub struct SqliteScimStore {
     conn: Mutex<Connection>,
 }
@@ -156,6 +161,40 @@ impl SqliteScimStore {
             last_modified: time(row.get(3)?),
             body: serde_json::from_str(&body).unwrap_or(Value::Null),
         })
+    }
+
+    /// Runs `statement` (add or remove) per member in one transaction; a member whose row
+    /// did not change gets no event.
+    fn change_members(
+        &self,
+        tenant: &TenantId,
+        group_id: &str,
+        members: &[String],
+        event: MemberEvent<'_>,
+        statement: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction().map_err(map_err)?;
+        if !Self::group_exists(&tx, tenant, group_id)? {
+            return Err(StoreError::NotFound);
+        }
+        let mut changed = Vec::new();
+        {
+            let mut stmt = tx.prepare_cached(statement).map_err(map_err)?;
+            for m in members {
+                if stmt
+                    .execute(params![tenant.as_str(), group_id, m])
+                    .map_err(map_err)?
+                    == 1
+                {
+                    changed.push(m.clone());
+                }
+            }
+        }
+        let events: Vec<OutboxEntry> = changed.iter().map(|m| event(m)).collect();
+        insert_events(&tx, &events)?;
+        tx.commit().map_err(map_err)?;
+        Ok(changed)
     }
 
     fn group_exists(
@@ -365,30 +404,7 @@ impl ScimStore for SqliteScimStore {
         members: &[String],
         event: MemberEvent<'_>,
     ) -> Result<Vec<String>, StoreError> {
-        let mut conn = self.lock()?;
-        let tx = conn.transaction().map_err(map_err)?;
-        if !Self::group_exists(&tx, tenant, group_id)? {
-            return Err(StoreError::NotFound);
-        }
-        let mut added = Vec::new();
-        {
-            let mut insert = tx
-                .prepare_cached("INSERT OR IGNORE INTO scim_members (tenant_id, group_id, member_id) VALUES (?1, ?2, ?3)")
-                .map_err(map_err)?;
-            for m in members {
-                if insert
-                    .execute(params![tenant.as_str(), group_id, m])
-                    .map_err(map_err)?
-                    == 1
-                {
-                    added.push(m.clone());
-                }
-            }
-        }
-        let events: Vec<OutboxEntry> = added.iter().map(|m| event(m)).collect();
-        insert_events(&tx, &events)?;
-        tx.commit().map_err(map_err)?;
-        Ok(added)
+        self.change_members(tenant, group_id, members, event, ADD_MEMBER)
     }
 
     async fn remove_members(
@@ -398,30 +414,7 @@ impl ScimStore for SqliteScimStore {
         members: &[String],
         event: MemberEvent<'_>,
     ) -> Result<Vec<String>, StoreError> {
-        let mut conn = self.lock()?;
-        let tx = conn.transaction().map_err(map_err)?;
-        if !Self::group_exists(&tx, tenant, group_id)? {
-            return Err(StoreError::NotFound);
-        }
-        let mut removed = Vec::new();
-        {
-            let mut delete = tx
-                .prepare_cached("DELETE FROM scim_members WHERE tenant_id = ?1 AND group_id = ?2 AND member_id = ?3")
-                .map_err(map_err)?;
-            for m in members {
-                if delete
-                    .execute(params![tenant.as_str(), group_id, m])
-                    .map_err(map_err)?
-                    == 1
-                {
-                    removed.push(m.clone());
-                }
-            }
-        }
-        let events: Vec<OutboxEntry> = removed.iter().map(|m| event(m)).collect();
-        insert_events(&tx, &events)?;
-        tx.commit().map_err(map_err)?;
-        Ok(removed)
+        self.change_members(tenant, group_id, members, event, REMOVE_MEMBER)
     }
 
     async fn members(

@@ -549,33 +549,38 @@ impl<S: ScimStore> ScimService<S> {
             .cloned()
             .unwrap_or(Value::Null);
         let group_ref = json!({"id": group.id, "displayName": display});
+        let group_ref = &group_ref;
+        let event = |event_type: &'static str, now: DateTime<Utc>| {
+            move |m: &str| {
+                self.event(
+                    caller,
+                    event_type,
+                    now,
+                    json!({"group": group_ref, "member": {"id": m, "type": "User"}}),
+                )
+            }
+        };
         for change in changes {
             let now = Utc::now();
             match change {
                 MemberChange::Add(ids) => {
-                    let make = |m: &str| {
-                        self.event(
-                            caller,
-                            "scim.group.member_added",
-                            now,
-                            json!({"group": group_ref, "member": {"id": m, "type": "User"}}),
-                        )
-                    };
                     self.store
-                        .add_members(&caller.tenant, &group.id, ids, &make)
+                        .add_members(
+                            &caller.tenant,
+                            &group.id,
+                            ids,
+                            &event("scim.group.member_added", now),
+                        )
                         .await?;
                 }
                 MemberChange::Remove(ids) => {
-                    let make = |m: &str| {
-                        self.event(
-                            caller,
-                            "scim.group.member_removed",
-                            now,
-                            json!({"group": group_ref, "member": {"id": m, "type": "User"}}),
-                        )
-                    };
                     self.store
-                        .remove_members(&caller.tenant, &group.id, ids, &make)
+                        .remove_members(
+                            &caller.tenant,
+                            &group.id,
+                            ids,
+                            &event("scim.group.member_removed", now),
+                        )
                         .await?;
                 }
                 MemberChange::RemoveAll => {
@@ -588,16 +593,13 @@ impl<S: ScimStore> ScimService<S> {
                         if page.is_empty() {
                             break;
                         }
-                        let make = |m: &str| {
-                            self.event(
-                                caller,
-                                "scim.group.member_removed",
-                                now,
-                                json!({"group": group_ref, "member": {"id": m, "type": "User"}}),
-                            )
-                        };
                         self.store
-                            .remove_members(&caller.tenant, &group.id, &page, &make)
+                            .remove_members(
+                                &caller.tenant,
+                                &group.id,
+                                &page,
+                                &event("scim.group.member_removed", now),
+                            )
                             .await?;
                     }
                 }
