@@ -159,22 +159,7 @@ impl<B: EventBus> Publisher<B> {
     pub async fn publish(&self, events: &[OutgoingEvent]) -> Result<PublishReport, PublishError> {
         let mut pending: Vec<(usize, PutEventsEntry, usize)> = Vec::with_capacity(events.len());
         for (i, event) in events.iter().enumerate() {
-            let m = &event.detail.metadata;
-            self.registry
-                .validate(&m.event_type, m.schema_version, &event.detail.payload)
-                .map_err(|source| PublishError::Invalid {
-                    event_id: m.event_id.clone(),
-                    source,
-                })?;
-            let entry = event.to_entry();
-            let size = entry_size(&entry);
-            if size > self.config.max_request_bytes {
-                return Err(PublishError::Oversize {
-                    event_id: m.event_id.clone(),
-                    size,
-                    limit: self.config.max_request_bytes,
-                });
-            }
+            let (entry, size) = self.checked_entry(event)?;
             pending.push((i, entry, size));
         }
 
@@ -249,6 +234,34 @@ impl<B: EventBus> Publisher<B> {
             pending = retry;
         }
         Ok(report)
+    }
+
+    /// The checks `publish` makes before sending anything, for one event.
+    pub fn check(&self, event: &OutgoingEvent) -> Result<(), PublishError> {
+        self.checked_entry(event).map(|_| ())
+    }
+
+    fn checked_entry(
+        &self,
+        event: &OutgoingEvent,
+    ) -> Result<(PutEventsEntry, usize), PublishError> {
+        let m = &event.detail.metadata;
+        self.registry
+            .validate(&m.event_type, m.schema_version, &event.detail.payload)
+            .map_err(|source| PublishError::Invalid {
+                event_id: m.event_id.clone(),
+                source,
+            })?;
+        let entry = event.to_entry();
+        let size = entry_size(&entry);
+        if size > self.config.max_request_bytes {
+            return Err(PublishError::Oversize {
+                event_id: m.event_id.clone(),
+                size,
+                limit: self.config.max_request_bytes,
+            });
+        }
+        Ok((entry, size))
     }
 
     fn backoff(&self, retry: u32) -> Duration {

@@ -12,6 +12,7 @@
 //! - `service`: the operations (create, read, replace, patch, delete, list) over a
 //!   store, with rendering, ETags and the outbox events of every change.
 //! - `router`: the axum edge, bearer-token tenants, SCIM Error documents.
+//! - `relay`: publishes the outbox to the bus and acknowledges what was accepted.
 //!
 //! Still to come (issue 3): /Schemas, /ResourceTypes, /Bulk, /.search, sorting and
 //! cursor pagination, the per-tenant compatibility policy and rate limit, the outbox
@@ -36,3 +37,6 @@ pub mod service;
 
 pub use router::{TokenRegistry, router};
 pub use service::{Caller, ScimError, ScimService, Shape};
+pub mod relay;
+
+pub use relay::{OutboxRelay, RelayError, RelayReport};

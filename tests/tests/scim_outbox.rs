@@ -1,0 +1,327 @@
+//! Every committed SCIM change reaches the audit log, even if the process dies between
+//! the commit and the publication: the outbox relay publishes it later, under the
+//! event_id assigned at commit time.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use adapters_local::{InProcessBus, LocalQueue, SqliteScimStore};
+use async_trait::async_trait;
+use auditlog::memory::{MemoryBlobStore, MemoryDedupeStore};
+use auditlog::{Subscriber, SubscriberConfig, SystemClock, TenantReader};
+use envelope::pattern::EventPattern;
+use envelope::{
+    Actor, ActorType, BusError, EntryOutcome, EventBus, Publisher, PublisherConfig, PutEventsEntry,
+    SchemaRegistry, TenantId,
+};
+use scim::{Caller, OutboxRelay, ResourceKind, ScimService, ScimStore, Shape};
+use serde_json::json;
+
+fn caller() -> Caller {
+    Caller {
+        tenant: TenantId::parse("acme").unwrap(),
+        actor: Actor {
+            kind: ActorType::Idp,
+            id: "entra".into(),
+            name: Some("Microsoft Entra ID".into()),
+        },
+    }
+}
+
+fn bus() -> (InProcessBus, Arc<LocalQueue>) {
+    let queue = Arc::new(LocalQueue::default());
+    let mut bus = InProcessBus::new(envelope::PUT_EVENTS_MAX_BYTES);
+    bus.add_rule(
+        EventPattern::parse(r#"{"account": [{"exists": true}]}"#).unwrap(),
+        queue.clone(),
+    );
+    (bus, queue)
+}
+
+fn publisher<B: EventBus>(bus: B, attempts: u32) -> Publisher<B> {
+    let config = PublisherConfig {
+        max_attempts: attempts,
+        base_backoff: std::time::Duration::from_millis(1),
+        ..PublisherConfig::default()
+    };
+    Publisher::new(bus, SchemaRegistry::builtin().unwrap(), config)
+}
+
+/// Provisions a user and a group with that user, as an IdP would.
+async fn provision(service: &ScimService<Arc<SqliteScimStore>>) -> String {
+    let c = caller();
+    let (user, _) = service
+        .create(
+            &c,
+            ResourceKind::User,
+            json!({"userName": "ada@acme.test", "active": true}),
+            &Shape::default(),
+        )
+        .await
+        .unwrap();
+    let uid = user["id"].as_str().unwrap().to_owned();
+    service
+        .create(
+            &c,
+            ResourceKind::Group,
+            json!({"displayName": "Admins", "members": [{"value": uid}]}),
+            &Shape::default(),
+        )
+        .await
+        .unwrap();
+    uid
+}
+
+#[tokio::test]
+async fn a_change_committed_before_a_crash_is_published_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scim.sqlite");
+    {
+        let store = Arc::new(SqliteScimStore::open(&path).unwrap());
+        provision(&ScimService::new(store, "http://localhost")).await;
+        // the process dies here: committed, never published
+    }
+    let store = Arc::new(SqliteScimStore::open(&path).unwrap());
+    let pending = store.outbox_pending(100).await.unwrap();
+    assert_eq!(
+        pending.len(),
+        3,
+        "user created, group created, member added"
+    );
+
+    let (bus, queue) = bus();
+    let relay = OutboxRelay::new(store.clone(), publisher(bus, 3));
+    let report = relay.drain(100).await.unwrap();
+    assert_eq!((report.published, report.failed, report.invalid), (3, 0, 0));
+    assert!(store.outbox_pending(100).await.unwrap().is_empty());
+    assert_eq!(
+        relay.run_once(100).await.unwrap().published,
+        0,
+        "nothing twice"
+    );
+
+    // and the audit log has them, with the IdP as actor
+    let blobs = Arc::new(MemoryBlobStore::default());
+    let sub = Subscriber::new(
+        Arc::new(MemoryDedupeStore::default()),
+        blobs.clone(),
+        SystemClock,
+        Arc::new(SchemaRegistry::builtin().unwrap()),
+        SubscriberConfig::default(),
+    );
+    let out = sub.handle(&queue.receive(100, usize::MAX, 0)).await;
+    assert_eq!(out.stats.written, 3);
+    let rows = TenantReader::new(blobs)
+        .read(&caller().tenant, None, None)
+        .await
+        .unwrap();
+    let mut types: Vec<&str> = rows.iter().map(|r| r.event_type.as_str()).collect();
+    types.sort();
+    assert_eq!(
+        types,
+        [
+            "scim.group.created",
+            "scim.group.member_added",
+            "scim.user.created"
+        ]
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r.actor_type == "idp" && r.actor_id == "entra" && r.producer == "scim-api")
+    );
+    let ids: std::collections::BTreeSet<String> = pending
+        .iter()
+        .map(|p| p.entry.event_id.to_string())
+        .collect();
+    assert!(
+        rows.iter().all(|r| ids.contains(r.event_id.as_str())),
+        "the event_id assigned at commit time"
+    );
+}
+
+/// Fails every entry of the first `n` calls with InternalFailure.
+struct Outage<B> {
+    inner: B,
+    calls_left: AtomicUsize,
+}
+
+#[async_trait]
+impl<B: EventBus> EventBus for Outage<B> {
+    async fn put_events(&self, entries: &[PutEventsEntry]) -> Result<Vec<EntryOutcome>, BusError> {
+        if self
+            .calls_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Ok(entries
+                .iter()
+                .map(|_| EntryOutcome::Failed {
+                    code: "InternalFailure".into(),
+                    message: "outage".into(),
+                })
+                .collect());
+        }
+        self.inner.put_events(entries).await
+    }
+}
+
+#[tokio::test]
+async fn a_bus_outage_keeps_events_pending_and_a_crash_after_publish_only_duplicates() {
+    let store = Arc::new(SqliteScimStore::in_memory().unwrap());
+    provision(&ScimService::new(store.clone(), "http://localhost")).await;
+    let (inner_bus, queue) = bus();
+    let outage = Outage {
+        inner: inner_bus,
+        calls_left: AtomicUsize::new(1),
+    };
+    let relay = OutboxRelay::new(store.clone(), publisher(outage, 1));
+    let r = relay.run_once(100).await.unwrap();
+    assert_eq!((r.published, r.failed), (0, 3));
+    assert_eq!(
+        store.outbox_pending(100).await.unwrap().len(),
+        3,
+        "nothing lost"
+    );
+    assert!(queue.is_empty());
+    let r = relay.run_once(100).await.unwrap();
+    assert_eq!(r.published, 3);
+
+    // a crash between publish and ack: the same events go out again...
+    let (bus2, queue2) = bus();
+    let store2 = Arc::new(SqliteScimStore::in_memory().unwrap());
+    provision(&ScimService::new(store2.clone(), "http://localhost")).await;
+    let crashing = AckCrash {
+        inner: store2.clone(),
+        crashes_left: AtomicUsize::new(1),
+    };
+    let relay2 = OutboxRelay::new(crashing, publisher(bus2, 1));
+    assert!(
+        relay2.run_once(100).await.is_err(),
+        "published, then died before the ack"
+    );
+    assert_eq!(
+        relay2.run_once(100).await.unwrap().published,
+        3,
+        "published again"
+    );
+    let first = queue2.receive(100, usize::MAX, 0);
+    assert_eq!(first.len(), 6);
+    // ...and the subscriber keeps one copy of each
+    let blobs = Arc::new(MemoryBlobStore::default());
+    let sub = Subscriber::new(
+        Arc::new(MemoryDedupeStore::default()),
+        blobs.clone(),
+        SystemClock,
+        Arc::new(SchemaRegistry::builtin().unwrap()),
+        SubscriberConfig::default(),
+    );
+    let out = sub.handle(&first).await;
+    assert_eq!((out.stats.written, out.stats.duplicates), (3, 3));
+}
+
+/// The store, whose first outbox acknowledgement fails: the process died after
+/// publishing and before acknowledging.
+struct AckCrash {
+    inner: Arc<SqliteScimStore>,
+    crashes_left: AtomicUsize,
+}
+
+#[async_trait]
+impl ScimStore for AckCrash {
+    async fn create(
+        &self,
+        t: &TenantId,
+        r: &scim::Resource,
+        e: &[scim::OutboxEntry],
+    ) -> Result<(), scim::StoreError> {
+        self.inner.create(t, r, e).await
+    }
+    async fn get(
+        &self,
+        t: &TenantId,
+        k: ResourceKind,
+        id: &str,
+    ) -> Result<scim::Resource, scim::StoreError> {
+        self.inner.get(t, k, id).await
+    }
+    async fn find_unique(
+        &self,
+        t: &TenantId,
+        a: scim::UniqueAttr,
+        v: &str,
+    ) -> Result<Option<scim::Resource>, scim::StoreError> {
+        self.inner.find_unique(t, a, v).await
+    }
+    async fn update(
+        &self,
+        t: &TenantId,
+        r: &scim::Resource,
+        v: u64,
+        e: &[scim::OutboxEntry],
+    ) -> Result<(), scim::StoreError> {
+        self.inner.update(t, r, v, e).await
+    }
+    async fn delete(
+        &self,
+        t: &TenantId,
+        k: ResourceKind,
+        id: &str,
+        v: Option<u64>,
+        e: &[scim::OutboxEntry],
+    ) -> Result<(), scim::StoreError> {
+        self.inner.delete(t, k, id, v, e).await
+    }
+    async fn list(
+        &self,
+        t: &TenantId,
+        k: ResourceKind,
+        a: Option<&str>,
+        l: usize,
+    ) -> Result<Vec<scim::Resource>, scim::StoreError> {
+        self.inner.list(t, k, a, l).await
+    }
+    async fn add_members(
+        &self,
+        t: &TenantId,
+        g: &str,
+        m: &[String],
+        e: scim::MemberEvent<'_>,
+    ) -> Result<Vec<String>, scim::StoreError> {
+        self.inner.add_members(t, g, m, e).await
+    }
+    async fn remove_members(
+        &self,
+        t: &TenantId,
+        g: &str,
+        m: &[String],
+        e: scim::MemberEvent<'_>,
+    ) -> Result<Vec<String>, scim::StoreError> {
+        self.inner.remove_members(t, g, m, e).await
+    }
+    async fn members(
+        &self,
+        t: &TenantId,
+        g: &str,
+        a: Option<&str>,
+        l: usize,
+    ) -> Result<Vec<String>, scim::StoreError> {
+        self.inner.members(t, g, a, l).await
+    }
+    async fn groups_of(&self, t: &TenantId, m: &str) -> Result<Vec<String>, scim::StoreError> {
+        self.inner.groups_of(t, m).await
+    }
+    async fn outbox_pending(&self, l: usize) -> Result<Vec<scim::PendingEvent>, scim::StoreError> {
+        self.inner.outbox_pending(l).await
+    }
+    async fn outbox_ack(&self, r: &[String]) -> Result<(), scim::StoreError> {
+        if self
+            .crashes_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(scim::StoreError::Unavailable("process died".into()));
+        }
+        self.inner.outbox_ack(r).await
+    }
+}
