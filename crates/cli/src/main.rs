@@ -3,6 +3,7 @@
 //! in-process bus.
 
 mod pipeline;
+mod serve;
 mod traffic;
 
 use std::path::PathBuf;
@@ -56,6 +57,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve the SCIM API on localhost; its changes flow into the audit log.
+    Serve(serve::ServeArgs),
     /// Fold the ingest tier into tenant-partitioned files.
     Compact {
         /// Only fold days before this date (YYYY-MM-DD); default: every day.
@@ -101,5 +104,6 @@ async fn main() -> Result<()> {
             pipeline::show(&cli.data, &tenant, from, to, limit, json).await
         }
         Command::Compact { before } => pipeline::compact(&cli.data, before).await,
+        Command::Serve(args) => serve::serve(&cli.data, args).await,
     }
 }

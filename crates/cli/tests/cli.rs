@@ -166,3 +166,107 @@ fn bad_arguments_get_clear_errors() {
     let o = auditlog(dir.path(), &["ingest", "/nonexistent/file.jsonl"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/file.jsonl"));
 }
+
+/// One HTTP/1.1 request over a plain socket: (status, body).
+fn http(port: u16, method: &str, path: &str, token: &str, body: &str) -> (u16, String) {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Kills the server when the test ends, however it ends.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn serve_provisions_over_http_and_the_changes_reach_the_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _server = Server(
+        Command::new(env!("CARGO_BIN_EXE_auditlog"))
+            .arg("--data")
+            .arg(dir.path())
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--token",
+                "acme-secret-1=acme:okta",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "serve did not listen");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (status, _) = http(port, "GET", "/scim/v2/Users", "wrong-token", "");
+    assert_eq!(status, 401);
+    let (status, body) = http(
+        port,
+        "POST",
+        "/scim/v2/Users",
+        "acme-secret-1",
+        r#"{"userName":"grace@acme.test","active":true}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = http(
+        port,
+        "PATCH",
+        &format!("/scim/v2/Users/{id}"),
+        "acme-secret-1",
+        r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}"#,
+    );
+    assert_eq!(status, 200);
+    // the relay and subscriber run in the background: poll the audit log
+    loop {
+        let out = auditlog(dir.path(), &["show", "--tenant", "acme", "--json"]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let types: Vec<String> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map(|v| {
+                assert_eq!(v["actor_id"], "okta");
+                assert_eq!(v["target_id"], id.as_str());
+                v["event_type"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        if types.len() == 2 {
+            assert_eq!(types, ["scim.user.created", "scim.user.deactivated"]);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "audit records did not arrive: {text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}

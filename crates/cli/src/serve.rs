@@ -1,0 +1,109 @@
+//! `auditlog serve`: the SCIM API on localhost over the embedded store, with its outbox
+//! relayed to the in-process bus and the bus drained into the audit log, so that a
+//! client can provision against it and then read the audit records with `show`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use adapters_local::{
+    InProcessBus, LocalDirBlobStore, LocalQueue, SqliteDedupeStore, SqliteScimStore,
+};
+use anyhow::{Context, Result, bail};
+use auditlog::{Subscriber, SubscriberConfig, SystemClock};
+use envelope::pattern::EventPattern;
+use envelope::{Publisher, PublisherConfig, SchemaRegistry, TenantId};
+use scim::{OutboxRelay, TokenRegistry};
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// A bearer token for a tenant, as TOKEN=TENANT[:IDP]; repeat for more tenants.
+    /// Without any, a development token is generated and printed.
+    #[arg(long = "token")]
+    tokens: Vec<String>,
+}
+
+fn parse_token(spec: &str) -> Result<(String, TenantId, String)> {
+    let (token, rest) = spec
+        .split_once('=')
+        .context("--token takes TOKEN=TENANT[:IDP]")?;
+    let (tenant, idp) = rest.split_once(':').unwrap_or((rest, "idp"));
+    if token.len() < 8 {
+        bail!("--token: a token needs at least 8 characters");
+    }
+    let tenant = TenantId::parse(tenant).map_err(|e| anyhow::anyhow!("--token: {e}"))?;
+    Ok((token.to_owned(), tenant, idp.to_owned()))
+}
+
+pub async fn serve(data: &Path, args: ServeArgs) -> Result<()> {
+    std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+    let mut tokens = TokenRegistry::default();
+    if args.tokens.is_empty() {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        tokens.add(&token, TenantId::parse("dev")?, "dev-idp");
+        println!("development token for tenant `dev`: {token}");
+    }
+    for spec in &args.tokens {
+        let (token, tenant, idp) = parse_token(spec)?;
+        tokens.add(&token, tenant, &idp);
+    }
+    let store = Arc::new(SqliteScimStore::open(&data.join("scim.sqlite"))?);
+    let registry = Arc::new(SchemaRegistry::builtin()?);
+
+    // outbox -> bus -> queue -> audit subscriber, in the background
+    let queue = Arc::new(LocalQueue::default());
+    let mut bus = InProcessBus::new(envelope::PUT_EVENTS_MAX_BYTES);
+    bus.add_rule(
+        EventPattern::parse(r#"{"account": [{"exists": true}]}"#)?,
+        queue.clone(),
+    );
+    let relay = OutboxRelay::new(
+        store.clone(),
+        Publisher::new(bus, (*registry).clone(), PublisherConfig::default()),
+    );
+    let subscriber = Subscriber::new(
+        Arc::new(SqliteDedupeStore::open(&data.join("dedupe.sqlite"))?),
+        Arc::new(LocalDirBlobStore::open(data.join("blobs"))?),
+        SystemClock,
+        registry,
+        SubscriberConfig::default(),
+    );
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = relay.drain(500).await {
+                tracing::warn!(error = %e, "outbox relay failed; retrying");
+            }
+            let batch = queue.receive(10_000, 6 * 1024 * 1024, 600);
+            if !batch.is_empty() {
+                let out = subscriber.handle(&batch).await;
+                let failed: std::collections::HashSet<&String> =
+                    out.failed_message_ids.iter().collect();
+                for m in batch.iter().filter(|m| failed.contains(&m.message_id)) {
+                    queue.push(m.clone());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+
+    let base = format!("http://{}/scim/v2", args.listen);
+    let app = axum::Router::new().nest("/scim/v2", scim::router(store, tokens, &base));
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    println!(
+        "SCIM API at {base} (audit records: auditlog --data {} show --tenant <t>)",
+        data.display()
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .context("serving")?;
+    Ok(())
+}
