@@ -527,3 +527,78 @@ async fn no_request_reaches_another_tenants_data() {
         .await;
     assert_eq!(still.body["active"], true);
 }
+
+#[tokio::test]
+async fn discovery_and_search() {
+    let api = api();
+    let s = api.call("GET", "/Schemas", Some(ACME), None, &[]).await;
+    assert_eq!(s.body["totalResults"], 3);
+    let user = api
+        .call(
+            "GET",
+            "/Schemas/urn:ietf:params:scim:schemas:core:2.0:User",
+            Some(ACME),
+            None,
+            &[],
+        )
+        .await;
+    let attrs = user.body["attributes"].as_array().unwrap();
+    let user_name = attrs.iter().find(|a| a["name"] == "userName").unwrap();
+    assert_eq!(
+        (
+            user_name["caseExact"].clone(),
+            user_name["uniqueness"].clone()
+        ),
+        (json!(false), json!("server"))
+    );
+    let password = attrs.iter().find(|a| a["name"] == "password").unwrap();
+    assert_eq!(password["returned"], "never");
+    assert_scim_error(
+        &api.call("GET", "/Schemas/urn:nope", Some(ACME), None, &[])
+            .await,
+        404,
+        None,
+    );
+    assert_scim_error(
+        &api.call("PUT", "/Schemas", Some(ACME), Some(json!({})), &[])
+            .await,
+        405,
+        None,
+    );
+    assert_scim_error(
+        &api.call("DELETE", "/ResourceTypes", Some(ACME), None, &[])
+            .await,
+        405,
+        None,
+    );
+    let rt = api
+        .call("GET", "/ResourceTypes", Some(ACME), None, &[])
+        .await;
+    assert_eq!(rt.body["Resources"][0]["endpoint"], "/Users");
+
+    api.call("POST", "/Users", Some(ACME), Some(user("s1@x.test")), &[])
+        .await;
+    api.call("POST", "/Users", Some(ACME), Some(user("s2@x.test")), &[])
+        .await;
+    let found = api
+        .call(
+            "POST",
+            "/Users/.search",
+            Some(ACME),
+            Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "userName sw \"s\"", "attributes": ["userName"], "count": 1})),
+            &[],
+        )
+        .await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+    assert_eq!(
+        (
+            found.body["totalResults"].clone(),
+            found.body["itemsPerPage"].clone()
+        ),
+        (json!(2), json!(1))
+    );
+    assert!(
+        found.body["Resources"][0].get("emails").is_none(),
+        "attributes honoured"
+    );
+}

@@ -14,10 +14,13 @@
 //! - `router`: the axum edge, bearer-token tenants, SCIM Error documents.
 //! - `relay`: publishes the outbox to the bus and acknowledges what was accepted.
 //!
-//! Still to come (issue 3): /Schemas, /ResourceTypes, /Bulk, /.search, sorting and
+//! - `discovery`: `/Schemas` and `/ResourceTypes`.
+//!
+//! Still to come (issue 3): /Bulk, sorting and
 //! cursor pagination, the per-tenant compatibility policy and rate limit, the outbox
 //! relay, and the IdP request replays.
 
+pub mod discovery;
 pub mod filter;
 pub mod patch;
 pub mod projection;

@@ -232,6 +232,65 @@ async fn one<S: ScimStore>(
     }
 }
 
+/// POST /.search (RFC 7644 §3.4.3): the query in a SearchRequest body.
+async fn search<S: ScimStore>(
+    kind: Option<ResourceKind>,
+    state: Arc<AppState<S>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ScimError> {
+    let v = json_body(&body)?;
+    let text = |k: &str| {
+        crate::filter::get_ci(&v, k)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let num = |k: &str| {
+        crate::filter::get_ci(&v, k)
+            .and_then(Value::as_u64)
+            .map(|n| n as usize)
+    };
+    let mut q: HashMap<String, String> = HashMap::new();
+    for (key, value) in [
+        ("filter", text("filter")),
+        ("attributes", list_param(&v, "attributes")),
+        ("excludedAttributes", list_param(&v, "excludedAttributes")),
+    ] {
+        if let Some(value) = value {
+            q.insert(key.to_owned(), value);
+        }
+    }
+    if let Some(n) = num("startIndex") {
+        q.insert("startIndex".into(), n.to_string());
+    }
+    if let Some(n) = num("count") {
+        q.insert("count".into(), n.to_string());
+    }
+    match kind {
+        Some(kind) => list(kind, state, headers, q).await,
+        None => Err(ScimError::new(
+            400,
+            Some("invalidSyntax"),
+            "search at the root is not supported; use /Users/.search or /Groups/.search",
+        )),
+    }
+}
+
+/// `attributes` in a SearchRequest is a JSON array; as a query parameter, a comma list.
+fn list_param(v: &Value, key: &str) -> Option<String> {
+    match crate::filter::get_ci(v, key)? {
+        Value::Array(items) => Some(
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        Value::String(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
 fn service_provider_config() -> Value {
     json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
@@ -300,6 +359,67 @@ pub fn router<S: ScimStore + 'static>(store: S, tokens: TokenRegistry, base_url:
             axum::routing::any(
                 |m: Method, State(st): State<Arc<AppState<S>>>, h: HeaderMap| {
                     read_only_endpoint(st, m, h, service_provider_config())
+                },
+            ),
+        )
+        .route(
+            "/Schemas",
+            axum::routing::any(
+                |m: Method, State(st): State<Arc<AppState<S>>>, h: HeaderMap| {
+                    read_only_endpoint(
+                        st,
+                        m,
+                        h,
+                        crate::discovery::list(crate::discovery::schemas()),
+                    )
+                },
+            ),
+        )
+        .route(
+            "/Schemas/{id}",
+            axum::routing::any(
+                |m: Method,
+                 State(st): State<Arc<AppState<S>>>,
+                 Path(id): Path<String>,
+                 h: HeaderMap| async move {
+                    let doc = crate::discovery::schemas().into_iter().find(|s| {
+                        s["id"]
+                            .as_str()
+                            .is_some_and(|i| i.eq_ignore_ascii_case(&id))
+                    });
+                    match doc {
+                        Some(doc) => read_only_endpoint(st, m, h, doc).await,
+                        None => Err(ScimError::not_found(&format!("schema {id}"))),
+                    }
+                },
+            ),
+        )
+        .route(
+            "/ResourceTypes",
+            axum::routing::any(
+                |m: Method, State(st): State<Arc<AppState<S>>>, h: HeaderMap| {
+                    read_only_endpoint(
+                        st,
+                        m,
+                        h,
+                        crate::discovery::list(crate::discovery::resource_types()),
+                    )
+                },
+            ),
+        )
+        .route(
+            "/Users/.search",
+            axum::routing::post(
+                |State(st): State<Arc<AppState<S>>>, h: HeaderMap, b: Bytes| {
+                    search(Some(ResourceKind::User), st, h, b)
+                },
+            ),
+        )
+        .route(
+            "/Groups/.search",
+            axum::routing::post(
+                |State(st): State<Arc<AppState<S>>>, h: HeaderMap, b: Bytes| {
+                    search(Some(ResourceKind::Group), st, h, b)
                 },
             ),
         )
