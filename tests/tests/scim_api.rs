@@ -533,7 +533,7 @@ async fn discovery_and_search() {
     let api = api();
     let s = api.call("GET", "/Schemas", Some(ACME), None, &[]).await;
     assert_eq!(s.body["totalResults"], 3);
-    let user = api
+    let user_schema = api
         .call(
             "GET",
             "/Schemas/urn:ietf:params:scim:schemas:core:2.0:User",
@@ -542,7 +542,7 @@ async fn discovery_and_search() {
             &[],
         )
         .await;
-    let attrs = user.body["attributes"].as_array().unwrap();
+    let attrs = user_schema.body["attributes"].as_array().unwrap();
     let user_name = attrs.iter().find(|a| a["name"] == "userName").unwrap();
     assert_eq!(
         (

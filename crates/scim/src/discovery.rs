@@ -8,6 +8,7 @@ use crate::service::{GROUP_SCHEMA, USER_SCHEMA};
 
 pub const ENTERPRISE_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
+#[allow(clippy::too_many_arguments)] // one row of RFC 7643's attribute characteristics
 fn attr(
     name: &str,
     ty: &str,
