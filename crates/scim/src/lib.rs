@@ -39,7 +39,7 @@ pub mod router;
 pub mod service;
 
 pub use router::{TokenRegistry, router};
-pub use service::{Caller, ScimError, ScimService, Shape};
+pub use service::{Caller, ListQuery, ScimError, ScimService, Shape, Sort};
 pub mod relay;
 
 pub use relay::{OutboxRelay, RelayError, RelayReport};

@@ -146,12 +146,44 @@ async fn list<S: ScimStore>(
     let filter = q
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("filter"))
-        .map(|(_, v)| v.as_str());
+        .map(|(_, v)| v.clone());
     let start = parse_index(&q, "startIndex")?.unwrap_or(1);
     let count = parse_index(&q, "count")?;
+    let param = |name: &str| {
+        q.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    let sort = match param("sortBy") {
+        None => None,
+        Some(by) => {
+            let descending = match param("sortOrder")
+                .as_deref()
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                None | Some("ascending") => false,
+                Some("descending") => true,
+                Some(other) => {
+                    return Err(ScimError::new(
+                        400,
+                        Some("invalidValue"),
+                        format!("sortOrder {other:?} is neither ascending nor descending"),
+                    ));
+                }
+            };
+            Some(crate::service::Sort { by, descending })
+        }
+    };
+    let query = crate::service::ListQuery {
+        filter,
+        sort,
+        start_index: start,
+        count,
+    };
     let body = state
         .service
-        .list(&caller, kind, filter, start, count, &shape(&q))
+        .list(&caller, kind, &query, &shape(&q))
         .await?;
     Ok(scim(StatusCode::OK, body, None))
 }
@@ -266,6 +298,11 @@ async fn search<S: ScimStore>(
     if let Some(n) = num("count") {
         q.insert("count".into(), n.to_string());
     }
+    for key in ["sortBy", "sortOrder"] {
+        if let Some(v) = text(key) {
+            q.insert(key.to_owned(), v);
+        }
+    }
     match kind {
         Some(kind) => list(kind, state, headers, q).await,
         None => Err(ScimError::new(
@@ -298,7 +335,7 @@ fn service_provider_config() -> Value {
         "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
         "filter": {"supported": true, "maxResults": crate::service::MAX_PAGE},
         "changePassword": {"supported": false},
-        "sort": {"supported": false},
+        "sort": {"supported": true},
         "etag": {"supported": true},
         "authenticationSchemes": [{
             "type": "oauthbearertoken", "name": "OAuth Bearer Token",

@@ -106,6 +106,23 @@ pub struct Caller {
     pub actor: Actor,
 }
 
+/// What a list or search asks for, paging included.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    pub filter: Option<String>,
+    pub sort: Option<Sort>,
+    /// 1-based (RFC 7644 §3.4.2.4); values below 1 are read as 1.
+    pub start_index: usize,
+    pub count: Option<usize>,
+}
+
+/// `sortBy` / `sortOrder` of a list request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sort {
+    pub by: String,
+    pub descending: bool,
+}
+
 /// `attributes` / `excludedAttributes` of a request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Shape {
@@ -614,12 +631,13 @@ impl<S: ScimStore> ScimService<S> {
         &self,
         caller: &Caller,
         kind: ResourceKind,
-        filter: Option<&str>,
-        start_index: usize,
-        count: Option<usize>,
+        query: &ListQuery,
         shape: &Shape,
     ) -> Result<Value, ScimError> {
-        let filter = filter
+        let (sort, start_index, count) = (query.sort.as_ref(), query.start_index, query.count);
+        let filter = query
+            .filter
+            .as_deref()
             .map(str::trim)
             .filter(|f| !f.is_empty())
             .map(Filter::parse)
@@ -678,6 +696,63 @@ impl<S: ScimStore> ScimService<S> {
                 out
             }
         };
+        let mut matches = matches;
+        match sort {
+            // resources come ordered by id: a stable order across pages without sortBy
+            None => matches.sort_by(|a, b| a.id.cmp(&b.id)),
+            Some(sort) => {
+                let path = crate::filter::PatchPath::parse(&sort.by)
+                    .ok()
+                    .and_then(|p| match p {
+                        crate::filter::PatchPath::Attr(a) => Some(a),
+                        _ => None,
+                    })
+                    .ok_or_else(|| {
+                        ScimError::new(
+                            400,
+                            Some("invalidSyntax"),
+                            format!("sortBy {:?} is not an attribute path", sort.by),
+                        )
+                    })?;
+                let exact = crate::filter::CaseExact::case_exact(&CoreSchemas, &path);
+                let key = |r: &Resource| -> Option<String> {
+                    let mut probe = r.body.clone();
+                    if let Some(o) = probe.as_object_mut() {
+                        o.insert("id".into(), json!(r.id));
+                    }
+                    let base = get_ci(&probe, &path.attr)?;
+                    let v = match &path.sub_attr {
+                        Some(sub) => match base {
+                            // multi-valued: the primary value, else the first (RFC 7644 §3.4.2.3)
+                            Value::Array(items) => {
+                                let pick = items
+                                    .iter()
+                                    .find(|i| get_ci(i, "primary") == Some(&json!(true)))
+                                    .or(items.first())?;
+                                get_ci(pick, sub)?
+                            }
+                            v => get_ci(v, sub)?,
+                        },
+                        None => base,
+                    };
+                    Some(match v {
+                        Value::String(s) if exact => s.clone(),
+                        Value::String(s) => s.to_lowercase(),
+                        other => other.to_string(),
+                    })
+                };
+                // missing values sort last in either order
+                matches.sort_by(|a, b| match (key(a), key(b)) {
+                    (Some(x), Some(y)) if sort.descending => {
+                        y.cmp(&x).then_with(|| a.id.cmp(&b.id))
+                    }
+                    (Some(x), Some(y)) => x.cmp(&y).then_with(|| a.id.cmp(&b.id)),
+                    (Some(_), None) => std::cmp::Ordering::Less,
+                    (None, Some(_)) => std::cmp::Ordering::Greater,
+                    (None, None) => a.id.cmp(&b.id),
+                });
+            }
+        }
         let total = matches.len();
         let start = start_index.max(1);
         let count = count.unwrap_or(MAX_PAGE).min(MAX_PAGE);
