@@ -693,3 +693,36 @@ async fn sorting_and_stable_index_paging() {
         .await;
     assert_eq!(names(&by_given).last().unwrap(), "dave@x.test");
 }
+
+#[tokio::test]
+async fn per_tenant_rate_limit_answers_429_with_retry_after() {
+    let store = Arc::new(SqliteScimStore::in_memory().unwrap());
+    let mut tokens = TokenRegistry::default();
+    tokens.add(ACME, TenantId::parse("acme").unwrap(), "entra");
+    tokens.add(GLOBEX, TenantId::parse("globex").unwrap(), "okta");
+    let app = scim::router_with_limits(
+        store.clone(),
+        tokens,
+        "http://x",
+        scim::RateLimit::new(0.5, 2),
+    );
+    let api = Api { app, store };
+    for _ in 0..2 {
+        assert_eq!(
+            api.call("GET", "/Users", Some(ACME), None, &[])
+                .await
+                .status,
+            StatusCode::OK
+        );
+    }
+    let limited = api.call("GET", "/Users", Some(ACME), None, &[]).await;
+    assert_scim_error(&limited, 429, None);
+    assert_eq!(limited.headers[header::RETRY_AFTER], "2");
+    assert_eq!(
+        api.call("GET", "/Users", Some(GLOBEX), None, &[])
+            .await
+            .status,
+        StatusCode::OK,
+        "other tenants unaffected"
+    );
+}

@@ -38,7 +38,7 @@ pub use store::{
 pub mod router;
 pub mod service;
 
-pub use router::{TokenRegistry, router};
+pub use router::{RateLimit, TokenRegistry, router, router_with_limits};
 pub use service::{Caller, ListQuery, ScimError, ScimService, Shape, Sort};
 pub mod relay;
 

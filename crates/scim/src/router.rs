@@ -59,9 +59,52 @@ impl TokenRegistry {
     }
 }
 
+/// A per-tenant token bucket: `rate` requests per second on average, bursts of `burst`.
+/// One IdP's sync storm must not starve the other tenants.
+#[derive(Debug)]
+pub struct RateLimit {
+    rate: f64,
+    burst: f64,
+    buckets: std::sync::Mutex<HashMap<TenantId, (f64, std::time::Instant)>>,
+}
+
+impl RateLimit {
+    pub fn new(rate_per_sec: f64, burst: u32) -> Self {
+        Self {
+            rate: rate_per_sec.max(0.001),
+            burst: f64::from(burst.max(1)),
+            buckets: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Ok, or the seconds to wait.
+    fn take(&self, tenant: &TenantId) -> Result<(), u64> {
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return Ok(());
+        };
+        let now = std::time::Instant::now();
+        let (tokens, last) = buckets.entry(tenant.clone()).or_insert((self.burst, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.rate).min(self.burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) / self.rate).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self::new(100.0, 200)
+    }
+}
+
 struct AppState<S> {
     service: ScimService<S>,
     tokens: TokenRegistry,
+    limits: RateLimit,
 }
 
 impl IntoResponse for ScimError {
@@ -70,6 +113,10 @@ impl IntoResponse for ScimError {
         let mut r = (status, self.to_json().to_string()).into_response();
         r.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+        if let Some(secs) = self.retry_after {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         r
     }
 }
@@ -87,10 +134,16 @@ fn scim(status: StatusCode, body: Value, version: Option<u64>) -> Response {
 }
 
 fn caller<S>(state: &AppState<S>, headers: &HeaderMap) -> Result<Caller, ScimError> {
-    state
+    let caller = state
         .tokens
         .resolve(headers)
-        .ok_or_else(|| ScimError::new(401, None, "missing or invalid bearer token"))
+        .ok_or_else(|| ScimError::new(401, None, "missing or invalid bearer token"))?;
+    state.limits.take(&caller.tenant).map_err(|secs| {
+        let mut e = ScimError::new(429, None, "too many requests for this tenant; retry later");
+        e.retry_after = Some(secs);
+        e
+    })?;
+    Ok(caller)
 }
 
 fn shape(q: &HashMap<String, String>) -> Shape {
@@ -357,11 +410,22 @@ async fn read_only_endpoint<S: ScimStore>(
     Ok(scim(StatusCode::OK, doc, None))
 }
 
-/// The SCIM router. `base_url` is what `meta.location` starts with.
+/// The SCIM router with the default per-tenant rate limit. `base_url` is what
+/// `meta.location` starts with.
 pub fn router<S: ScimStore + 'static>(store: S, tokens: TokenRegistry, base_url: &str) -> Router {
+    router_with_limits(store, tokens, base_url, RateLimit::default())
+}
+
+pub fn router_with_limits<S: ScimStore + 'static>(
+    store: S,
+    tokens: TokenRegistry,
+    base_url: &str,
+    limits: RateLimit,
+) -> Router {
     let state = Arc::new(AppState {
         service: ScimService::new(store, base_url),
         tokens,
+        limits,
     });
     let collection = |kind: ResourceKind| {
         get(

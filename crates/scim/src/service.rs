@@ -32,6 +32,8 @@ pub struct ScimError {
     pub status: u16,
     pub scim_type: Option<&'static str>,
     pub detail: String,
+    /// Seconds, for 429 and 503 answers (`Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 impl ScimError {
@@ -40,6 +42,7 @@ impl ScimError {
             status,
             scim_type,
             detail: detail.into(),
+            retry_after: None,
         }
     }
 
