@@ -7,18 +7,16 @@
 //! crash anywhere leaves at worst both copies, which readers deduplicate and the next run
 //! folds again into the same name.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 use chrono::NaiveDate;
 use envelope::TenantId;
 
-use crate::codec::{
-    Tier, decode_ingest_where, decode_parquet, encode_parquet, sort_records, tenant_row_counts,
-};
+use crate::codec::{Tier, decode_ingest_where, decode_parquet, encode_parquet, tenant_row_counts};
 use crate::layout::{INGEST_PREFIX, ObjectKey, PartitionKey};
 use crate::ports::BlobStore;
-use crate::reader::{StorageError, prefer};
+use crate::reader::{Originals, StorageError};
 use crate::record::AuditRecord;
 
 #[derive(Debug, Clone)]
@@ -170,18 +168,10 @@ impl<B: BlobStore> Compactor<B> {
             all.extend(records);
         }
         let before = all.len();
-        let mut best: HashMap<envelope::EventId, AuditRecord> = HashMap::with_capacity(all.len());
-        for r in all {
-            match best.get(&r.event_id) {
-                Some(e) if !prefer(&r, e) => {}
-                _ => {
-                    best.insert(r.event_id.clone(), r);
-                }
-            }
-        }
-        let mut rows: Vec<AuditRecord> = best.into_values().collect();
+        let mut originals = Originals::default();
+        all.into_iter().for_each(|r| originals.offer(r));
+        let rows = originals.into_sorted();
         report.duplicates_removed += before - rows.len();
-        sort_records(&mut rows, Tier::Tenant);
         let key = partition.object_key(&rows);
         let existing_set: BTreeSet<&String> = existing.iter().collect();
         if !existing_set.contains(&key) {

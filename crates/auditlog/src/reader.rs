@@ -60,7 +60,7 @@ impl<B: BlobStore> TenantReader<B> {
                 keys.push(object.key);
             }
         }
-        let mut best: HashMap<envelope::EventId, AuditRecord> = HashMap::new();
+        let mut originals = Originals::default();
         for key in keys {
             let bytes = match self.blobs.get(&key).await {
                 Ok(b) => b,
@@ -81,22 +81,32 @@ impl<B: BlobStore> TenantReader<B> {
                 {
                     continue;
                 }
-                match best.get(&r.event_id) {
-                    Some(existing) if !prefer(&r, existing) => {}
-                    _ => {
-                        best.insert(r.event_id.clone(), r);
-                    }
-                }
+                originals.offer(r);
             }
         }
-        let mut out: Vec<AuditRecord> = best.into_values().collect();
-        crate::codec::sort_records(&mut out, crate::codec::Tier::Tenant);
-        Ok(out)
+        Ok(originals.into_sorted())
     }
 }
 
-/// Of two copies of one event, the first ingested is the original.
-pub(crate) fn prefer(candidate: &AuditRecord, existing: &AuditRecord) -> bool {
-    (candidate.ingested_at, &candidate.bus_event_id)
-        < (existing.ingested_at, &existing.bus_event_id)
+/// One row per event id, whatever copies the tiers hold: of two copies, the first
+/// ingested is the original. Shared by the reader and the compactor so that both keep
+/// the same row.
+#[derive(Default)]
+pub(crate) struct Originals(HashMap<envelope::EventId, AuditRecord>);
+
+impl Originals {
+    pub(crate) fn offer(&mut self, r: AuditRecord) {
+        let newer =
+            |e: &AuditRecord| (e.ingested_at, &e.bus_event_id) <= (r.ingested_at, &r.bus_event_id);
+        if !self.0.get(&r.event_id).is_some_and(newer) {
+            self.0.insert(r.event_id.clone(), r);
+        }
+    }
+
+    /// The originals, in the tenant tier's row order (time, then id).
+    pub(crate) fn into_sorted(self) -> Vec<AuditRecord> {
+        let mut out: Vec<AuditRecord> = self.0.into_values().collect();
+        crate::codec::sort_records(&mut out, crate::codec::Tier::Tenant);
+        out
+    }
 }

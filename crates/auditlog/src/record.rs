@@ -47,15 +47,7 @@ impl AuditRecord {
     /// Builds the row from a validated event. The who/what/whom columns are derived from
     /// the event type and payload so that compliance queries need not parse JSON.
     pub fn from_event(event: ValidatedEvent, ingested_at: DateTime<Utc>) -> Self {
-        let hash = payload_sha256(&event.payload_json);
-        Self::from_event_with_hash(event, ingested_at, hash)
-    }
-
-    pub fn from_event_with_hash(
-        event: ValidatedEvent,
-        ingested_at: DateTime<Utc>,
-        payload_sha256: String,
-    ) -> Self {
+        let payload_sha256 = payload_sha256(&event.payload_json);
         let m = event.metadata;
         let derived = derive(&m.event_type, &event.payload);
         AuditRecord {

@@ -242,8 +242,12 @@ fn container<'a>(
     Ok(Some(root))
 }
 
+fn is_read_only(path: &AttrPath) -> bool {
+    path.urn.is_none() && READ_ONLY.iter().any(|r| r.eq_ignore_ascii_case(&path.attr))
+}
+
 fn check_writable(path: &AttrPath, current: &Value, new: Option<&Value>) -> Result<(), PatchError> {
-    if READ_ONLY.iter().any(|r| r.eq_ignore_ascii_case(&path.attr)) && path.urn.is_none() {
+    if is_read_only(path) {
         // Sending the current value back (Okta's rename carries `id`) is not a change.
         if new.is_some_and(|v| get_ci(current, &path.attr) == Some(v)) {
             return Ok(());
@@ -349,17 +353,8 @@ fn set_attr(
         }
         return Ok(());
     }
-    let current = doc.clone();
-    check_writable(
-        path,
-        &current,
-        if path.sub_attr.is_none() {
-            Some(&value)
-        } else {
-            None
-        },
-    )?;
-    if READ_ONLY.iter().any(|r| r.eq_ignore_ascii_case(&path.attr)) && path.urn.is_none() {
+    check_writable(path, doc, path.sub_attr.is_none().then_some(&value))?;
+    if is_read_only(path) {
         return Ok(()); // unchanged read-only value sent back
     }
     let Some(obj) = container(doc, path, true)? else {
@@ -455,8 +450,7 @@ fn apply_path(
                     });
                     return Ok(());
                 }
-                let current = doc.clone();
-                check_writable(attr, &current, None)?;
+                check_writable(attr, doc, None)?;
                 let Some(obj) = container(doc, attr, false)? else {
                     return Ok(());
                 };
@@ -502,8 +496,7 @@ fn apply_path(
             if is_members(attr, kind) {
                 return member_filter(op, filter, sub_attr.as_deref(), value, members);
             }
-            let current = doc.clone();
-            check_writable(attr, &current, None)?;
+            check_writable(attr, doc, None)?;
             let scoped = FilterScope { attr };
             let obj = container(doc, attr, op != Op::Remove)?;
             let Some(obj) = obj else { return Ok(()) };
