@@ -144,35 +144,6 @@ fn cancelled_conditions(
     }
 }
 
-fn outbox_put(e: &OutboxEntry) -> Result<TransactWriteItem, StoreError> {
-    let actor =
-        serde_json::to_string(&e.actor).map_err(|e| StoreError::Unavailable(e.to_string()))?;
-    let put = build(
-        Put::builder()
-            .table_name("")
-            .item(
-                "pk",
-                s(format!("O#{}", shard(e.event_id.as_str(), OUTBOX_SHARDS))),
-            )
-            .item(
-                "sk",
-                s(format!(
-                    "{:020}#{}",
-                    e.occurred_at.timestamp_micros().max(0),
-                    e.event_id
-                )),
-            )
-            .item("tenant_id", s(e.tenant_id.as_str()))
-            .item("event_id", s(e.event_id.as_str()))
-            .item("event_type", s(&e.event_type))
-            .item("occurred_at", n(e.occurred_at.timestamp_micros()))
-            .item("actor", s(actor))
-            .item("payload", s(e.payload.to_string()))
-            .build(),
-    )?;
-    Ok(TransactWriteItem::builder().put(put).build())
-}
-
 impl DynamoDbScimStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
@@ -226,23 +197,33 @@ impl DynamoDbScimStore {
         Ok(())
     }
 
-    /// Sets the table name on every item of a transaction (builders need it up front).
-    fn with_table(&self, items: Vec<TransactWriteItem>) -> Vec<TransactWriteItem> {
-        items
-            .into_iter()
-            .map(|mut i| {
-                if let Some(p) = i.put.as_mut() {
-                    p.table_name = self.table.clone();
-                }
-                if let Some(d) = i.delete.as_mut() {
-                    d.table_name = self.table.clone();
-                }
-                if let Some(c) = i.condition_check.as_mut() {
-                    c.table_name = self.table.clone();
-                }
-                i
-            })
-            .collect()
+    fn outbox_put(&self, e: &OutboxEntry) -> Result<TransactWriteItem, StoreError> {
+        let actor =
+            serde_json::to_string(&e.actor).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let put = build(
+            Put::builder()
+                .table_name(&self.table)
+                .item(
+                    "pk",
+                    s(format!("O#{}", shard(e.event_id.as_str(), OUTBOX_SHARDS))),
+                )
+                .item(
+                    "sk",
+                    s(format!(
+                        "{:020}#{}",
+                        e.occurred_at.timestamp_micros().max(0),
+                        e.event_id
+                    )),
+                )
+                .item("tenant_id", s(e.tenant_id.as_str()))
+                .item("event_id", s(e.event_id.as_str()))
+                .item("event_type", s(&e.event_type))
+                .item("occurred_at", n(e.occurred_at.timestamp_micros()))
+                .item("actor", s(actor))
+                .item("payload", s(e.payload.to_string()))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().put(put).build())
     }
 
     /// Runs one transaction. `Ok(Err(flags))` when it was cancelled by conditions (which
@@ -253,7 +234,6 @@ impl DynamoDbScimStore {
         &self,
         items: Vec<TransactWriteItem>,
     ) -> Result<Result<(), Vec<bool>>, StoreError> {
-        let items = self.with_table(items);
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
@@ -423,7 +403,7 @@ impl DynamoDbScimStore {
             )?;
             TransactWriteItem::builder().delete(del).build()
         };
-        let items = vec![membership, reverse, outbox_put(&event(member))?];
+        let items = vec![membership, reverse, self.outbox_put(&event(member))?];
         Ok(self.transact(items).await?.is_ok())
     }
 
@@ -540,7 +520,7 @@ impl ScimStore for DynamoDbScimStore {
             items.push(self.unique_put(tenant, r, name)?);
         }
         for e in events {
-            items.push(outbox_put(e)?);
+            items.push(self.outbox_put(e)?);
         }
         match self.transact(items).await? {
             Ok(()) => Ok(()),
@@ -647,7 +627,7 @@ impl ScimStore for DynamoDbScimStore {
             }
         }
         for e in events {
-            items.push(outbox_put(e)?);
+            items.push(self.outbox_put(e)?);
         }
         match self.transact(items).await? {
             Ok(()) => Ok(()),
@@ -698,7 +678,7 @@ impl ScimStore for DynamoDbScimStore {
             items.push(self.unique_delete(tenant, kind, &name)?);
         }
         for e in events {
-            items.push(outbox_put(e)?);
+            items.push(self.outbox_put(e)?);
         }
         if self.transact(items).await?.is_err() {
             return Err(StoreError::VersionMismatch {
