@@ -121,8 +121,9 @@ pub struct Subscriber<D, B, C> {
     config: SubscriberConfig,
 }
 
-struct Pending {
-    message_id: String,
+/// An accepted record and the message it came from.
+struct Pending<'m> {
+    message: &'m InboundMessage,
     record: AuditRecord,
 }
 
@@ -186,10 +187,7 @@ impl<D: DedupeStore, B: BlobStore, C: Clock> Subscriber<D, B, C> {
                         }
                         None => {
                             first_seen.insert(key, pending.len());
-                            pending.push(Pending {
-                                message_id: m.message_id.clone(),
-                                record,
-                            });
+                            pending.push(Pending { message: m, record });
                         }
                     }
                 }
@@ -230,23 +228,19 @@ impl<D: DedupeStore, B: BlobStore, C: Clock> Subscriber<D, B, C> {
                                 stats.duplicates += 1;
                             }
                             ClaimOutcome::Completed { payload_sha256 } => {
-                                let body = messages
-                                    .iter()
-                                    .find(|m| m.message_id == p.message_id)
-                                    .map(|m| m.body.as_str())
-                                    .unwrap_or_default();
-                                let m = InboundMessage {
-                                    message_id: p.message_id.clone(),
-                                    body: body.to_owned(),
-                                };
-                                quarantine.push(conflict(&m, &p.record, payload_sha256, now));
+                                quarantine.push(conflict(
+                                    p.message,
+                                    &p.record,
+                                    payload_sha256,
+                                    now,
+                                ));
                             }
                             ClaimOutcome::InProgress => {
-                                failed.insert(p.message_id);
+                                failed.insert(p.message.message_id.clone());
                             }
                             ClaimOutcome::Unavailable(e) => {
                                 tracing::warn!(error = %e, "dedupe claim unavailable; message will be retried");
-                                failed.insert(p.message_id);
+                                failed.insert(p.message.message_id.clone());
                             }
                         }
                     }
@@ -257,11 +251,11 @@ impl<D: DedupeStore, B: BlobStore, C: Clock> Subscriber<D, B, C> {
                         got = outcomes.len(),
                         "dedupe store answered the wrong number of claims"
                     );
-                    failed.extend(pending.into_iter().map(|p| p.message_id));
+                    failed.extend(pending.into_iter().map(|p| p.message.message_id.clone()));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "dedupe claim failed; batch will be retried");
-                    failed.extend(pending.into_iter().map(|p| p.message_id));
+                    failed.extend(pending.into_iter().map(|p| p.message.message_id.clone()));
                 }
             }
         }
@@ -292,8 +286,10 @@ impl<D: DedupeStore, B: BlobStore, C: Clock> Subscriber<D, B, C> {
         }
         let mut wrote_any = false;
         for (day, group) in by_day {
-            let (ids, records): (Vec<String>, Vec<AuditRecord>) =
-                group.into_iter().map(|p| (p.message_id, p.record)).unzip();
+            let (ids, records): (Vec<String>, Vec<AuditRecord>) = group
+                .into_iter()
+                .map(|p| (p.message.message_id.clone(), p.record))
+                .unzip();
             let key = ingest_object_key(day, &records);
             let written = match encode_parquet(&records, Tier::Ingest, self.config.zstd_level) {
                 Ok(bytes) => {

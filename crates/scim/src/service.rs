@@ -527,11 +527,7 @@ impl<S: ScimStore> ScimService<S> {
     ) -> Result<(Value, u64), ScimError> {
         let old = self.load(caller, kind, id, if_match).await?;
         // the engine sees `id` so that a client sending it back unchanged is accepted
-        let mut current = old.body.clone();
-        if let Some(o) = current.as_object_mut() {
-            o.insert("id".into(), json!(old.id));
-        }
-        let patched = patch::apply(&current, request, kind)?;
+        let patched = patch::apply(&with_id(&old), request, kind)?;
         let body = clean_body(patched.resource, kind)?;
         let new = self.commit_update(caller, &old, body).await?;
         self.change_members(caller, &new, &patched.members).await?;
@@ -683,13 +679,7 @@ impl<S: ScimStore> ScimService<S> {
                     for r in page {
                         let keep = match &filter {
                             None => true,
-                            Some(f) => {
-                                let mut probe = r.body.clone();
-                                if let Some(o) = probe.as_object_mut() {
-                                    o.insert("id".into(), json!(r.id));
-                                }
-                                f.matches(&probe, &CoreSchemas)
-                            }
+                            Some(f) => f.matches(&with_id(&r), &CoreSchemas),
                         };
                         if keep {
                             out.push(r);
@@ -719,10 +709,7 @@ impl<S: ScimStore> ScimService<S> {
                     })?;
                 let exact = crate::filter::CaseExact::case_exact(&CoreSchemas, &path);
                 let key = |r: &Resource| -> Option<String> {
-                    let mut probe = r.body.clone();
-                    if let Some(o) = probe.as_object_mut() {
-                        o.insert("id".into(), json!(r.id));
-                    }
+                    let probe = with_id(r);
                     let base = get_ci(&probe, &path.attr)?;
                     let v = match &path.sub_attr {
                         Some(sub) => match base {
@@ -745,15 +732,17 @@ impl<S: ScimStore> ScimService<S> {
                     })
                 };
                 // missing values sort last in either order
-                matches.sort_by(|a, b| match (key(a), key(b)) {
-                    (Some(x), Some(y)) if sort.descending => {
-                        y.cmp(&x).then_with(|| a.id.cmp(&b.id))
-                    }
-                    (Some(x), Some(y)) => x.cmp(&y).then_with(|| a.id.cmp(&b.id)),
+                // each key once, not once per comparison (it clones the resource)
+                let mut keyed: Vec<(Option<String>, Resource)> =
+                    matches.into_iter().map(|r| (key(&r), r)).collect();
+                keyed.sort_by(|(ka, a), (kb, b)| match (ka, kb) {
+                    (Some(x), Some(y)) if sort.descending => y.cmp(x).then_with(|| a.id.cmp(&b.id)),
+                    (Some(x), Some(y)) => x.cmp(y).then_with(|| a.id.cmp(&b.id)),
                     (Some(_), None) => std::cmp::Ordering::Less,
                     (None, Some(_)) => std::cmp::Ordering::Greater,
                     (None, None) => a.id.cmp(&b.id),
                 });
+                matches = keyed.into_iter().map(|(_, r)| r).collect();
             }
         }
         let total = matches.len();
@@ -771,6 +760,15 @@ impl<S: ScimStore> ScimService<S> {
             "Resources": resources,
         }))
     }
+}
+
+/// The stored attributes plus `id`, as filters, sorting and PATCH see a resource.
+fn with_id(r: &Resource) -> Value {
+    let mut v = r.body.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("id".into(), json!(r.id));
+    }
+    v
 }
 
 /// Member ids of a POST/PUT body's `members`.
