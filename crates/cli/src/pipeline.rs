@@ -20,21 +20,22 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::traffic::Traffic;
 
 /// Lambda's synchronous invocation payload limit, which bounds an SQS batch.
-const LAMBDA_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
+pub(crate) const LAMBDA_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
 /// What an SQS record adds around its body in the Lambda event (ids, attributes, ARN).
-const SQS_RECORD_OVERHEAD: usize = 600;
-const SQS_MAX_BATCH: usize = 10_000;
+pub(crate) const SQS_RECORD_OVERHEAD: usize = 600;
+pub(crate) const SQS_MAX_BATCH: usize = 10_000;
 const BATCHING_WINDOW: Duration = Duration::from_secs(1);
 
 type EmbeddedSubscriber = Subscriber<Arc<SqliteDedupeStore>, Arc<LocalDirBlobStore>, SystemClock>;
 
-struct Embedded {
-    blobs: Arc<LocalDirBlobStore>,
-    subscriber: Arc<EmbeddedSubscriber>,
-    registry: Arc<SchemaRegistry>,
+pub(crate) struct Embedded {
+    pub(crate) blobs: Arc<LocalDirBlobStore>,
+    pub(crate) subscriber: Arc<EmbeddedSubscriber>,
+    pub(crate) registry: Arc<SchemaRegistry>,
 }
 
-fn open(data: &Path) -> Result<Embedded> {
+/// The embedded stores under `data` and the subscriber over them.
+pub(crate) fn open(data: &Path) -> Result<Embedded> {
     std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
     let blobs = Arc::new(LocalDirBlobStore::open(data.join("blobs"))?);
     let dedupe = Arc::new(SqliteDedupeStore::open(&data.join("dedupe.sqlite"))?);
@@ -113,28 +114,32 @@ async fn consume(
         }
         let out = sub.handle(&batch).await;
         batches += 1;
-        let failed: std::collections::HashSet<&String> = out.failed_message_ids.iter().collect();
-        progress.inc((batch.len() - failed.len()) as u64);
-        if !failed.is_empty() {
+        let failed = out.failed_message_ids.len();
+        progress.inc((batch.len() - failed) as u64);
+        if failed > 0 {
             redeliveries += 1;
             if redeliveries > 1000 {
-                tracing::error!(
-                    "giving up on {} messages after repeated failures",
-                    failed.len()
-                );
+                tracing::error!("giving up on {failed} messages after repeated failures");
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
-            for m in batch.iter().filter(|m| failed.contains(&m.message_id)) {
-                queue.push(m.clone());
-            }
+            requeue_failed(&queue, &batch, &out.failed_message_ids);
         }
         let mut s = out.stats;
         // a redelivered message is counted once, when it is finally handled
-        s.received -= failed.len();
+        s.received -= failed;
         stats += s;
     }
     (stats, batches)
+}
+
+/// Puts a batch's failed messages back on the queue, as SQS redelivers them after the
+/// visibility timeout.
+pub(crate) fn requeue_failed(queue: &LocalQueue, batch: &[InboundMessage], failed_ids: &[String]) {
+    let failed: std::collections::HashSet<&String> = failed_ids.iter().collect();
+    for m in batch.iter().filter(|m| failed.contains(&m.message_id)) {
+        queue.push(m.clone());
+    }
 }
 
 #[derive(clap::Args, Debug)]

@@ -7,14 +7,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapters_local::{
-    InProcessBus, LocalDirBlobStore, LocalQueue, SqliteDedupeStore, SqliteScimStore,
-};
+use adapters_local::{InProcessBus, LocalQueue, SqliteScimStore};
 use anyhow::{Context, Result, bail};
-use auditlog::{Subscriber, SubscriberConfig, SystemClock};
 use envelope::pattern::EventPattern;
-use envelope::{Publisher, PublisherConfig, SchemaRegistry, TenantId};
+use envelope::{Publisher, PublisherConfig, TenantId};
 use scim::{OutboxRelay, TokenRegistry};
+
+use crate::pipeline::{
+    LAMBDA_PAYLOAD_BYTES, SQS_MAX_BATCH, SQS_RECORD_OVERHEAD, open, requeue_failed,
+};
 
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
@@ -40,7 +41,8 @@ fn parse_token(spec: &str) -> Result<(String, TenantId, String)> {
 }
 
 pub async fn serve(data: &Path, args: ServeArgs) -> Result<()> {
-    std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+    // the audit log's stores and subscriber, exactly as `demo` and `ingest` use them
+    let embedded = open(data)?;
     let mut tokens = TokenRegistry::default();
     if args.tokens.is_empty() {
         let token = uuid::Uuid::new_v4().simple().to_string();
@@ -52,7 +54,7 @@ pub async fn serve(data: &Path, args: ServeArgs) -> Result<()> {
         tokens.add(&token, tenant, &idp);
     }
     let store = Arc::new(SqliteScimStore::open(&data.join("scim.sqlite"))?);
-    let registry = Arc::new(SchemaRegistry::builtin()?);
+    let registry = embedded.registry;
 
     // outbox -> bus -> queue -> audit subscriber, in the background
     let queue = Arc::new(LocalQueue::default());
@@ -65,26 +67,16 @@ pub async fn serve(data: &Path, args: ServeArgs) -> Result<()> {
         store.clone(),
         Publisher::new(bus, (*registry).clone(), PublisherConfig::default()),
     );
-    let subscriber = Subscriber::new(
-        Arc::new(SqliteDedupeStore::open(&data.join("dedupe.sqlite"))?),
-        Arc::new(LocalDirBlobStore::open(data.join("blobs"))?),
-        SystemClock,
-        registry,
-        SubscriberConfig::default(),
-    );
+    let subscriber = embedded.subscriber;
     tokio::spawn(async move {
         loop {
             if let Err(e) = relay.drain(500).await {
                 tracing::warn!(error = %e, "outbox relay failed; retrying");
             }
-            let batch = queue.receive(10_000, 6 * 1024 * 1024, 600);
+            let batch = queue.receive(SQS_MAX_BATCH, LAMBDA_PAYLOAD_BYTES, SQS_RECORD_OVERHEAD);
             if !batch.is_empty() {
                 let out = subscriber.handle(&batch).await;
-                let failed: std::collections::HashSet<&String> =
-                    out.failed_message_ids.iter().collect();
-                for m in batch.iter().filter(|m| failed.contains(&m.message_id)) {
-                    queue.push(m.clone());
-                }
+                requeue_failed(&queue, &batch, &out.failed_message_ids);
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
