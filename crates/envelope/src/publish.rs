@@ -172,22 +172,28 @@ impl<B: EventBus> Publisher<B> {
             }
             let last_attempt = attempt >= self.config.max_attempts;
             let mut retry = Vec::new();
-            for request in pack(
-                &pending,
+            let sizes: Vec<usize> = pending.iter().map(|(_, _, size)| *size).collect();
+            for range in pack(
+                &sizes,
                 self.config.max_entries,
                 self.config.max_request_bytes,
             ) {
+                let request = &pending[range];
                 report.requests += 1;
                 let entries: Vec<PutEventsEntry> =
                     request.iter().map(|(_, e, _)| e.clone()).collect();
                 match self.bus.put_events(&entries).await {
                     Ok(outcomes) => {
-                        for (item, outcome) in request.into_iter().zip(outcomes.into_iter().chain(
-                            std::iter::repeat_with(|| EntryOutcome::Failed {
-                                code: "InternalFailure".into(),
-                                message: "no outcome returned for entry".into(),
-                            }),
-                        )) {
+                        for (item, outcome) in
+                            request
+                                .iter()
+                                .zip(outcomes.into_iter().chain(std::iter::repeat_with(|| {
+                                    EntryOutcome::Failed {
+                                        code: "InternalFailure".into(),
+                                        message: "no outcome returned for entry".into(),
+                                    }
+                                })))
+                        {
                             let event_id = events[item.0].detail.metadata.event_id.clone();
                             match outcome {
                                 EntryOutcome::Accepted { bus_event_id } => {
@@ -195,7 +201,7 @@ impl<B: EventBus> Publisher<B> {
                                 }
                                 EntryOutcome::Failed { code, message } => {
                                     if !last_attempt && RETRYABLE_CODES.contains(&code.as_str()) {
-                                        retry.push(item);
+                                        retry.push(item.clone());
                                     } else {
                                         report.failed.push((event_id, code, message));
                                     }
@@ -224,7 +230,7 @@ impl<B: EventBus> Publisher<B> {
                                     e.to_string(),
                                 ));
                             } else {
-                                retry.push(item);
+                                retry.push(item.clone());
                             }
                         }
                     }
@@ -277,25 +283,19 @@ impl<B: EventBus> Publisher<B> {
 }
 
 /// Greedy packing in order: a new request starts when the next entry would exceed the
-/// entry count or the byte limit.
-fn pack<T: Clone>(
-    items: &[(usize, T, usize)],
-    max_entries: usize,
-    max_bytes: usize,
-) -> Vec<Vec<(usize, T, usize)>> {
+/// entry count or the byte limit. Returns the requests as ranges of `sizes`.
+fn pack(sizes: &[usize], max_entries: usize, max_bytes: usize) -> Vec<std::ops::Range<usize>> {
     let mut requests = Vec::new();
-    let mut current: Vec<(usize, T, usize)> = Vec::new();
-    let mut bytes = 0;
-    for item in items {
-        if !current.is_empty() && (current.len() == max_entries || bytes + item.2 > max_bytes) {
-            requests.push(std::mem::take(&mut current));
-            bytes = 0;
+    let (mut start, mut bytes) = (0, 0);
+    for (i, size) in sizes.iter().enumerate() {
+        if i > start && (i - start == max_entries || bytes + size > max_bytes) {
+            requests.push(start..i);
+            (start, bytes) = (i, 0);
         }
-        bytes += item.2;
-        current.push(item.clone());
+        bytes += size;
     }
-    if !current.is_empty() {
-        requests.push(current);
+    if start < sizes.len() {
+        requests.push(start..sizes.len());
     }
     requests
 }
