@@ -5,101 +5,16 @@
 use std::sync::Arc;
 
 use adapters_local::SqliteScimStore;
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use auditlog_tests::scim_http::{Api, Reply, assert_scim_error, user};
+use axum::http::{StatusCode, header};
 use envelope::TenantId;
-use http_body_util::BodyExt;
-use scim::{ScimStore, TokenRegistry, router};
-use serde_json::{Value, json};
-use tower::ServiceExt;
+use scim::{RateLimit, ScimStore, TokenRegistry};
+use serde_json::json;
 
-const ACME: &str = "acme-token";
-const GLOBEX: &str = "globex-token";
-
-struct Api {
-    app: axum::Router,
-    store: Arc<SqliteScimStore>,
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: Value,
-}
+use auditlog_tests::scim_http::{ACME, GLOBEX};
 
 fn api() -> Api {
-    let store = Arc::new(SqliteScimStore::in_memory().unwrap());
-    let mut tokens = TokenRegistry::default();
-    tokens.add(ACME, TenantId::parse("acme").unwrap(), "entra");
-    tokens.add(GLOBEX, TenantId::parse("globex").unwrap(), "okta");
-    Api {
-        app: router(store.clone(), tokens, "https://scim.test/scim/v2"),
-        store,
-    }
-}
-
-impl Api {
-    async fn call(
-        &self,
-        method: &str,
-        uri: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-        extra: &[(&str, &str)],
-    ) -> Reply {
-        let mut req = Request::builder().method(method).uri(uri);
-        if let Some(t) = token {
-            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
-        }
-        for (k, v) in extra {
-            req = req.header(*k, *v);
-        }
-        let req = match body {
-            Some(b) => req
-                .header(header::CONTENT_TYPE, "application/scim+json")
-                .body(Body::from(b.to_string())),
-            None => req.body(Body::empty()),
-        }
-        .unwrap();
-        let res = self.app.clone().oneshot(req).await.unwrap();
-        let status = res.status();
-        let headers = res.headers().clone();
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap()
-        };
-        Reply {
-            status,
-            headers,
-            body,
-        }
-    }
-}
-
-fn user(name: &str) -> Value {
-    json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-        "userName": name,
-        "externalId": format!("ext-{name}"),
-        "active": true,
-        "name": {"givenName": "Ada", "familyName": null},
-        "emails": [{"value": name, "type": "work", "primary": true}]
-    })
-}
-
-fn assert_scim_error(r: &Reply, status: u16, scim_type: Option<&str>) {
-    assert_eq!(r.status.as_u16(), status, "{}", r.body);
-    assert_eq!(
-        r.body["schemas"][0],
-        "urn:ietf:params:scim:api:messages:2.0:Error"
-    );
-    assert_eq!(r.body["status"], status.to_string(), "status is a string");
-    match scim_type {
-        Some(t) => assert_eq!(r.body["scimType"], t),
-        None => assert!(r.body.get("scimType").is_none()),
-    }
+    Api::two_tenants(RateLimit::default())
 }
 
 #[tokio::test]

@@ -40,6 +40,7 @@ pub mod service;
 
 pub use router::{RateLimit, TokenRegistry, router, router_with_limits};
 pub use service::{Caller, ListQuery, ScimError, ScimService, Shape, Sort};
+pub mod paging;
 pub mod relay;
 
 pub use relay::{OutboxRelay, RelayError, RelayReport};

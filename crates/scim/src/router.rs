@@ -200,7 +200,7 @@ async fn list<S: ScimStore>(
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("filter"))
         .map(|(_, v)| v.clone());
-    let start = parse_index(&q, "startIndex")?.unwrap_or(1);
+    let start = parse_index(&q, "startIndex")?;
     let count = parse_index(&q, "count")?;
     let param = |name: &str| {
         q.iter()
@@ -233,6 +233,7 @@ async fn list<S: ScimStore>(
         sort,
         start_index: start,
         count,
+        cursor: param("cursor"),
     };
     let body = state
         .service
@@ -351,7 +352,7 @@ async fn search<S: ScimStore>(
     if let Some(n) = num("count") {
         q.insert("count".into(), n.to_string());
     }
-    for key in ["sortBy", "sortOrder"] {
+    for key in ["sortBy", "sortOrder", "cursor"] {
         if let Some(v) = text(key) {
             q.insert(key.to_owned(), v);
         }
@@ -387,6 +388,14 @@ fn service_provider_config() -> Value {
         "patch": {"supported": true},
         "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
         "filter": {"supported": true, "maxResults": crate::service::MAX_PAGE},
+        "pagination": {
+            "cursor": true,
+            "index": true,
+            "defaultPaginationMethod": "index",
+            "defaultPageSize": crate::service::MAX_PAGE,
+            "maxPageSize": crate::service::MAX_PAGE,
+            "cursorTimeout": crate::paging::CURSOR_TIMEOUT_SECS
+        },
         "changePassword": {"supported": false},
         "sort": {"supported": true},
         "etag": {"supported": true},
@@ -455,6 +464,26 @@ pub fn router_with_limits<S: ScimStore + 'static>(
         .route("/Users/{id}", item(ResourceKind::User))
         .route("/Groups", collection(ResourceKind::Group))
         .route("/Groups/{id}", item(ResourceKind::Group))
+        .route(
+            "/Groups/{id}/members",
+            get(
+                |State(st): State<Arc<AppState<S>>>,
+                 Path(id): Path<String>,
+                 h: HeaderMap,
+                 Query(q): Query<HashMap<String, String>>| async move {
+                    let caller = caller(&st, &h)?;
+                    let cursor = q
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case("cursor"))
+                        .map(|(_, v)| v.as_str());
+                    let body = st
+                        .service
+                        .list_members(&caller, &id, cursor, parse_index(&q, "count")?)
+                        .await?;
+                    Ok::<_, ScimError>(scim(StatusCode::OK, body, None))
+                },
+            ),
+        )
         .route(
             "/ServiceProviderConfig",
             axum::routing::any(

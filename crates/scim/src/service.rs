@@ -7,6 +7,7 @@ use envelope::{Actor, EventId, TenantId};
 use serde_json::{Map, Value, json};
 
 use crate::filter::{CompValue, CompareOp, CoreSchemas, Filter, FilterError, get_ci};
+use crate::paging::CursorScope;
 use crate::patch::{self, MemberChange, PatchError, PatchRequest, ResourceKind};
 use crate::projection::{self, ProjectionError};
 use crate::store::{OutboxEntry, Resource, ScimStore, StoreError, UniqueAttr};
@@ -22,6 +23,8 @@ pub const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListRespons
 pub const MAX_INLINE_MEMBERS: usize = 1000;
 /// Largest page a list request returns (`count` is capped to it).
 pub const MAX_PAGE: usize = 200;
+/// Largest page of `GET /Groups/{id}/members`.
+pub const MAX_MEMBER_PAGE: usize = 1000;
 /// Resources scanned at most to answer a filter the store has no index for.
 pub const MAX_SCAN: usize = 100_000;
 
@@ -115,9 +118,21 @@ pub struct ListQuery {
     pub filter: Option<String>,
     pub sort: Option<Sort>,
     /// 1-based (RFC 7644 §3.4.2.4); values below 1 are read as 1.
-    pub start_index: usize,
+    pub start_index: Option<usize>,
     pub count: Option<usize>,
+    /// RFC 9865: `Some("")` asks for the first page of a cursor-paged list.
+    pub cursor: Option<String>,
 }
+
+/// What a membership change knows about a member: whether it is a user or a group, and
+/// its name for the audit record.
+#[derive(Debug, Clone, PartialEq)]
+struct MemberInfo {
+    kind: ResourceKind,
+    display: Option<String>,
+}
+
+type KnownMembers = std::collections::HashMap<String, MemberInfo>;
 
 /// `sortBy` / `sortOrder` of a list request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -359,9 +374,13 @@ impl<S: ScimStore> ScimService<S> {
             vec![]
         };
         let body = clean_body(body, kind)?;
+        let id = uuid::Uuid::now_v7().to_string();
+        let known = self
+            .resolve_members(caller, &id, &[MemberChange::Add(members.clone())])
+            .await?;
         let now = Utc::now();
         let r = Resource {
-            id: uuid::Uuid::now_v7().to_string(),
+            id,
             kind,
             version: 1,
             created: now,
@@ -376,7 +395,7 @@ impl<S: ScimStore> ScimService<S> {
         let ev = self.event(caller, event_type, now, Self::summary(&r));
         self.store.create(&caller.tenant, &r, &[ev]).await?;
         if !members.is_empty() {
-            self.change_members(caller, &r, &[MemberChange::Add(members)])
+            self.change_members(caller, &r, &[MemberChange::Add(members)], &known)
                 .await?;
         }
         Ok((self.render(caller, &r, shape).await?, r.version))
@@ -504,15 +523,13 @@ impl<S: ScimStore> ScimService<S> {
             None
         };
         let body = clean_body(body, kind)?;
+        let changes = match members {
+            Some(wanted) => vec![MemberChange::RemoveAll, MemberChange::Add(wanted)],
+            None => vec![],
+        };
+        let known = self.resolve_members(caller, id, &changes).await?;
         let new = self.commit_update(caller, &old, body).await?;
-        if let Some(wanted) = members {
-            self.change_members(
-                caller,
-                &new,
-                &[MemberChange::RemoveAll, MemberChange::Add(wanted)],
-            )
-            .await?;
-        }
+        self.change_members(caller, &new, &changes, &known).await?;
         Ok((self.render(caller, &new, shape).await?, new.version))
     }
 
@@ -529,8 +546,11 @@ impl<S: ScimStore> ScimService<S> {
         // the engine sees `id` so that a client sending it back unchanged is accepted
         let patched = patch::apply(&with_id(&old), request, kind)?;
         let body = clean_body(patched.resource, kind)?;
+        // every named member is checked before anything is written: all or nothing
+        let known = self.resolve_members(caller, id, &patched.members).await?;
         let new = self.commit_update(caller, &old, body).await?;
-        self.change_members(caller, &new, &patched.members).await?;
+        self.change_members(caller, &new, &patched.members, &known)
+            .await?;
         Ok((self.render(caller, &new, shape).await?, new.version))
     }
 
@@ -554,25 +574,128 @@ impl<S: ScimStore> ScimService<S> {
             .await?)
     }
 
+    /// Looks up every member a change names (O(members named), 16 reads in flight):
+    /// its kind and display name. Members to add must exist in the caller's tenant and
+    /// a group cannot contain itself; members to remove need not exist any more.
+    async fn resolve_members(
+        &self,
+        caller: &Caller,
+        group_id: &str,
+        changes: &[MemberChange],
+    ) -> Result<KnownMembers, ScimError> {
+        let mut to_add: Vec<&str> = Vec::new();
+        let mut to_remove: Vec<&str> = Vec::new();
+        for change in changes {
+            match change {
+                MemberChange::Add(ids) => to_add.extend(ids.iter().map(String::as_str)),
+                MemberChange::Remove(ids) => to_remove.extend(ids.iter().map(String::as_str)),
+                MemberChange::RemoveAll => {}
+            }
+        }
+        if to_add.contains(&group_id) {
+            return Err(ScimError::new(
+                400,
+                Some("invalidValue"),
+                "a group cannot be a member of itself",
+            ));
+        }
+        let known = self
+            .lookup_members(caller, to_add.iter().chain(&to_remove).copied())
+            .await?;
+        let missing: Vec<&str> = to_add
+            .iter()
+            .copied()
+            .filter(|id| !known.contains_key(*id))
+            .collect();
+        if !missing.is_empty() {
+            let shown: Vec<&str> = missing.iter().copied().take(10).collect();
+            return Err(ScimError::new(
+                400,
+                Some("invalidValue"),
+                format!(
+                    "{} member(s) are neither users nor groups of this tenant: {}",
+                    missing.len(),
+                    shown.join(", ")
+                ),
+            ));
+        }
+        Ok(known)
+    }
+
+    async fn lookup_members<'a>(
+        &self,
+        caller: &Caller,
+        ids: impl Iterator<Item = &'a str>,
+    ) -> Result<KnownMembers, ScimError> {
+        let mut ids: Vec<&str> = ids.collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut known = KnownMembers::new();
+        for chunk in ids.chunks(16) {
+            let found =
+                futures::future::join_all(chunk.iter().map(|id| self.lookup_member(caller, id)))
+                    .await;
+            for (id, info) in chunk.iter().zip(found) {
+                if let Some(info) = info? {
+                    known.insert((*id).to_owned(), info);
+                }
+            }
+        }
+        Ok(known)
+    }
+
+    async fn lookup_member(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<Option<MemberInfo>, StoreError> {
+        for kind in [ResourceKind::User, ResourceKind::Group] {
+            match self.store.get(&caller.tenant, kind, id).await {
+                Ok(r) => {
+                    let attr = match kind {
+                        ResourceKind::User => "userName",
+                        ResourceKind::Group => "displayName",
+                    };
+                    let display = get_ci(&r.body, attr)
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
+                    return Ok(Some(MemberInfo { kind, display }));
+                }
+                Err(StoreError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
+    }
+
     /// Applies membership changes, one membership at a time, each with its event.
     async fn change_members(
         &self,
         caller: &Caller,
         group: &Resource,
         changes: &[MemberChange],
+        known: &KnownMembers,
     ) -> Result<(), ScimError> {
         let display = get_ci(&group.body, "displayName")
             .cloned()
             .unwrap_or(Value::Null);
         let group_ref = json!({"id": group.id, "displayName": display});
         let group_ref = &group_ref;
-        let event = |event_type: &'static str, now: DateTime<Utc>| {
+        let event = |event_type: &'static str, now: DateTime<Utc>, known: &KnownMembers| {
+            let known = known.clone();
             move |m: &str| {
+                let mut member = json!({"id": m, "type": "User"});
+                if let Some(info) = known.get(m) {
+                    member["type"] = json!(kind_name(info.kind));
+                    if let Some(d) = &info.display {
+                        member["display"] = json!(d);
+                    }
+                }
                 self.event(
                     caller,
                     event_type,
                     now,
-                    json!({"group": group_ref, "member": {"id": m, "type": "User"}}),
+                    json!({"group": group_ref, "member": member}),
                 )
             }
         };
@@ -585,7 +708,7 @@ impl<S: ScimStore> ScimService<S> {
                             &caller.tenant,
                             &group.id,
                             ids,
-                            &event("scim.group.member_added", now),
+                            &event("scim.group.member_added", now, known),
                         )
                         .await?;
                 }
@@ -595,7 +718,7 @@ impl<S: ScimStore> ScimService<S> {
                             &caller.tenant,
                             &group.id,
                             ids,
-                            &event("scim.group.member_removed", now),
+                            &event("scim.group.member_removed", now, known),
                         )
                         .await?;
                 }
@@ -609,12 +732,15 @@ impl<S: ScimStore> ScimService<S> {
                         if page.is_empty() {
                             break;
                         }
+                        let page_known = self
+                            .lookup_members(caller, page.iter().map(String::as_str))
+                            .await?;
                         self.store
                             .remove_members(
                                 &caller.tenant,
                                 &group.id,
                                 &page,
-                                &event("scim.group.member_removed", now),
+                                &event("scim.group.member_removed", now, &page_known),
                             )
                             .await?;
                     }
@@ -625,7 +751,8 @@ impl<S: ScimStore> ScimService<S> {
     }
 
     /// A ListResponse. `userName eq` / `displayName eq` use the store's index; other
-    /// filters scan at most `MAX_SCAN` resources.
+    /// filters scan at most `MAX_SCAN` resources. With `cursor` set (RFC 9865) and no
+    /// filter or sort, a page costs O(count) whatever the tenant's size.
     pub async fn list(
         &self,
         caller: &Caller,
@@ -633,7 +760,7 @@ impl<S: ScimStore> ScimService<S> {
         query: &ListQuery,
         shape: &Shape,
     ) -> Result<Value, ScimError> {
-        let (sort, start_index, count) = (query.sort.as_ref(), query.start_index, query.count);
+        let count = query.count.unwrap_or(MAX_PAGE).min(MAX_PAGE);
         let filter = query
             .filter
             .as_deref()
@@ -641,124 +768,384 @@ impl<S: ScimStore> ScimService<S> {
             .filter(|f| !f.is_empty())
             .map(Filter::parse)
             .transpose()?;
+        let sort_path = query.sort.as_ref().map(sort_path).transpose()?;
+        let now = Utc::now().timestamp();
+        let scope = CursorScope::new(
+            &caller.tenant,
+            &[
+                kind_name(kind),
+                query.filter.as_deref().unwrap_or_default().trim(),
+                query.sort.as_ref().map_or("", |s| s.by.as_str()),
+                if query.sort.as_ref().is_some_and(|s| s.descending) {
+                    "desc"
+                } else {
+                    "asc"
+                },
+            ],
+        );
+        if query.cursor.is_some() && query.start_index.is_some() {
+            return Err(ScimError::new(
+                400,
+                Some("invalidValue"),
+                "use either startIndex or cursor, not both",
+            ));
+        }
+        let cursor = match &query.cursor {
+            Some(text) => Some(scope.read(text, now)?),
+            None => None,
+        };
+        if let Some(position) = &cursor
+            && filter.is_none()
+            && sort_path.is_none()
+        {
+            // the store's own order (by id) is the cursor order: read one page, plus one
+            // item to know whether there is a next page
+            let mut page = self
+                .store
+                .list(
+                    &caller.tenant,
+                    kind,
+                    position.as_ref().map(|c| c.id.as_str()),
+                    count + 1,
+                )
+                .await?;
+            let more = page.len() > count;
+            page.truncate(count);
+            let next = more
+                .then(|| page.last().map(|r| scope.issue(None, &r.id, now)))
+                .flatten();
+            return self
+                .list_response(caller, &page, None, None, next, shape)
+                .await;
+        }
+
+        let matches = self.matching(caller, kind, filter.as_ref()).await?;
+        // each key once, not once per comparison (it clones the resource)
+        let mut keyed: Vec<(Option<String>, Resource)> = matches
+            .into_iter()
+            .map(|r| (sort_path.as_ref().and_then(|p| sort_key(p, &r)), r))
+            .collect();
+        let descending = query.sort.as_ref().is_some_and(|s| s.descending);
+        keyed.sort_by(|(ka, a), (kb, b)| {
+            order(ka.as_deref(), &a.id, kb.as_deref(), &b.id, descending)
+        });
+        let total = keyed.len();
+        match cursor {
+            Some(position) => {
+                let from = match &position {
+                    None => 0,
+                    Some(c) => keyed.partition_point(|(k, r)| {
+                        order(k.as_deref(), &r.id, c.key.as_deref(), &c.id, descending)
+                            != std::cmp::Ordering::Greater
+                    }),
+                };
+                let page: Vec<Resource> = keyed
+                    .iter()
+                    .skip(from)
+                    .take(count)
+                    .map(|(_, r)| r.clone())
+                    .collect();
+                let next = (count > 0 && from + count < total)
+                    .then(|| {
+                        keyed
+                            .get(from + count - 1)
+                            .map(|(k, r)| scope.issue(k.clone(), &r.id, now))
+                    })
+                    .flatten();
+                self.list_response(caller, &page, Some(total), None, next, shape)
+                    .await
+            }
+            None => {
+                let start = query.start_index.unwrap_or(1).max(1);
+                let page: Vec<Resource> = keyed
+                    .iter()
+                    .skip(start - 1)
+                    .take(count)
+                    .map(|(_, r)| r.clone())
+                    .collect();
+                self.list_response(caller, &page, Some(total), Some(start), None, shape)
+                    .await
+            }
+        }
+    }
+
+    async fn list_response(
+        &self,
+        caller: &Caller,
+        page: &[Resource],
+        total: Option<usize>,
+        start_index: Option<usize>,
+        next_cursor: Option<String>,
+        shape: &Shape,
+    ) -> Result<Value, ScimError> {
+        let mut resources = Vec::with_capacity(page.len());
+        for r in page {
+            resources.push(self.render(caller, r, shape).await?);
+        }
+        let mut body = json!({
+            "schemas": [LIST_SCHEMA],
+            "itemsPerPage": resources.len(),
+            "Resources": resources,
+        });
+        if let Some(total) = total {
+            body["totalResults"] = json!(total);
+        }
+        if let Some(start) = start_index {
+            body["startIndex"] = json!(start);
+        }
+        if let Some(next) = next_cursor {
+            body["nextCursor"] = json!(next);
+        }
+        Ok(body)
+    }
+
+    /// Every resource of a kind matching the filter (at most `MAX_SCAN` scanned).
+    async fn matching(
+        &self,
+        caller: &Caller,
+        kind: ResourceKind,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<Resource>, ScimError> {
         let unique_attr = match kind {
             ResourceKind::User => ("userName", UniqueAttr::UserName),
             ResourceKind::Group => ("displayName", UniqueAttr::DisplayName),
         };
-        let matches: Vec<Resource> = match &filter {
-            Some(Filter::Compare(p, CompareOp::Eq, CompValue::String(v)))
-                if p.sub_attr.is_none() && p.attr.eq_ignore_ascii_case(unique_attr.0) =>
-            {
-                self.store
-                    .find_unique(&caller.tenant, unique_attr.1, v)
-                    .await?
-                    .into_iter()
-                    .collect()
-            }
-            _ => {
-                let mut out = Vec::new();
-                let mut after: Option<String> = None;
-                let mut scanned = 0;
-                loop {
-                    let page = self
-                        .store
-                        .list(&caller.tenant, kind, after.as_deref(), 500)
-                        .await?;
-                    if page.is_empty() {
-                        break;
-                    }
-                    scanned += page.len();
-                    if scanned > MAX_SCAN {
-                        return Err(ScimError::new(
-                            400,
-                            Some("tooMany"),
-                            "the filter matches too many resources to scan; narrow it",
-                        ));
-                    }
-                    after = page.last().map(|r| r.id.clone());
-                    for r in page {
-                        let keep = match &filter {
-                            None => true,
-                            Some(f) => f.matches(&with_id(&r), &CoreSchemas),
-                        };
-                        if keep {
-                            out.push(r);
-                        }
-                    }
+        if let Some(Filter::Compare(p, CompareOp::Eq, CompValue::String(v))) = filter
+            && p.sub_attr.is_none()
+            && p.attr.eq_ignore_ascii_case(unique_attr.0)
+        {
+            return Ok(self
+                .store
+                .find_unique(&caller.tenant, unique_attr.1, v)
+                .await?
+                .into_iter()
+                .collect());
+        }
+        // Memberships are not part of a stored resource: a filter on a group's members
+        // is answered from the reverse index of the ids it names, a filter on a user's
+        // groups from that user's groups.
+        let (member_probes, user_groups) = match (kind, filter) {
+            (ResourceKind::Group, Some(f)) => {
+                let mut probes = Vec::new();
+                for id in member_ids_in_filter(f)? {
+                    let groups = self.store.groups_of(&caller.tenant, &id).await?;
+                    probes.push((id, groups));
                 }
-                out
+                (probes, false)
             }
+            (ResourceKind::User, Some(f)) => (vec![], filter_mentions(f, "groups")),
+            _ => (vec![], false),
         };
-        let mut matches = matches;
-        match sort {
-            // resources come ordered by id: a stable order across pages without sortBy
-            None => matches.sort_by(|a, b| a.id.cmp(&b.id)),
-            Some(sort) => {
-                let path = crate::filter::PatchPath::parse(&sort.by)
-                    .ok()
-                    .and_then(|p| match p {
-                        crate::filter::PatchPath::Attr(a) => Some(a),
-                        _ => None,
-                    })
-                    .ok_or_else(|| {
-                        ScimError::new(
-                            400,
-                            Some("invalidSyntax"),
-                            format!("sortBy {:?} is not an attribute path", sort.by),
-                        )
-                    })?;
-                let exact = crate::filter::CaseExact::case_exact(&CoreSchemas, &path);
-                let key = |r: &Resource| -> Option<String> {
-                    let probe = with_id(r);
-                    let base = get_ci(&probe, &path.attr)?;
-                    let v = match &path.sub_attr {
-                        Some(sub) => match base {
-                            // multi-valued: the primary value, else the first (RFC 7644 §3.4.2.3)
-                            Value::Array(items) => {
-                                let pick = items
-                                    .iter()
-                                    .find(|i| get_ci(i, "primary") == Some(&json!(true)))
-                                    .or(items.first())?;
-                                get_ci(pick, sub)?
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        let mut scanned = 0;
+        loop {
+            let page = self
+                .store
+                .list(&caller.tenant, kind, after.as_deref(), 500)
+                .await?;
+            if page.is_empty() {
+                break;
+            }
+            scanned += page.len();
+            if scanned > MAX_SCAN {
+                return Err(ScimError::new(
+                    400,
+                    Some("tooMany"),
+                    "the filter matches too many resources to scan; narrow it, or page with cursor and no filter",
+                ));
+            }
+            after = page.last().map(|r| r.id.clone());
+            for r in page {
+                let keep = match filter {
+                    None => true,
+                    Some(f) => {
+                        let mut probe = with_id(&r);
+                        if let Some(obj) = probe.as_object_mut() {
+                            let members: Vec<Value> = member_probes
+                                .iter()
+                                .filter(|(_, groups)| groups.contains(&r.id))
+                                .map(|(id, _)| json!({"value": id}))
+                                .collect();
+                            if !members.is_empty() {
+                                obj.insert("members".into(), Value::Array(members));
                             }
-                            v => get_ci(v, sub)?,
-                        },
-                        None => base,
-                    };
-                    Some(match v {
-                        Value::String(s) if exact => s.clone(),
-                        Value::String(s) => s.to_lowercase(),
-                        other => other.to_string(),
-                    })
+                            if user_groups {
+                                let groups = self.store.groups_of(&caller.tenant, &r.id).await?;
+                                let groups: Vec<Value> =
+                                    groups.iter().map(|g| json!({"value": g})).collect();
+                                obj.insert("groups".into(), Value::Array(groups));
+                            }
+                        }
+                        f.matches(&probe, &CoreSchemas)
+                    }
                 };
-                // missing values sort last in either order
-                // each key once, not once per comparison (it clones the resource)
-                let mut keyed: Vec<(Option<String>, Resource)> =
-                    matches.into_iter().map(|r| (key(&r), r)).collect();
-                keyed.sort_by(|(ka, a), (kb, b)| match (ka, kb) {
-                    (Some(x), Some(y)) if sort.descending => y.cmp(x).then_with(|| a.id.cmp(&b.id)),
-                    (Some(x), Some(y)) => x.cmp(y).then_with(|| a.id.cmp(&b.id)),
-                    (Some(_), None) => std::cmp::Ordering::Less,
-                    (None, Some(_)) => std::cmp::Ordering::Greater,
-                    (None, None) => a.id.cmp(&b.id),
-                });
-                matches = keyed.into_iter().map(|(_, r)| r).collect();
+                if keep {
+                    out.push(r);
+                }
             }
         }
-        let total = matches.len();
-        let start = start_index.max(1);
-        let count = count.unwrap_or(MAX_PAGE).min(MAX_PAGE);
-        let mut resources = Vec::new();
-        for r in matches.iter().skip(start - 1).take(count) {
-            resources.push(self.render(caller, r, shape).await?);
-        }
-        Ok(json!({
+        Ok(out)
+    }
+
+    /// A page of a group's members (`GET /Groups/{id}/members`, our extension): how a
+    /// client reads a group past the `MAX_INLINE_MEMBERS` a group read carries. Cursor
+    /// paged, O(count) per page whatever the group's size.
+    pub async fn list_members(
+        &self,
+        caller: &Caller,
+        group_id: &str,
+        cursor: Option<&str>,
+        count: Option<usize>,
+    ) -> Result<Value, ScimError> {
+        self.load(caller, ResourceKind::Group, group_id, None)
+            .await?;
+        let count = count.unwrap_or(MAX_MEMBER_PAGE).min(MAX_MEMBER_PAGE);
+        let now = Utc::now().timestamp();
+        let scope = CursorScope::new(&caller.tenant, &["members", group_id]);
+        let after = match cursor {
+            Some(text) => scope.read(text, now)?.map(|c| c.id),
+            None => None,
+        };
+        let mut page = self
+            .store
+            .members(&caller.tenant, group_id, after.as_deref(), count + 1)
+            .await?;
+        let more = page.len() > count;
+        page.truncate(count);
+        let resources: Vec<Value> = page
+            .iter()
+            .map(|m| json!({"value": m, "$ref": format!("{}/Users/{m}", self.base_url)}))
+            .collect();
+        let mut body = json!({
             "schemas": [LIST_SCHEMA],
-            "totalResults": total,
-            "startIndex": start,
             "itemsPerPage": resources.len(),
             "Resources": resources,
-        }))
+        });
+        if more && let Some(last) = page.last() {
+            body["nextCursor"] = json!(scope.issue(None, last, now));
+        }
+        Ok(body)
+    }
+}
+
+fn sort_path(sort: &Sort) -> Result<crate::filter::AttrPath, ScimError> {
+    crate::filter::PatchPath::parse(&sort.by)
+        .ok()
+        .and_then(|p| match p {
+            crate::filter::PatchPath::Attr(a) => Some(a),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            ScimError::new(
+                400,
+                Some("invalidSyntax"),
+                format!("sortBy {:?} is not an attribute path", sort.by),
+            )
+        })
+}
+
+/// The value a resource sorts by; multi-valued attributes sort by their primary value,
+/// else the first (RFC 7644 §3.4.2.3).
+fn sort_key(path: &crate::filter::AttrPath, r: &Resource) -> Option<String> {
+    let exact = crate::filter::CaseExact::case_exact(&CoreSchemas, path);
+    let probe = with_id(r);
+    let base = get_ci(&probe, &path.attr)?;
+    let v = match &path.sub_attr {
+        Some(sub) => match base {
+            Value::Array(items) => {
+                let pick = items
+                    .iter()
+                    .find(|i| get_ci(i, "primary") == Some(&json!(true)))
+                    .or(items.first())?;
+                get_ci(pick, sub)?
+            }
+            v => get_ci(v, sub)?,
+        },
+        None => base,
+    };
+    Some(match v {
+        Value::String(s) if exact => s.clone(),
+        Value::String(s) => s.to_lowercase(),
+        other => other.to_string(),
+    })
+}
+
+/// List order: by sort key (missing keys last in either direction), then by id, so that
+/// pages are stable and a cursor position is unambiguous.
+fn order(
+    ka: Option<&str>,
+    ida: &str,
+    kb: Option<&str>,
+    idb: &str,
+    descending: bool,
+) -> std::cmp::Ordering {
+    use std::cmp::Ordering::{Greater, Less};
+    match (ka, kb) {
+        (Some(x), Some(y)) if descending => y.cmp(x).then_with(|| ida.cmp(idb)),
+        (Some(x), Some(y)) => x.cmp(y).then_with(|| ida.cmp(idb)),
+        (Some(_), None) => Less,
+        (None, Some(_)) => Greater,
+        (None, None) => ida.cmp(idb),
+    }
+}
+
+/// Does the filter mention attribute `attr` anywhere?
+fn filter_mentions(f: &Filter, attr: &str) -> bool {
+    match f {
+        Filter::Present(p) | Filter::Compare(p, _, _) => p.attr.eq_ignore_ascii_case(attr),
+        Filter::ValuePath(p, inner) => {
+            p.attr.eq_ignore_ascii_case(attr) || filter_mentions(inner, attr)
+        }
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            filter_mentions(a, attr) || filter_mentions(b, attr)
+        }
+        Filter::Not(inner) => filter_mentions(inner, attr),
+    }
+}
+
+/// The member ids a group filter asks about. Only `members[value eq "id"]` and
+/// `members.value eq "id"` can be answered without reading a whole member list (what
+/// Entra ID and Okta send to check one membership); any other use of `members` is
+/// refused rather than answered wrongly.
+fn member_ids_in_filter(f: &Filter) -> Result<Vec<String>, ScimError> {
+    let unsupported = || {
+        ScimError::new(
+            400,
+            Some("invalidFilter"),
+            "members can only be filtered as members[value eq \"<id>\"]; list a group's members with GET /Groups/{id}/members",
+        )
+    };
+    let is_members = |p: &crate::filter::AttrPath| p.attr.eq_ignore_ascii_case("members");
+    match f {
+        Filter::Compare(p, CompareOp::Eq, CompValue::String(id))
+            if is_members(p)
+                && p.sub_attr
+                    .as_deref()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("value")) =>
+        {
+            Ok(vec![id.clone()])
+        }
+        Filter::ValuePath(p, inner) if is_members(p) => match inner.as_ref() {
+            Filter::Compare(v, CompareOp::Eq, CompValue::String(id))
+                if v.sub_attr.is_none() && v.attr.eq_ignore_ascii_case("value") =>
+            {
+                Ok(vec![id.clone()])
+            }
+            _ => Err(unsupported()),
+        },
+        Filter::Present(p) | Filter::Compare(p, _, _) | Filter::ValuePath(p, _)
+            if is_members(p) =>
+        {
+            Err(unsupported())
+        }
+        Filter::Present(_) | Filter::Compare(..) | Filter::ValuePath(..) => Ok(vec![]),
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            let mut ids = member_ids_in_filter(a)?;
+            ids.extend(member_ids_in_filter(b)?);
+            Ok(ids)
+        }
+        Filter::Not(inner) => member_ids_in_filter(inner),
     }
 }
 
