@@ -20,6 +20,7 @@
 //! cursor pagination, the per-tenant compatibility policy and rate limit, the outbox
 //! relay, and the IdP request replays.
 
+pub mod bulk;
 pub mod discovery;
 pub mod filter;
 pub mod patch;

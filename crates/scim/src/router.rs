@@ -15,8 +15,8 @@ use envelope::{Actor, ActorType, TenantId};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::patch::{PatchRequest, ResourceKind};
-use crate::service::{Caller, ScimError, ScimService, Shape, etag};
+use crate::patch::ResourceKind;
+use crate::service::{Caller, ScimError, ScimService, Shape, etag, parse_patch};
 use crate::store::ScimStore;
 
 pub const SCIM_JSON: &str = "application/scim+json";
@@ -77,8 +77,21 @@ impl RateLimit {
         }
     }
 
+    /// Takes `n` more requests' worth (at most a burst) or answers 429.
+    fn take_n(&self, tenant: &TenantId, n: usize) -> Result<(), ScimError> {
+        if n == 0 {
+            return Ok(());
+        }
+        let n = (n as f64).min(self.burst);
+        self.take_weighted(tenant, n).map_err(too_many)
+    }
+
     /// Ok, or the seconds to wait.
     fn take(&self, tenant: &TenantId) -> Result<(), u64> {
+        self.take_weighted(tenant, 1.0)
+    }
+
+    fn take_weighted(&self, tenant: &TenantId, cost: f64) -> Result<(), u64> {
         let Ok(mut buckets) = self.buckets.lock() else {
             return Ok(());
         };
@@ -86,13 +99,19 @@ impl RateLimit {
         let (tokens, last) = buckets.entry(tenant.clone()).or_insert((self.burst, now));
         *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.rate).min(self.burst);
         *last = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
+        if *tokens >= cost {
+            *tokens -= cost;
             Ok(())
         } else {
-            Err(((1.0 - *tokens) / self.rate).ceil().max(1.0) as u64)
+            Err(((cost - *tokens) / self.rate).ceil().max(1.0) as u64)
         }
     }
+}
+
+fn too_many(secs: u64) -> ScimError {
+    let mut e = ScimError::new(429, None, "too many requests for this tenant; retry later");
+    e.retry_after = Some(secs);
+    e
 }
 
 impl Default for RateLimit {
@@ -138,11 +157,7 @@ fn caller<S>(state: &AppState<S>, headers: &HeaderMap) -> Result<Caller, ScimErr
         .tokens
         .resolve(headers)
         .ok_or_else(|| ScimError::new(401, None, "missing or invalid bearer token"))?;
-    state.limits.take(&caller.tenant).map_err(|secs| {
-        let mut e = ScimError::new(429, None, "too many requests for this tenant; retry later");
-        e.retry_after = Some(secs);
-        e
-    })?;
+    state.limits.take(&caller.tenant).map_err(too_many)?;
     Ok(caller)
 }
 
@@ -294,13 +309,7 @@ async fn one<S: ScimStore>(
             Ok(scim(StatusCode::OK, v, Some(version)))
         }
         Method::PATCH => {
-            let request: PatchRequest = serde_json::from_value(json_body(&body)?).map_err(|e| {
-                ScimError::new(
-                    400,
-                    Some("invalidSyntax"),
-                    format!("not a PatchOp request: {e}"),
-                )
-            })?;
+            let request = parse_patch(json_body(&body)?)?;
             let (v, version) = s
                 .patch(&caller, kind, &id, &request, if_match, &shape(&q))
                 .await?;
@@ -367,6 +376,45 @@ async fn search<S: ScimStore>(
     }
 }
 
+/// POST /Bulk: the body is read up to `maxPayloadSize` and no further (413 past it).
+async fn bulk<S: ScimStore>(
+    state: Arc<AppState<S>>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Response, ScimError> {
+    use http_body_util::BodyExt;
+    let caller = caller(&state, &headers)?;
+    let too_large = || {
+        ScimError::new(
+            413,
+            None,
+            format!(
+                "the bulk request exceeds maxPayloadSize ({} bytes)",
+                crate::bulk::MAX_PAYLOAD
+            ),
+        )
+    };
+    if header_str(&headers, header::CONTENT_LENGTH)
+        .and_then(|l| l.parse::<usize>().ok())
+        .is_some_and(|l| l > crate::bulk::MAX_PAYLOAD)
+    {
+        return Err(too_large());
+    }
+    let bytes = http_body_util::Limited::new(body, crate::bulk::MAX_PAYLOAD)
+        .collect()
+        .await
+        .map_err(|_| too_large())?
+        .to_bytes();
+    let request = json_body(&bytes)?;
+    let ops = crate::filter::get_ci(&request, "Operations")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    // a bulk request costs its operations against the tenant's rate limit
+    state.limits.take_n(&caller.tenant, ops.saturating_sub(1))?;
+    let response = state.service.bulk(&caller, &request).await?;
+    Ok(scim(StatusCode::OK, response, None))
+}
+
 /// `attributes` in a SearchRequest is a JSON array; as a query parameter, a comma list.
 fn list_param(v: &Value, key: &str) -> Option<String> {
     match crate::filter::get_ci(v, key)? {
@@ -386,7 +434,11 @@ fn service_provider_config() -> Value {
     json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
         "patch": {"supported": true},
-        "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+        "bulk": {
+            "supported": true,
+            "maxOperations": crate::bulk::MAX_OPERATIONS,
+            "maxPayloadSize": crate::bulk::MAX_PAYLOAD
+        },
         "filter": {"supported": true, "maxResults": crate::service::MAX_PAGE},
         "pagination": {
             "cursor": true,
@@ -550,6 +602,14 @@ pub fn router_with_limits<S: ScimStore + 'static>(
             axum::routing::post(
                 |State(st): State<Arc<AppState<S>>>, h: HeaderMap, b: Bytes| {
                     search(Some(ResourceKind::Group), st, h, b)
+                },
+            ),
+        )
+        .route(
+            "/Bulk",
+            axum::routing::post(
+                |State(st): State<Arc<AppState<S>>>, h: HeaderMap, b: axum::body::Body| {
+                    bulk(st, h, b)
                 },
             ),
         )

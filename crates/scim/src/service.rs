@@ -266,6 +266,15 @@ impl<S: ScimStore> ScimService<S> {
         &self.store
     }
 
+    /// `meta.location` of a resource.
+    pub fn location(&self, kind: ResourceKind, id: &str) -> String {
+        let plural = match kind {
+            ResourceKind::User => "Users",
+            ResourceKind::Group => "Groups",
+        };
+        format!("{}/{plural}/{id}", self.base_url)
+    }
+
     fn event(
         &self,
         caller: &Caller,
@@ -318,18 +327,13 @@ impl<S: ScimStore> ScimService<S> {
         );
         obj.insert("schemas".into(), Value::Array(schemas));
         obj.insert("id".into(), json!(r.id));
-        let plural = if r.kind == ResourceKind::User {
-            "Users"
-        } else {
-            "Groups"
-        };
         obj.insert(
             "meta".into(),
             json!({
                 "resourceType": kind_name(r.kind),
                 "created": r.created.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 "lastModified": r.last_modified.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                "location": format!("{}/{plural}/{}", self.base_url, r.id),
+                "location": self.location(r.kind, &r.id),
                 "version": etag(r.version),
             }),
         );
@@ -1147,6 +1151,17 @@ fn member_ids_in_filter(f: &Filter) -> Result<Vec<String>, ScimError> {
         }
         Filter::Not(inner) => member_ids_in_filter(inner),
     }
+}
+
+/// A PatchOp request body.
+pub fn parse_patch(body: Value) -> Result<PatchRequest, ScimError> {
+    serde_json::from_value(body).map_err(|e| {
+        ScimError::new(
+            400,
+            Some("invalidSyntax"),
+            format!("not a PatchOp request: {e}"),
+        )
+    })
 }
 
 /// The stored attributes plus `id`, as filters, sorting and PATCH see a resource.
