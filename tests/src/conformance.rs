@@ -668,3 +668,71 @@ pub async fn scim_concurrent_membership(store: &dyn scim::ScimStore, tag: &str) 
         .count();
     assert_eq!(mine, 200, "one event per membership change");
 }
+
+/// `TenantDirectory`: credentials found by token hash only, listed and revoked per tenant
+/// (never another tenant's), expiry kept, policies per tenant with the default when unset.
+pub async fn tenant_directory(d: &dyn scim::TenantDirectory, tag: &str) {
+    use scim::tenants::{new_token, token_hash};
+    use scim::{CompatPolicy, Credential, UnknownMembers};
+    let acme = TenantId::parse(&format!("acme-{tag}")).unwrap();
+    let globex = TenantId::parse(&format!("globex-{tag}")).unwrap();
+    let now =
+        chrono::DateTime::from_timestamp_micros(chrono::Utc::now().timestamp_micros()).unwrap();
+    let (old, new, other) = (new_token(), new_token(), new_token());
+    assert_eq!(d.credential(&token_hash(&old)).await.unwrap(), None);
+
+    let c_old = Credential::new(&old, acme.clone(), "entra", now);
+    let mut c_new = Credential::new(
+        &new,
+        acme.clone(),
+        "entra",
+        now + chrono::Duration::seconds(1),
+    );
+    c_new.expires_at = Some(now + chrono::Duration::days(90));
+    let c_other = Credential::new(&other, globex.clone(), "okta", now);
+    for c in [&c_old, &c_new, &c_other] {
+        d.put_credential(c).await.unwrap();
+    }
+    assert_eq!(
+        d.credential(&token_hash(&old)).await.unwrap(),
+        Some(c_old.clone())
+    );
+    assert_eq!(
+        d.credential(&token_hash(&new)).await.unwrap(),
+        Some(c_new.clone()),
+        "expiry kept"
+    );
+    assert_eq!(
+        d.credentials(&acme).await.unwrap(),
+        vec![c_old.clone(), c_new.clone()]
+    );
+
+    // rotation: both work until the old one is revoked; a tenant cannot revoke another's
+    assert!(
+        !d.revoke_credential(&acme, &token_hash(&other))
+            .await
+            .unwrap()
+    );
+    assert!(d.credential(&token_hash(&other)).await.unwrap().is_some());
+    assert!(d.revoke_credential(&acme, &token_hash(&old)).await.unwrap());
+    assert!(
+        !d.revoke_credential(&acme, &token_hash(&old)).await.unwrap(),
+        "already gone"
+    );
+    assert_eq!(d.credential(&token_hash(&old)).await.unwrap(), None);
+    assert_eq!(d.credentials(&acme).await.unwrap(), vec![c_new]);
+    assert_eq!(d.credentials(&globex).await.unwrap(), vec![c_other]);
+
+    assert_eq!(d.policy(&acme).await.unwrap(), CompatPolicy::default());
+    let strict = CompatPolicy {
+        unknown_members: UnknownMembers::Skip,
+        ..CompatPolicy::strict()
+    };
+    d.put_policy(&acme, &strict).await.unwrap();
+    assert_eq!(d.policy(&acme).await.unwrap(), strict);
+    assert_eq!(
+        d.policy(&globex).await.unwrap(),
+        CompatPolicy::default(),
+        "per tenant"
+    );
+}

@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use envelope::TenantId;
 use http_body_util::BodyExt;
-use scim::{RateLimit, ScimStore, TokenRegistry, router_with_limits};
+use scim::{Credential, RateLimit, ScimStore, TenantDirectory, router_with_limits};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -32,18 +32,28 @@ pub struct Reply {
 impl Api {
     /// Tenants `acme` (token `ACME`, IdP entra) and `globex` (`GLOBEX`, okta) on an
     /// in-memory SQLite store.
-    pub fn two_tenants(limits: RateLimit) -> Self {
-        Api::over(Arc::new(SqliteScimStore::in_memory().unwrap()), limits)
+    pub async fn two_tenants(limits: RateLimit) -> Self {
+        Api::over(Arc::new(SqliteScimStore::in_memory().unwrap()), limits).await
     }
 }
 
-impl<S: ScimStore + Clone + 'static> Api<S> {
-    pub fn over(store: S, limits: RateLimit) -> Self {
-        let mut tokens = TokenRegistry::default();
-        tokens.add(ACME, TenantId::parse("acme").unwrap(), "entra");
-        tokens.add(GLOBEX, TenantId::parse("globex").unwrap(), "okta");
+impl<S: ScimStore + TenantDirectory + Clone + 'static> Api<S> {
+    /// The router over `store`, which also keeps the two tenants' credentials.
+    pub async fn over(store: S, limits: RateLimit) -> Self {
+        let now = chrono::Utc::now();
+        for (token, tenant, idp) in [(ACME, "acme", "entra"), (GLOBEX, "globex", "okta")] {
+            store
+                .put_credential(&Credential::new(
+                    token,
+                    TenantId::parse(tenant).unwrap(),
+                    idp,
+                    now,
+                ))
+                .await
+                .unwrap();
+        }
         Api {
-            app: router_with_limits(store.clone(), tokens, BASE_URL, limits),
+            app: router_with_limits(store.clone(), store.clone(), BASE_URL, limits),
             store,
         }
     }

@@ -168,3 +168,21 @@ async fn scim_concurrent_membership_dynamodb() {
     let store = adapters_aws::DynamoDbScimStore::new(ddb, table).with_concurrency(1);
     conformance::scim_concurrent_membership(&store, "ddb").await;
 }
+
+#[tokio::test]
+async fn tenant_directory_sqlite() {
+    let store = adapters_local::SqliteScimStore::in_memory().unwrap();
+    conformance::tenant_directory(&store, "sqlite").await;
+}
+
+#[tokio::test]
+async fn tenant_directory_dynamodb() {
+    let c = sdk_config().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&c);
+    let table = auditlog_tests::unique("dir");
+    adapters_aws::DynamoDbScimStore::create_table(&ddb, &table)
+        .await
+        .unwrap();
+    let store = adapters_aws::DynamoDbScimStore::new(ddb, table);
+    conformance::tenant_directory(&store, "ddb").await;
+}

@@ -2,24 +2,20 @@
 //! no server, the same router the Lambda and `auditlog serve` run.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-use std::sync::Arc;
-
-use adapters_local::SqliteScimStore;
 use auditlog_tests::scim_http::{Api, Reply, assert_scim_error, user};
 use axum::http::{StatusCode, header};
-use envelope::TenantId;
-use scim::{RateLimit, ScimStore, TokenRegistry};
+use scim::{RateLimit, ScimStore};
 use serde_json::json;
 
 use auditlog_tests::scim_http::{ACME, GLOBEX};
 
-fn api() -> Api {
-    Api::two_tenants(RateLimit::default())
+async fn api() -> Api {
+    Api::two_tenants(RateLimit::default()).await
 }
 
 #[tokio::test]
 async fn auth_and_unknown_routes_answer_scim_errors() {
-    let api = api();
+    let api = api().await;
     assert_scim_error(&api.call("GET", "/Users", None, None, &[]).await, 401, None);
     assert_scim_error(
         &api.call("GET", "/Users", Some("wrong"), None, &[]).await,
@@ -64,7 +60,7 @@ async fn auth_and_unknown_routes_answer_scim_errors() {
 
 #[tokio::test]
 async fn user_lifecycle_with_etags_filters_and_events() {
-    let api = api();
+    let api = api().await;
     let created = api
         .call(
             "POST",
@@ -262,7 +258,7 @@ async fn user_lifecycle_with_etags_filters_and_events() {
 
 #[tokio::test]
 async fn group_membership_without_member_lists() {
-    let api = api();
+    let api = api().await;
     let mut ids = Vec::new();
     for n in 0..3 {
         let r = api
@@ -387,7 +383,7 @@ async fn group_membership_without_member_lists() {
 
 #[tokio::test]
 async fn no_request_reaches_another_tenants_data() {
-    let api = api();
+    let api = api().await;
     let a = api
         .call(
             "POST",
@@ -445,7 +441,7 @@ async fn no_request_reaches_another_tenants_data() {
 
 #[tokio::test]
 async fn discovery_and_search() {
-    let api = api();
+    let api = api().await;
     let s = api.call("GET", "/Schemas", Some(ACME), None, &[]).await;
     assert_eq!(s.body["totalResults"], 3);
     let user_schema = api
@@ -520,7 +516,7 @@ async fn discovery_and_search() {
 
 #[tokio::test]
 async fn sorting_and_stable_index_paging() {
-    let api = api();
+    let api = api().await;
     for name in ["carol@x.test", "Alice@x.test", "bob@x.test", "dave@x.test"] {
         let mut body = user(name);
         if name.starts_with('d') {
@@ -611,17 +607,7 @@ async fn sorting_and_stable_index_paging() {
 
 #[tokio::test]
 async fn per_tenant_rate_limit_answers_429_with_retry_after() {
-    let store = Arc::new(SqliteScimStore::in_memory().unwrap());
-    let mut tokens = TokenRegistry::default();
-    tokens.add(ACME, TenantId::parse("acme").unwrap(), "entra");
-    tokens.add(GLOBEX, TenantId::parse("globex").unwrap(), "okta");
-    let app = scim::router_with_limits(
-        store.clone(),
-        tokens,
-        "http://x",
-        scim::RateLimit::new(0.5, 2),
-    );
-    let api = Api { app, store };
+    let api = Api::two_tenants(scim::RateLimit::new(0.5, 2)).await;
     for _ in 0..2 {
         assert_eq!(
             api.call("GET", "/Users", Some(ACME), None, &[])
@@ -640,4 +626,123 @@ async fn per_tenant_rate_limit_answers_429_with_retry_after() {
         StatusCode::OK,
         "other tenants unaffected"
     );
+}
+
+#[tokio::test]
+async fn tokens_rotate_expire_and_policy_is_per_tenant() {
+    use scim::tenants::{new_token, token_hash};
+    use scim::{CompatPolicy, Credential, TenantDirectory, UnknownMembers};
+    let api = api().await;
+    let acme = envelope::TenantId::parse("acme").unwrap();
+    let now = chrono::Utc::now();
+
+    // rotation: a second token works beside the first, then the first is revoked
+    let next = new_token();
+    api.store
+        .put_credential(&Credential::new(&next, acme.clone(), "entra", now))
+        .await
+        .unwrap();
+    let ok = |r: &auditlog_tests::scim_http::Reply| r.status == StatusCode::OK;
+    assert!(ok(&api.call("GET", "/Users", Some(&next), None, &[]).await));
+    assert!(ok(&api.call("GET", "/Users", Some(ACME), None, &[]).await));
+    assert!(
+        api.store
+            .revoke_credential(&acme, &token_hash(ACME))
+            .await
+            .unwrap()
+    );
+    assert_scim_error(
+        &api.call("GET", "/Users", Some(ACME), None, &[]).await,
+        401,
+        None,
+    );
+    assert!(ok(&api.call("GET", "/Users", Some(&next), None, &[]).await));
+    // an expired token is refused like an unknown one
+    let expired = new_token();
+    let mut c = Credential::new(&expired, acme.clone(), "entra", now);
+    c.expires_at = Some(now - chrono::Duration::seconds(1));
+    api.store.put_credential(&c).await.unwrap();
+    assert_scim_error(
+        &api.call("GET", "/Users", Some(&expired), None, &[]).await,
+        401,
+        None,
+    );
+
+    // acme turns strict; globex keeps the lenient defaults
+    api.store
+        .put_policy(&acme, &CompatPolicy::strict())
+        .await
+        .unwrap();
+    let string_bool = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "Replace", "path": "active", "value": "False"}]});
+    let a = api.create_user(&next, "a@x.test").await;
+    let g = api.create_user(GLOBEX, "g@y.test").await;
+    assert_scim_error(
+        &api.call(
+            "PATCH",
+            &format!("/Users/{a}"),
+            Some(&next),
+            Some(string_bool.clone()),
+            &[],
+        )
+        .await,
+        400,
+        Some("invalidValue"),
+    );
+    let lenient = api
+        .call(
+            "PATCH",
+            &format!("/Users/{g}"),
+            Some(GLOBEX),
+            Some(string_bool),
+            &[],
+        )
+        .await;
+    assert_eq!(lenient.body["active"], false, "{}", lenient.body);
+    assert_scim_error(
+        &api.call(
+            "POST",
+            "/Users",
+            Some(&next),
+            Some(json!({"userName": "no-schemas@x.test"})),
+            &[],
+        )
+        .await,
+        400,
+        Some("invalidSyntax"),
+    );
+
+    // unknown members: refused by default, skipped when the tenant says so
+    let globex = envelope::TenantId::parse("globex").unwrap();
+    let grp = api
+        .call(
+            "POST",
+            "/Groups",
+            Some(GLOBEX),
+            Some(json!({"displayName": "G", "members": [{"value": g}, {"value": "ghost"}]})),
+            &[],
+        )
+        .await;
+    assert_scim_error(&grp, 400, Some("invalidValue"));
+    api.store
+        .put_policy(
+            &globex,
+            &CompatPolicy {
+                unknown_members: UnknownMembers::Skip,
+                ..CompatPolicy::default()
+            },
+        )
+        .await
+        .unwrap();
+    let grp = api
+        .call(
+            "POST",
+            "/Groups",
+            Some(GLOBEX),
+            Some(json!({"displayName": "G", "members": [{"value": g}, {"value": "ghost"}]})),
+            &[],
+        )
+        .await;
+    assert_eq!(grp.status, StatusCode::CREATED, "{}", grp.body);
+    assert_eq!(grp.body["members"], json!([{"value": g}]));
 }

@@ -6,8 +6,8 @@ use auditlog_tests::scim_http::{ACME, Api, GLOBEX, assert_scim_error, user};
 use scim::RateLimit;
 use serde_json::{Value, json};
 
-fn api() -> Api {
-    Api::two_tenants(RateLimit::new(1e9, u32::MAX))
+async fn api() -> Api {
+    Api::two_tenants(RateLimit::new(1e9, u32::MAX)).await
 }
 
 fn bulk(ops: Value, fail_on_errors: Option<u64>) -> Value {
@@ -29,7 +29,7 @@ fn statuses(r: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn bulk_creates_references_and_changes_in_one_request() {
-    let api = api();
+    let api = api().await;
     // the group comes first and names a user created later in the same request
     let req = bulk(
         json!([
@@ -86,7 +86,7 @@ async fn bulk_creates_references_and_changes_in_one_request() {
 
 #[tokio::test]
 async fn fail_on_errors_stops_and_errors_are_per_operation() {
-    let api = api();
+    let api = api().await;
     let req = bulk(
         json!([
             {"method": "POST", "path": "/Users", "bulkId": "a", "data": {"userName": ""}},
@@ -150,7 +150,7 @@ async fn fail_on_errors_stops_and_errors_are_per_operation() {
 
 #[tokio::test]
 async fn bulk_limits_and_bad_requests() {
-    let api = api();
+    let api = api().await;
     let many: Vec<Value> = (0..=scim::bulk::MAX_OPERATIONS)
         .map(|n| json!({"method": "DELETE", "path": format!("/Users/{n}")}))
         .collect();
@@ -221,7 +221,7 @@ async fn bulk_limits_and_bad_requests() {
 
 #[tokio::test]
 async fn bulk_cannot_reach_another_tenant() {
-    let api = api();
+    let api = api().await;
     let eve = api.create_user(GLOBEX, "eve@y.test").await;
     let r = api
         .call(

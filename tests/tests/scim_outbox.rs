@@ -26,6 +26,7 @@ fn caller() -> Caller {
             id: "entra".into(),
             name: Some("Microsoft Entra ID".into()),
         },
+        policy: scim::CompatPolicy::default(),
     }
 }
 

@@ -7,9 +7,9 @@ use auditlog_tests::scim_http::{ACME, Api, GLOBEX, Reply, assert_scim_error};
 use scim::{RateLimit, ScimStore};
 use serde_json::{Value, json};
 
-fn api() -> Api {
+async fn api() -> Api {
     // these tests create thousands of resources: no rate limit in the way
-    Api::two_tenants(RateLimit::new(1e9, u32::MAX))
+    Api::two_tenants(RateLimit::new(1e9, u32::MAX)).await
 }
 
 fn ids(r: &Reply) -> Vec<String> {
@@ -59,7 +59,7 @@ async fn follow(api: &Api, token: &str, first: &str) -> (Vec<String>, usize) {
 
 #[tokio::test]
 async fn cursor_pagination_covers_everything_once_in_order() {
-    let api = api();
+    let api = api().await;
     let mut created = Vec::new();
     for n in 0..7 {
         created.push(api.create_user(ACME, &format!("u{n}@x.test")).await);
@@ -159,7 +159,7 @@ async fn cursor_pagination_covers_everything_once_in_order() {
 
 #[tokio::test]
 async fn a_big_group_is_read_page_by_page() {
-    let api = api();
+    let api = api().await;
     let mut users = Vec::new();
     for n in 0..2_300 {
         users.push(api.create_user(ACME, &format!("m{n}@x.test")).await);
@@ -194,7 +194,7 @@ async fn a_big_group_is_read_page_by_page() {
 
 #[tokio::test]
 async fn membership_filters_answer_from_the_index() {
-    let api = api();
+    let api = api().await;
     let alice = api.create_user(ACME, "alice@x.test").await;
     let bob = api.create_user(ACME, "bob@x.test").await;
     let g = group(&api, ACME, "Admins", std::slice::from_ref(&alice)).await;
@@ -256,7 +256,7 @@ async fn membership_filters_answer_from_the_index() {
 
 #[tokio::test]
 async fn named_members_must_exist_in_the_tenant_and_nothing_is_half_applied() {
-    let api = api();
+    let api = api().await;
     let alice = api.create_user(ACME, "alice@x.test").await;
     let foreign = api.create_user(GLOBEX, "eve@y.test").await;
     let g = group(&api, ACME, "Admins", &[]).await;

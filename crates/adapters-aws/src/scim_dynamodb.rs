@@ -26,8 +26,8 @@ use chrono::{DateTime, Utc};
 use envelope::{EventId, TenantId};
 use futures::StreamExt;
 use scim::{
-    MemberEvent, OutboxEntry, PendingEvent, Resource, ResourceKind, ScimStore, StoreError,
-    UniqueAttr,
+    CompatPolicy, Credential, MemberEvent, OutboxEntry, PendingEvent, Resource, ResourceKind,
+    ScimStore, StoreError, TenantDirectory, UniqueAttr,
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -845,5 +845,163 @@ impl ScimStore for DynamoDbScimStore {
             .map(|(pk, sk)| (pk.to_owned(), sk.to_owned()))
             .collect();
         self.delete_keys(keys).await
+    }
+}
+
+// Credentials and policies share the table:
+//
+// | item | pk | sk |
+// |---|---|---|
+// | credential, by token hash | `C#<sha256 of token>` | `C` |
+// | credential, listed by tenant | `T#<tenant>#CRED` | `<sha256 of token>` |
+// | compatibility policy | `T#<tenant>#POLICY` | `P` |
+
+fn credential_items(table: &str, c: &Credential) -> Result<[TransactWriteItem; 2], StoreError> {
+    let put = |pk: String, sk: String| -> Result<TransactWriteItem, StoreError> {
+        let mut p = Put::builder()
+            .table_name(table)
+            .item("pk", s(pk))
+            .item("sk", s(sk))
+            .item("token_hash", s(&c.token_hash))
+            .item("tenant", s(c.tenant.as_str()))
+            .item("idp", s(&c.idp))
+            .item("created", n(c.created_at.timestamp_micros()));
+        if let Some(e) = c.expires_at {
+            p = p.item("expires", n(e.timestamp_micros()));
+        }
+        Ok(TransactWriteItem::builder().put(build(p.build())?).build())
+    };
+    Ok([
+        put(format!("C#{}", c.token_hash), "C".into())?,
+        put(format!("T#{}#CRED", c.tenant), c.token_hash.clone())?,
+    ])
+}
+
+fn to_credential(item: &HashMap<String, AttributeValue>) -> Result<Credential, StoreError> {
+    let text = |k: &str| {
+        item.get(k)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .ok_or_else(|| StoreError::Unavailable(format!("credential item without {k}")))
+    };
+    let time = |k: &str| {
+        item.get(k)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+            .and_then(DateTime::<Utc>::from_timestamp_micros)
+    };
+    Ok(Credential {
+        token_hash: text("token_hash")?,
+        tenant: TenantId::parse(&text("tenant")?)
+            .map_err(|e| StoreError::Unavailable(format!("stored credential: {e}")))?,
+        idp: text("idp")?,
+        created_at: time("created").unwrap_or_default(),
+        expires_at: time("expires"),
+    })
+}
+
+#[async_trait]
+impl TenantDirectory for DynamoDbScimStore {
+    async fn credential(&self, token_hash: &str) -> Result<Option<Credential>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("C#{token_hash}")))
+            .key("sk", s("C"))
+            // a revoked token stops working at once
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| map(&e))?;
+        out.item().map(to_credential).transpose()
+    }
+
+    async fn put_credential(&self, c: &Credential) -> Result<(), StoreError> {
+        match self
+            .transact(credential_items(&self.table, c)?.to_vec())
+            .await?
+        {
+            Ok(()) => Ok(()),
+            Err(_) => Err(StoreError::Unavailable(
+                "credential write was cancelled".into(),
+            )),
+        }
+    }
+
+    async fn revoke_credential(
+        &self,
+        tenant: &TenantId,
+        token_hash: &str,
+    ) -> Result<bool, StoreError> {
+        // only the tenant's own credential: the condition names the tenant
+        let lookup = build(
+            Delete::builder()
+                .table_name(&self.table)
+                .key("pk", s(format!("C#{token_hash}")))
+                .key("sk", s("C"))
+                .condition_expression("tenant = :t")
+                .expression_attribute_values(":t", s(tenant.as_str()))
+                .build(),
+        )?;
+        let listed = build(
+            Delete::builder()
+                .table_name(&self.table)
+                .key("pk", s(format!("T#{tenant}#CRED")))
+                .key("sk", s(token_hash))
+                .build(),
+        )?;
+        let items = vec![
+            TransactWriteItem::builder().delete(lookup).build(),
+            TransactWriteItem::builder().delete(listed).build(),
+        ];
+        Ok(self.transact(items).await?.is_ok())
+    }
+
+    async fn credentials(&self, tenant: &TenantId) -> Result<Vec<Credential>, StoreError> {
+        let mut out = self
+            .query_all(format!("T#{tenant}#CRED"), None, 10_000)
+            .await?
+            .iter()
+            .map(to_credential)
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort_by(|a, b| (a.created_at, &a.token_hash).cmp(&(b.created_at, &b.token_hash)));
+        Ok(out)
+    }
+
+    async fn policy(&self, tenant: &TenantId) -> Result<CompatPolicy, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("T#{tenant}#POLICY")))
+            .key("sk", s("P"))
+            .send()
+            .await
+            .map_err(|e| map(&e))?;
+        match out
+            .item()
+            .and_then(|i| i.get("policy"))
+            .and_then(|v| v.as_s().ok())
+        {
+            None => Ok(CompatPolicy::default()),
+            Some(text) => serde_json::from_str(text)
+                .map_err(|e| StoreError::Unavailable(format!("stored policy: {e}"))),
+        }
+    }
+
+    async fn put_policy(&self, tenant: &TenantId, policy: &CompatPolicy) -> Result<(), StoreError> {
+        let text =
+            serde_json::to_string(policy).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("T#{tenant}#POLICY")))
+            .item("sk", s("P"))
+            .item("policy", s(text))
+            .send()
+            .await
+            .map_err(|e| map(&e))?;
+        Ok(())
     }
 }

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use envelope::{Actor, EventId, TenantId};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use scim::{
-    MemberEvent, OutboxEntry, PendingEvent, Resource, ResourceKind, ScimStore, StoreError,
-    UniqueAttr,
+    CompatPolicy, Credential, MemberEvent, OutboxEntry, PendingEvent, Resource, ResourceKind,
+    ScimStore, StoreError, TenantDirectory, UniqueAttr,
 };
 use serde_json::Value;
 
@@ -38,6 +38,18 @@ CREATE TABLE IF NOT EXISTS scim_members (
     PRIMARY KEY (tenant_id, group_id, member_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS scim_members_reverse ON scim_members (tenant_id, member_id, group_id);
+CREATE TABLE IF NOT EXISTS scim_credentials (
+    token_hash TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    idp TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    expires INTEGER
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS scim_credentials_tenant ON scim_credentials (tenant_id);
+CREATE TABLE IF NOT EXISTS scim_policies (
+    tenant_id TEXT PRIMARY KEY,
+    policy TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS scim_outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     tenant_id TEXT NOT NULL,
@@ -509,5 +521,123 @@ impl ScimStore for SqliteScimStore {
             }
         }
         tx.commit().map_err(map_err)
+    }
+}
+
+fn credential_from_row(
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(String, String, String, i64, Option<i64>)> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+    ))
+}
+
+fn to_credential(
+    (token_hash, tenant, idp, created, expires): (String, String, String, i64, Option<i64>),
+) -> Result<Credential, StoreError> {
+    Ok(Credential {
+        token_hash,
+        tenant: TenantId::parse(&tenant)
+            .map_err(|e| StoreError::Unavailable(format!("stored credential: {e}")))?,
+        idp,
+        created_at: time(created),
+        expires_at: expires.map(time),
+    })
+}
+
+const CREDENTIAL_COLUMNS: &str = "token_hash, tenant_id, idp, created, expires";
+
+#[async_trait]
+impl TenantDirectory for SqliteScimStore {
+    async fn credential(&self, token_hash: &str) -> Result<Option<Credential>, StoreError> {
+        let row = self
+            .lock()?
+            .query_row(
+                &format!("SELECT {CREDENTIAL_COLUMNS} FROM scim_credentials WHERE token_hash = ?1"),
+                params![token_hash],
+                credential_from_row,
+            )
+            .optional()
+            .map_err(map_err)?;
+        row.map(to_credential).transpose()
+    }
+
+    async fn put_credential(&self, c: &Credential) -> Result<(), StoreError> {
+        self.lock()?
+            .execute(
+                "INSERT OR REPLACE INTO scim_credentials (token_hash, tenant_id, idp, created, expires) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    c.token_hash,
+                    c.tenant.as_str(),
+                    c.idp,
+                    micros(c.created_at),
+                    c.expires_at.map(micros)
+                ],
+            )
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn revoke_credential(
+        &self,
+        tenant: &TenantId,
+        token_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .lock()?
+            .execute(
+                "DELETE FROM scim_credentials WHERE token_hash = ?1 AND tenant_id = ?2",
+                params![token_hash, tenant.as_str()],
+            )
+            .map_err(map_err)?;
+        Ok(n == 1)
+    }
+
+    async fn credentials(&self, tenant: &TenantId) -> Result<Vec<Credential>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {CREDENTIAL_COLUMNS} FROM scim_credentials WHERE tenant_id = ?1 ORDER BY created, token_hash"
+            ))
+            .map_err(map_err)?;
+        let rows = stmt
+            .query_map(params![tenant.as_str()], credential_from_row)
+            .map_err(map_err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(map_err)?;
+        rows.into_iter().map(to_credential).collect()
+    }
+
+    async fn policy(&self, tenant: &TenantId) -> Result<CompatPolicy, StoreError> {
+        let text: Option<String> = self
+            .lock()?
+            .query_row(
+                "SELECT policy FROM scim_policies WHERE tenant_id = ?1",
+                params![tenant.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(map_err)?;
+        match text {
+            None => Ok(CompatPolicy::default()),
+            Some(t) => serde_json::from_str(&t)
+                .map_err(|e| StoreError::Unavailable(format!("stored policy: {e}"))),
+        }
+    }
+
+    async fn put_policy(&self, tenant: &TenantId, policy: &CompatPolicy) -> Result<(), StoreError> {
+        let text =
+            serde_json::to_string(policy).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        self.lock()?
+            .execute(
+                "INSERT OR REPLACE INTO scim_policies (tenant_id, policy) VALUES (?1, ?2)",
+                params![tenant.as_str(), text],
+            )
+            .map_err(map_err)?;
+        Ok(())
     }
 }

@@ -4,6 +4,7 @@
 
 mod pipeline;
 mod serve;
+mod tenants;
 mod traffic;
 
 use std::path::PathBuf;
@@ -59,6 +60,12 @@ enum Command {
     },
     /// Serve the SCIM API on localhost; its changes flow into the audit log.
     Serve(serve::ServeArgs),
+    /// Manage the SCIM API's bearer tokens (stored hashed, per tenant).
+    #[command(subcommand)]
+    Tokens(tenants::TokensCommand),
+    /// Show or set a tenant's SCIM compatibility policy.
+    #[command(subcommand)]
+    Policy(tenants::PolicyCommand),
     /// Fold the ingest tier into tenant-partitioned files.
     Compact {
         /// Only fold days before this date (YYYY-MM-DD); default: every day.
@@ -105,5 +112,7 @@ async fn main() -> Result<()> {
         }
         Command::Compact { before } => pipeline::compact(&cli.data, before).await,
         Command::Serve(args) => serve::serve(&cli.data, args).await,
+        Command::Tokens(cmd) => tenants::tokens(&cli.data, cmd).await,
+        Command::Policy(cmd) => tenants::policy(&cli.data, cmd).await,
     }
 }

@@ -11,7 +11,7 @@ use adapters_local::{InProcessBus, LocalQueue, SqliteScimStore};
 use anyhow::{Context, Result, bail};
 use envelope::pattern::EventPattern;
 use envelope::{Publisher, PublisherConfig, TenantId};
-use scim::{OutboxRelay, TokenRegistry};
+use scim::{Credential, OutboxRelay, TenantDirectory};
 
 use crate::pipeline::{
     LAMBDA_PAYLOAD_BYTES, SQS_MAX_BATCH, SQS_RECORD_OVERHEAD, open, requeue_failed,
@@ -43,17 +43,26 @@ fn parse_token(spec: &str) -> Result<(String, TenantId, String)> {
 pub async fn serve(data: &Path, args: ServeArgs) -> Result<()> {
     // the audit log's stores and subscriber, exactly as `demo` and `ingest` use them
     let embedded = open(data)?;
-    let mut tokens = TokenRegistry::default();
-    if args.tokens.is_empty() {
-        let token = uuid::Uuid::new_v4().simple().to_string();
-        tokens.add(&token, TenantId::parse("dev")?, "dev-idp");
-        println!("development token for tenant `dev`: {token}");
-    }
+    // tokens live hashed in the SCIM store (`auditlog tokens` manages them); --token
+    // adds one for this run's convenience
+    let store = Arc::new(SqliteScimStore::open(&data.join("scim.sqlite"))?);
+    let now = chrono::Utc::now();
     for spec in &args.tokens {
         let (token, tenant, idp) = parse_token(spec)?;
-        tokens.add(&token, tenant, &idp);
+        store
+            .put_credential(&Credential::new(&token, tenant, &idp, now))
+            .await?;
     }
-    let store = Arc::new(SqliteScimStore::open(&data.join("scim.sqlite"))?);
+    if args.tokens.is_empty() {
+        let dev = TenantId::parse("dev")?;
+        if store.credentials(&dev).await?.is_empty() {
+            let token = scim::tenants::new_token();
+            store
+                .put_credential(&Credential::new(&token, dev, "dev-idp", now))
+                .await?;
+            println!("development token for tenant `dev` (stored hashed; keep it): {token}");
+        }
+    }
     let registry = embedded.registry;
 
     // outbox -> bus -> queue -> audit subscriber, in the background
@@ -83,7 +92,7 @@ pub async fn serve(data: &Path, args: ServeArgs) -> Result<()> {
     });
 
     let base = format!("http://{}/scim/v2", args.listen);
-    let app = axum::Router::new().nest("/scim/v2", scim::router(store, tokens, &base));
+    let app = axum::Router::new().nest("/scim/v2", scim::router(store.clone(), store, &base));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;

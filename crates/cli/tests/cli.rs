@@ -204,6 +204,37 @@ fn serve_provisions_over_http_and_the_changes_reach_the_audit_log() {
         .local_addr()
         .unwrap()
         .port();
+    // a token issued before the server starts, kept hashed in the store
+    let issued = stdout(&auditlog(
+        dir.path(),
+        &["tokens", "issue", "--tenant", "acme", "--idp", "entra"],
+    ))
+    .trim()
+    .to_owned();
+    let listed = stdout(&auditlog(
+        dir.path(),
+        &["tokens", "list", "--tenant", "acme"],
+    ));
+    assert!(
+        listed.contains("idp=entra") && !listed.contains(&issued),
+        "{listed}"
+    );
+    let policy = stdout(&auditlog(
+        dir.path(),
+        &[
+            "policy",
+            "set",
+            "--tenant",
+            "acme",
+            r#"{"unknown_members": "skip"}"#,
+        ],
+    ));
+    assert!(policy.contains(r#""unknown_members": "skip""#), "{policy}");
+    assert!(
+        !auditlog(dir.path(), &["policy", "set", "--tenant", "acme", "{nope"])
+            .status
+            .success()
+    );
     let _server = Server(
         Command::new(env!("CARGO_BIN_EXE_auditlog"))
             .arg("--data")
@@ -226,6 +257,14 @@ fn serve_provisions_over_http_and_the_changes_reach_the_audit_log() {
     }
     let (status, _) = http(port, "GET", "/scim/v2/Users", "wrong-token", "");
     assert_eq!(status, 401);
+    let (status, _) = http(port, "GET", "/scim/v2/Users", &issued, "");
+    assert_eq!(status, 200, "an issued token works");
+    stdout(&auditlog(
+        dir.path(),
+        &["tokens", "revoke", "--tenant", "acme", &issued],
+    ));
+    let (status, _) = http(port, "GET", "/scim/v2/Users", &issued, "");
+    assert_eq!(status, 401, "a revoked token stops working at once");
     let (status, body) = http(
         port,
         "POST",

@@ -39,9 +39,12 @@ pub use store::{
 pub mod router;
 pub mod service;
 
-pub use router::{RateLimit, TokenRegistry, router, router_with_limits};
+pub use router::{RateLimit, router, router_with_limits};
 pub use service::{Caller, ListQuery, ScimError, ScimService, Shape, Sort};
 pub mod paging;
 pub mod relay;
+pub mod tenants;
+
+pub use tenants::{CompatPolicy, Credential, TenantDirectory, TokenRegistry, UnknownMembers};
 
 pub use relay::{OutboxRelay, RelayError, RelayReport};

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use crate::filter::{
     AttrPath, CaseExact, CompValue, CompareOp, CoreSchemas, Filter, FilterError, PatchPath, get_ci,
 };
+use crate::tenants::CompatPolicy;
 
 pub const PATCH_OP_URN: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
@@ -118,7 +119,13 @@ pub fn apply(
     resource: &Value,
     request: &PatchRequest,
     kind: ResourceKind,
+    policy: &CompatPolicy,
 ) -> Result<Patched, PatchError> {
+    if request.schemas.is_empty() && !policy.optional_schemas {
+        return Err(PatchError::InvalidSyntax(format!(
+            "a PATCH request must carry the schema {PATCH_OP_URN}"
+        )));
+    }
     if !request.schemas.is_empty()
         && !request
             .schemas
@@ -138,7 +145,13 @@ pub fn apply(
     let mut members = Vec::new();
     for operation in &request.operations {
         let op = Op::parse(&operation.op)?;
-        let value = operation.value.clone().map(coerce_booleans);
+        let value = operation.value.clone().map(|v| {
+            if policy.string_booleans {
+                coerce_booleans(v)
+            } else {
+                v
+            }
+        });
         match operation
             .path
             .as_deref()
@@ -155,8 +168,12 @@ pub fn apply(
                         PatchError::InvalidPath(format!("{path:?}: {e}"))
                     }
                 })?;
-                let value = value.map(|v| coerce_for_path(&parsed, v));
-                apply_path(&mut doc, op, &parsed, value, kind, &mut members)?;
+                let value = if policy.string_booleans {
+                    value.map(|v| coerce_for_path(&parsed, v))
+                } else {
+                    value
+                };
+                apply_path(&mut doc, op, &parsed, value, kind, policy, &mut members)?;
             }
         }
     }
@@ -185,7 +202,7 @@ fn coerce_for_path(path: &PatchPath, v: Value) -> Value {
 }
 
 /// `"False"` → `false` for boolean attributes, anywhere in the value.
-fn coerce_booleans(v: Value) -> Value {
+pub(crate) fn coerce_booleans(v: Value) -> Value {
     match v {
         Value::Object(map) => Value::Object(
             map.into_iter()
@@ -428,6 +445,7 @@ fn apply_path(
     path: &PatchPath,
     value: Option<Value>,
     kind: ResourceKind,
+    policy: &CompatPolicy,
     members: &mut Vec<MemberChange>,
 ) -> Result<(), PatchError> {
     match path {
@@ -441,8 +459,14 @@ fn apply_path(
             }
             Op::Remove => {
                 if is_members(attr, kind) && attr.sub_attr.is_none() {
-                    // Entra's default: remove with a value names the members to remove
-                    let ids = member_ids(value.as_ref())?;
+                    // Entra's default: remove with a value names the members to remove;
+                    // read strictly (RFC 7644 §3.5.2.2), a remove without a filter
+                    // removes them all
+                    let ids = if policy.remove_members_by_value {
+                        member_ids(value.as_ref())?
+                    } else {
+                        vec![]
+                    };
                     members.push(if ids.is_empty() {
                         MemberChange::RemoveAll
                     } else {
@@ -700,7 +724,67 @@ mod tests {
     }
 
     fn patch(doc: &Value, ops: Value, kind: ResourceKind) -> Result<Patched, PatchError> {
-        apply(doc, &req(ops), kind)
+        apply(doc, &req(ops), kind, &CompatPolicy::default())
+    }
+
+    #[test]
+    fn a_strict_policy_reads_rfc_7644_literally() {
+        let strict = CompatPolicy::strict();
+        let group = json!({"displayName": "Admins"});
+        let entra_removal =
+            req(json!([{"op": "Remove", "path": "members", "value": [{"value": "u1"}]}]));
+        assert_eq!(
+            apply(&group, &entra_removal, ResourceKind::Group, &strict)
+                .unwrap()
+                .members,
+            vec![MemberChange::RemoveAll],
+            "strictly, remove without a filter removes every member"
+        );
+        assert_eq!(
+            apply(
+                &group,
+                &entra_removal,
+                ResourceKind::Group,
+                &CompatPolicy::default()
+            )
+            .unwrap()
+            .members,
+            vec![MemberChange::Remove(vec!["u1".into()])]
+        );
+        let string_bool = req(json!([{"op": "replace", "path": "active", "value": "False"}]));
+        let lenient = apply(
+            &user(),
+            &string_bool,
+            ResourceKind::User,
+            &CompatPolicy::default(),
+        )
+        .unwrap();
+        assert_eq!(lenient.resource["active"], json!(false));
+        let kept = apply(&user(), &string_bool, ResourceKind::User, &strict).unwrap();
+        assert_eq!(
+            kept.resource["active"],
+            json!("False"),
+            "left for validation to refuse"
+        );
+        let no_schemas: PatchRequest = serde_json::from_value(
+            json!({"Operations": [{"op": "replace", "path": "title", "value": "x"}]}),
+        )
+        .unwrap();
+        assert!(
+            apply(
+                &user(),
+                &no_schemas,
+                ResourceKind::User,
+                &CompatPolicy::default()
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            apply(&user(), &no_schemas, ResourceKind::User, &strict)
+                .unwrap_err()
+                .scim_type(),
+            "invalidSyntax"
+        );
     }
 
     #[test]
@@ -855,9 +939,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            apply(&user(), &bad_schema, ResourceKind::User)
-                .unwrap_err()
-                .scim_type(),
+            apply(
+                &user(),
+                &bad_schema,
+                ResourceKind::User,
+                &CompatPolicy::default()
+            )
+            .unwrap_err()
+            .scim_type(),
             "invalidSyntax"
         );
         assert_eq!(
@@ -937,7 +1026,13 @@ mod path_booleans {
             json!({"Operations": [{"op": "Replace", "path": "active", "value": "False"}]}),
         )
         .unwrap();
-        let p = apply(&json!({"active": true}), &req, ResourceKind::User).unwrap();
+        let p = apply(
+            &json!({"active": true}),
+            &req,
+            ResourceKind::User,
+            &CompatPolicy::default(),
+        )
+        .unwrap();
         assert_eq!(p.resource["active"], json!(false));
     }
 }

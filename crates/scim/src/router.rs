@@ -13,51 +13,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use envelope::{Actor, ActorType, TenantId};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::patch::ResourceKind;
 use crate::service::{Caller, ScimError, ScimService, Shape, etag, parse_patch};
 use crate::store::ScimStore;
+use crate::tenants::{TenantDirectory, token_hash};
 
 pub const SCIM_JSON: &str = "application/scim+json";
-
-/// Tenant credentials: SHA-256 of each bearer token → the tenant and the IdP it stands for.
-#[derive(Debug, Clone, Default)]
-pub struct TokenRegistry {
-    by_hash: HashMap<String, Caller>,
-}
-
-impl TokenRegistry {
-    /// Registers a token (only its hash is kept). Several tokens per tenant allow rotation.
-    pub fn add(&mut self, token: &str, tenant: TenantId, idp: &str) {
-        let caller = Caller {
-            tenant,
-            actor: Actor {
-                kind: ActorType::Idp,
-                id: idp.to_owned(),
-                name: None,
-            },
-        };
-        self.by_hash
-            .insert(hex::encode(Sha256::digest(token.as_bytes())), caller);
-    }
-
-    pub fn revoke(&mut self, token: &str) {
-        self.by_hash
-            .remove(&hex::encode(Sha256::digest(token.as_bytes())));
-    }
-
-    fn resolve(&self, headers: &HeaderMap) -> Option<Caller> {
-        let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-        let (scheme, token) = value.split_once(' ')?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return None;
-        }
-        self.by_hash
-            .get(&hex::encode(Sha256::digest(token.trim().as_bytes())))
-            .cloned()
-    }
-}
 
 /// A per-tenant token bucket: `rate` requests per second on average, bursts of `burst`.
 /// One IdP's sync storm must not starve the other tenants.
@@ -122,7 +84,7 @@ impl Default for RateLimit {
 
 struct AppState<S> {
     service: ScimService<S>,
-    tokens: TokenRegistry,
+    directory: Box<dyn TenantDirectory>,
     limits: RateLimit,
 }
 
@@ -152,13 +114,35 @@ fn scim(status: StatusCode, body: Value, version: Option<u64>) -> Response {
     r
 }
 
-fn caller<S>(state: &AppState<S>, headers: &HeaderMap) -> Result<Caller, ScimError> {
-    let caller = state
-        .tokens
-        .resolve(headers)
-        .ok_or_else(|| ScimError::new(401, None, "missing or invalid bearer token"))?;
-    state.limits.take(&caller.tenant).map_err(too_many)?;
-    Ok(caller)
+/// The tenant and IdP behind the bearer token, with the tenant's policy; then the
+/// tenant's rate limit.
+async fn caller<S>(state: &AppState<S>, headers: &HeaderMap) -> Result<Caller, ScimError> {
+    let unauthorized = || ScimError::new(401, None, "missing or invalid bearer token");
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(unauthorized)?;
+    let credential = state
+        .directory
+        .credential(&token_hash(token))
+        .await?
+        .filter(|c| c.valid_at(chrono::Utc::now()))
+        .ok_or_else(unauthorized)?;
+    state.limits.take(&credential.tenant).map_err(too_many)?;
+    let policy = state.directory.policy(&credential.tenant).await?;
+    Ok(Caller {
+        tenant: credential.tenant,
+        actor: Actor {
+            kind: ActorType::Idp,
+            id: credential.idp,
+            name: None,
+        },
+        policy,
+    })
 }
 
 fn shape(q: &HashMap<String, String>) -> Shape {
@@ -210,7 +194,7 @@ async fn list<S: ScimStore>(
     headers: HeaderMap,
     q: HashMap<String, String>,
 ) -> Result<Response, ScimError> {
-    let caller = caller(&state, &headers)?;
+    let caller = caller(&state, &headers).await?;
     let filter = q
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("filter"))
@@ -264,7 +248,7 @@ async fn create<S: ScimStore>(
     q: HashMap<String, String>,
     body: Bytes,
 ) -> Result<Response, ScimError> {
-    let caller = caller(&state, &headers)?;
+    let caller = caller(&state, &headers).await?;
     let (v, version) = state
         .service
         .create(&caller, kind, json_body(&body)?, &shape(&q))
@@ -289,7 +273,7 @@ async fn one<S: ScimStore>(
     q: HashMap<String, String>,
     body: Bytes,
 ) -> Result<Response, ScimError> {
-    let caller = caller(&state, &headers)?;
+    let caller = caller(&state, &headers).await?;
     let if_match = header_str(&headers, header::IF_MATCH);
     let s = &state.service;
     match method {
@@ -383,7 +367,7 @@ async fn bulk<S: ScimStore>(
     body: axum::body::Body,
 ) -> Result<Response, ScimError> {
     use http_body_util::BodyExt;
-    let caller = caller(&state, &headers)?;
+    let caller = caller(&state, &headers).await?;
     let too_large = || {
         ScimError::new(
             413,
@@ -464,7 +448,7 @@ async fn read_only_endpoint<S: ScimStore>(
     headers: HeaderMap,
     doc: Value,
 ) -> Result<Response, ScimError> {
-    caller(&state, &headers)?;
+    caller(&state, &headers).await?;
     if method != Method::GET {
         return Err(ScimError::new(405, None, "this endpoint is read-only"));
     }
@@ -473,19 +457,23 @@ async fn read_only_endpoint<S: ScimStore>(
 
 /// The SCIM router with the default per-tenant rate limit. `base_url` is what
 /// `meta.location` starts with.
-pub fn router<S: ScimStore + 'static>(store: S, tokens: TokenRegistry, base_url: &str) -> Router {
-    router_with_limits(store, tokens, base_url, RateLimit::default())
+pub fn router<S: ScimStore + 'static>(
+    store: S,
+    directory: impl TenantDirectory + 'static,
+    base_url: &str,
+) -> Router {
+    router_with_limits(store, directory, base_url, RateLimit::default())
 }
 
 pub fn router_with_limits<S: ScimStore + 'static>(
     store: S,
-    tokens: TokenRegistry,
+    directory: impl TenantDirectory + 'static,
     base_url: &str,
     limits: RateLimit,
 ) -> Router {
     let state = Arc::new(AppState {
         service: ScimService::new(store, base_url),
-        tokens,
+        directory: Box::new(directory),
         limits,
     });
     let collection = |kind: ResourceKind| {
@@ -523,7 +511,7 @@ pub fn router_with_limits<S: ScimStore + 'static>(
                  Path(id): Path<String>,
                  h: HeaderMap,
                  Query(q): Query<HashMap<String, String>>| async move {
-                    let caller = caller(&st, &h)?;
+                    let caller = caller(&st, &h).await?;
                     let cursor = q
                         .iter()
                         .find(|(k, _)| k.eq_ignore_ascii_case("cursor"))

@@ -110,6 +110,8 @@ impl From<ProjectionError> for ScimError {
 pub struct Caller {
     pub tenant: TenantId,
     pub actor: Actor,
+    /// How leniently this tenant's requests are read.
+    pub policy: crate::tenants::CompatPolicy,
 }
 
 /// What a list or search asks for, paging included.
@@ -165,7 +167,16 @@ pub fn etag(version: u64) -> String {
 }
 
 /// Attributes a client may not set, and nulls (Entra sends `null` for unset fields).
-fn clean_body(mut body: Value, kind: ResourceKind) -> Result<Value, ScimError> {
+fn clean_body(
+    body: Value,
+    kind: ResourceKind,
+    policy: &crate::tenants::CompatPolicy,
+) -> Result<Value, ScimError> {
+    let mut body = if policy.string_booleans {
+        patch::coerce_booleans(body)
+    } else {
+        body
+    };
     let Some(obj) = body.as_object_mut() else {
         return Err(ScimError::new(
             400,
@@ -219,7 +230,11 @@ fn drop_nulls(v: &mut Value) {
     }
 }
 
-fn check_schemas(body: &Value, kind: ResourceKind) -> Result<(), ScimError> {
+fn check_schemas(
+    body: &Value,
+    kind: ResourceKind,
+    policy: &crate::tenants::CompatPolicy,
+) -> Result<(), ScimError> {
     let want = if kind == ResourceKind::User {
         USER_SCHEMA
     } else {
@@ -227,7 +242,7 @@ fn check_schemas(body: &Value, kind: ResourceKind) -> Result<(), ScimError> {
     };
     match body.get("schemas") {
         // lenient: some clients omit schemas; a present list must name the resource's
-        None => Ok(()),
+        None if policy.optional_schemas => Ok(()),
         Some(Value::Array(list))
             if list
                 .iter()
@@ -235,7 +250,7 @@ fn check_schemas(body: &Value, kind: ResourceKind) -> Result<(), ScimError> {
         {
             Ok(())
         }
-        Some(_) => Err(ScimError::new(
+        _ => Err(ScimError::new(
             400,
             Some("invalidSyntax"),
             format!("schemas must include {want}"),
@@ -371,13 +386,13 @@ impl<S: ScimStore> ScimService<S> {
         body: Value,
         shape: &Shape,
     ) -> Result<(Value, u64), ScimError> {
-        check_schemas(&body, kind)?;
+        check_schemas(&body, kind, &caller.policy)?;
         let members = if kind == ResourceKind::Group {
             patch_members(&body)?
         } else {
             vec![]
         };
-        let body = clean_body(body, kind)?;
+        let body = clean_body(body, kind, &caller.policy)?;
         let id = uuid::Uuid::now_v7().to_string();
         let known = self
             .resolve_members(caller, &id, &[MemberChange::Add(members.clone())])
@@ -509,7 +524,7 @@ impl<S: ScimStore> ScimService<S> {
         if_match: Option<&str>,
         shape: &Shape,
     ) -> Result<(Value, u64), ScimError> {
-        check_schemas(&body, kind)?;
+        check_schemas(&body, kind, &caller.policy)?;
         let old = self.load(caller, kind, id, if_match).await?;
         if let Some(sent) = get_ci(&body, "id").and_then(Value::as_str)
             && sent != id
@@ -526,7 +541,7 @@ impl<S: ScimStore> ScimService<S> {
         } else {
             None
         };
-        let body = clean_body(body, kind)?;
+        let body = clean_body(body, kind, &caller.policy)?;
         let changes = match members {
             Some(wanted) => vec![MemberChange::RemoveAll, MemberChange::Add(wanted)],
             None => vec![],
@@ -548,8 +563,8 @@ impl<S: ScimStore> ScimService<S> {
     ) -> Result<(Value, u64), ScimError> {
         let old = self.load(caller, kind, id, if_match).await?;
         // the engine sees `id` so that a client sending it back unchanged is accepted
-        let patched = patch::apply(&with_id(&old), request, kind)?;
-        let body = clean_body(patched.resource, kind)?;
+        let patched = patch::apply(&with_id(&old), request, kind, &caller.policy)?;
+        let body = clean_body(patched.resource, kind, &caller.policy)?;
         // every named member is checked before anything is written: all or nothing
         let known = self.resolve_members(caller, id, &patched.members).await?;
         let new = self.commit_update(caller, &old, body).await?;
@@ -613,6 +628,10 @@ impl<S: ScimStore> ScimService<S> {
             .collect();
         if !missing.is_empty() {
             let shown: Vec<&str> = missing.iter().copied().take(10).collect();
+            if caller.policy.unknown_members == crate::tenants::UnknownMembers::Skip {
+                tracing::warn!(tenant = %caller.tenant, group_id, skipped = ?shown, "unknown members skipped by policy");
+                return Ok(known);
+            }
             return Err(ScimError::new(
                 400,
                 Some("invalidValue"),
@@ -707,11 +726,18 @@ impl<S: ScimStore> ScimService<S> {
             let now = Utc::now();
             match change {
                 MemberChange::Add(ids) => {
+                    // only members that exist: the others were refused or, by the
+                    // tenant's policy, skipped
+                    let ids: Vec<String> = ids
+                        .iter()
+                        .filter(|id| known.contains_key(*id))
+                        .cloned()
+                        .collect();
                     self.store
                         .add_members(
                             &caller.tenant,
                             &group.id,
-                            ids,
+                            &ids,
                             &event("scim.group.member_added", now, known),
                         )
                         .await?;
