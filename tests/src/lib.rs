@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod conformance;
+pub mod idp_replay;
 pub mod scim_http;
 
 use std::io::Write;

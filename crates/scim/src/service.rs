@@ -13,6 +13,7 @@ use crate::projection::{self, ProjectionError};
 use crate::store::{OutboxEntry, Resource, ScimStore, StoreError, UniqueAttr};
 
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+pub const ENTERPRISE_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 pub const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
@@ -193,6 +194,19 @@ fn clean_body(
             )
     });
     obj.values_mut().for_each(drop_nulls);
+    // Entra ID sends the enterprise manager as a bare id; RFC 7643 §4.3 makes it complex
+    if let Some((_, ext)) = obj
+        .iter_mut()
+        .find(|(k, _)| k.eq_ignore_ascii_case(ENTERPRISE_SCHEMA))
+        && let Some(ext) = ext.as_object_mut()
+        && let Some(key) = ext
+            .keys()
+            .find(|k| k.eq_ignore_ascii_case("manager"))
+            .cloned()
+        && let Some(Value::String(id)) = ext.get(&key).cloned()
+    {
+        ext.insert(key, json!({ "value": id }));
+    }
     let attr = match kind {
         ResourceKind::User => "userName",
         ResourceKind::Group => "displayName",
