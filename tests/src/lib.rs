@@ -114,3 +114,51 @@ pub async fn new_dedupe_table(ddb: &aws_sdk_dynamodb::Client) -> String {
         .unwrap();
     name
 }
+
+/// A fresh event bus whose one rule (template.yaml's audit rule: every event on the bus)
+/// targets a fresh SQS queue. Returns (bus name, queue URL).
+pub async fn bus_with_audit_queue(c: &SdkConfig) -> (String, String) {
+    let sqs = aws_sdk_sqs::Client::new(c);
+    let eb = aws_sdk_eventbridge::Client::new(c);
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(unique("audit"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    let bus = unique("bus");
+    eb.create_event_bus().name(&bus).send().await.unwrap();
+    eb.put_rule()
+        .name("audit-all")
+        .event_bus_name(&bus)
+        .event_pattern(r#"{"account": [{"exists": true}]}"#)
+        .send()
+        .await
+        .unwrap();
+    eb.put_targets()
+        .rule("audit-all")
+        .event_bus_name(&bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("audit-queue")
+                .arn(queue_arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    (bus, queue_url)
+}

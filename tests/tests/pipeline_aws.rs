@@ -16,7 +16,9 @@ use auditlog::{
     CompactorConfig, DedupeError, DedupeStore, FixedClock, INGEST_PREFIX, QUARANTINE_PREFIX,
     Subscriber, SubscriberConfig, TenantReader, decode_parquet,
 };
-use auditlog_tests::{new_bucket, new_dedupe_table, s3_client, sdk_config, unique};
+use auditlog_tests::{
+    bus_with_audit_queue, new_bucket, new_dedupe_table, s3_client, sdk_config, unique,
+};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use chrono::{TimeZone, Utc};
 use envelope::{
@@ -47,47 +49,7 @@ impl Stack {
         let eb = aws_sdk_eventbridge::Client::new(&c);
         let bucket = new_bucket(&s3).await;
         let table = new_dedupe_table(&ddb).await;
-        let queue_url = sqs
-            .create_queue()
-            .queue_name(unique("audit"))
-            .send()
-            .await
-            .unwrap()
-            .queue_url
-            .unwrap();
-        let queue_arn = sqs
-            .get_queue_attributes()
-            .queue_url(&queue_url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap()
-            .attributes
-            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-            .clone();
-        let bus = unique("bus");
-        eb.create_event_bus().name(&bus).send().await.unwrap();
-        // the audit rule of template.yaml: every event on the bus
-        eb.put_rule()
-            .name("audit-all")
-            .event_bus_name(&bus)
-            .event_pattern(r#"{"account": [{"exists": true}]}"#)
-            .send()
-            .await
-            .unwrap();
-        eb.put_targets()
-            .rule("audit-all")
-            .event_bus_name(&bus)
-            .targets(
-                aws_sdk_eventbridge::types::Target::builder()
-                    .id("audit-queue")
-                    .arn(queue_arn)
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .unwrap();
+        let (bus, queue_url) = bus_with_audit_queue(&c).await;
         let clock = FixedClock::new(Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap());
         Stack {
             s3,
