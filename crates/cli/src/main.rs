@@ -2,6 +2,7 @@
 //! compactor code as the Lambda functions, over SQLite, a local directory and an
 //! in-process bus.
 
+mod bench;
 mod pipeline;
 mod serve;
 mod tenants;
@@ -60,6 +61,9 @@ enum Command {
     },
     /// Serve the SCIM API on localhost; its changes flow into the audit log.
     Serve(serve::ServeArgs),
+    /// Benchmarks with figures for docs/perf.md.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Manage the SCIM API's bearer tokens (stored hashed, per tenant).
     #[command(subcommand)]
     Tokens(tenants::TokensCommand),
@@ -112,6 +116,7 @@ async fn main() -> Result<()> {
         }
         Command::Compact { before } => pipeline::compact(&cli.data, before).await,
         Command::Serve(args) => serve::serve(&cli.data, args).await,
+        Command::Bench(cmd) => bench::run(&cli.data, cmd).await,
         Command::Tokens(cmd) => tenants::tokens(&cli.data, cmd).await,
         Command::Policy(cmd) => tenants::policy(&cli.data, cmd).await,
     }

@@ -16,9 +16,10 @@
 //!
 //! - `discovery`: `/Schemas` and `/ResourceTypes`.
 //!
-//! Still to come (issue 3): /Bulk, sorting and
-//! cursor pagination, the per-tenant compatibility policy and rate limit, the outbox
-//! relay, and the IdP request replays.
+//! - `paging`: RFC 9865 cursors, stateless and bound to tenant and query.
+//! - `bulk`: `/Bulk` with `bulkId` references and `failOnErrors`.
+//! - `tenants`: bearer-token credentials (hashed, rotatable) and the per-tenant
+//!   compatibility policy, behind the `TenantDirectory` port.
 
 pub mod bulk;
 pub mod discovery;
