@@ -78,6 +78,11 @@ async fn http_api_events_provision_and_the_change_reaches_the_bus() {
             )
         }
     };
+    let (status, body) = call("GET", "/scim/v1/Users", "okta-secret-123", None).await;
+    assert_eq!(
+        (status, body["scimType"].as_str()),
+        (400, Some("invalidVers"))
+    );
     let (status, body) = call("GET", "/scim/v2/Users", "wrong", None).await;
     assert_eq!((status, body["status"].as_str()), (401, Some("401")));
     let (status, body) = call(

@@ -92,7 +92,7 @@ pub async fn serve(data: &Path, args: ServeArgs) -> Result<()> {
     });
 
     let base = format!("http://{}/scim/v2", args.listen);
-    let app = axum::Router::new().nest("/scim/v2", scim::router(store.clone(), store, &base));
+    let app = scim::mounted(scim::router(store.clone(), store, &base));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;

@@ -309,3 +309,30 @@ fn serve_provisions_over_http_and_the_changes_reach_the_audit_log() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
+
+#[test]
+fn scim_bench_measures_and_checks_the_concurrent_union() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = stdout(&auditlog(
+        dir.path(),
+        &["bench", "scim", "--group-size", "300", "--rounds", "3"],
+    ));
+    for line in [
+        "GET /Users/{id}",
+        "GET /Users?filter=userName eq",
+        "POST /Users",
+        "PATCH group: add 100 members",
+        "PATCH group: remove 100 members",
+    ] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(line) && l.contains("p50") && l.contains("(3 requests)")),
+            "{line} missing in\n{out}"
+        );
+    }
+    assert!(
+        out.contains("union complete (800 members checked)"),
+        "{out}"
+    );
+    assert!(out.contains("peak RSS"), "{out}");
+}

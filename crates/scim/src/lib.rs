@@ -40,7 +40,7 @@ pub use store::{
 pub mod router;
 pub mod service;
 
-pub use router::{RateLimit, router, router_with_limits};
+pub use router::{MOUNT, RateLimit, mounted, router, router_with_limits};
 pub use service::{Caller, ListQuery, ScimError, ScimService, Shape, Sort};
 pub mod paging;
 pub mod relay;

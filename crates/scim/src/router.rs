@@ -608,3 +608,22 @@ pub fn router_with_limits<S: ScimStore + 'static>(
         .fallback(|| async { ScimError::new(404, None, "no such endpoint") })
         .with_state(state)
 }
+
+/// Where the SCIM API is served: under `/scim/v2`, the version in the path (RFC 7644
+/// §3.13).
+pub const MOUNT: &str = "/scim/v2";
+
+/// Mounts a SCIM router at `/scim/v2`. A request for another protocol version under
+/// `/scim/` gets 400 `invalidVers` instead of a bare 404.
+pub fn mounted(api: Router) -> Router {
+    Router::new().nest(MOUNT, api).route(
+        "/scim/{version}/{*rest}",
+        axum::routing::any(|Path((version, _)): Path<(String, String)>| async move {
+            ScimError::new(
+                400,
+                Some("invalidVers"),
+                format!("SCIM protocol version {version:?} is not supported; use /scim/v2"),
+            )
+        }),
+    )
+}

@@ -13,8 +13,7 @@ use axum::http::{Method, Request, Response};
 use scim::{OutboxRelay, RateLimit};
 use tower::ServiceExt;
 
-/// Where the API is mounted under the HTTP API's domain.
-pub const MOUNT: &str = "/scim/v2";
+use scim::MOUNT;
 /// Outbox entries relayed at most after one request (a large group PATCH may commit
 /// more; the scheduled relay picks up the rest).
 pub const RELAY_AFTER_REQUEST: usize = 500;
@@ -51,15 +50,12 @@ impl ScimApi {
                 .base_url
                 .clone()
                 .unwrap_or_else(|| format!("https://{}{MOUNT}", host.unwrap_or("localhost")));
-            axum::Router::new().nest(
-                MOUNT,
-                scim::router_with_limits(
-                    self.store.clone(),
-                    self.store.clone(),
-                    &base,
-                    RateLimit::new(self.limits.0, self.limits.1),
-                ),
-            )
+            scim::mounted(scim::router_with_limits(
+                self.store.clone(),
+                self.store.clone(),
+                &base,
+                RateLimit::new(self.limits.0, self.limits.1),
+            ))
         })
     }
 
