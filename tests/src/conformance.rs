@@ -436,6 +436,30 @@ pub async fn scim_store(store: &dyn scim::ScimStore, tag: &str) {
         Err(StoreError::NotFound)
     ));
 
+    // batched reads: only what exists, of that kind, in that tenant; more than one
+    // batch (DynamoDB reads 100 keys per request), duplicates asked once
+    let mut asked: Vec<String> = (0..150).map(|i| format!("nobody-{i}")).collect();
+    asked.extend(["u1".to_owned(), "u1".to_owned()]);
+    let found = store
+        .get_many(&acme, ResourceKind::User, &asked)
+        .await
+        .unwrap();
+    assert_eq!(found, vec![ada.clone()]);
+    assert!(
+        store
+            .get_many(&acme, ResourceKind::Group, &asked)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .get_many(&globex, ResourceKind::User, &asked)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
     // optimistic versions
     let mut v2 = ada.clone();
     v2.version = 2;

@@ -561,6 +561,15 @@ impl ScimStore for DynamoDbScimStore {
             .ok_or(StoreError::NotFound)
     }
 
+    async fn get_many(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        ids: &[String],
+    ) -> Result<Vec<Resource>, StoreError> {
+        self.batch_get_resources(tenant, kind, ids).await
+    }
+
     async fn find_unique(
         &self,
         tenant: &TenantId,
@@ -1003,5 +1012,75 @@ impl TenantDirectory for DynamoDbScimStore {
             .await
             .map_err(|e| map(&e))?;
         Ok(())
+    }
+}
+
+impl DynamoDbScimStore {
+    /// BatchGetItem of resource items, 100 keys per request, unprocessed keys retried
+    /// with backoff (they come back under throttling).
+    async fn batch_get_resources(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        ids: &[String],
+    ) -> Result<Vec<Resource>, StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut out = Vec::with_capacity(ids.len());
+        let mut unique: Vec<&String> = ids.iter().collect();
+        unique.sort_unstable();
+        unique.dedup();
+        for chunk in unique.chunks(100) {
+            let keys: Vec<HashMap<String, AttributeValue>> = chunk
+                .iter()
+                .map(|id| {
+                    HashMap::from([
+                        ("pk".to_owned(), s(resource_pk(tenant, kind))),
+                        ("sk".to_owned(), s(format!("R#{id}"))),
+                    ])
+                })
+                .collect();
+            let mut request = Some(HashMap::from([(
+                self.table.clone(),
+                build(
+                    KeysAndAttributes::builder()
+                        .set_keys(Some(keys))
+                        .consistent_read(true)
+                        .build(),
+                )?,
+            )]));
+            let mut attempt = 0u32;
+            while let Some(items) = request.take() {
+                attempt += 1;
+                let res = self
+                    .client
+                    .batch_get_item()
+                    .set_request_items(Some(items))
+                    .send()
+                    .await
+                    .map_err(|e| map(&e))?;
+                for item in res
+                    .responses()
+                    .and_then(|r| r.get(&self.table))
+                    .into_iter()
+                    .flatten()
+                {
+                    out.push(Self::to_resource(kind, item)?);
+                }
+                if let Some(left) = res.unprocessed_keys().filter(|u| !u.is_empty()) {
+                    if attempt >= TRANSACT_ATTEMPTS {
+                        return Err(StoreError::Throttled(
+                            "BatchGetItem kept returning unprocessed keys".into(),
+                        ));
+                    }
+                    let cap = 10u64 << attempt.min(8);
+                    tokio::time::sleep(std::time::Duration::from_millis(
+                        u64::from(jitter_seed()) % cap.max(1),
+                    ))
+                    .await;
+                    request = Some(left.clone());
+                }
+            }
+        }
+        Ok(out)
     }
 }

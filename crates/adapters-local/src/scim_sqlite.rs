@@ -271,6 +271,38 @@ impl ScimStore for SqliteScimStore {
             .ok_or(StoreError::NotFound)
     }
 
+    async fn get_many(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        ids: &[String],
+    ) -> Result<Vec<Resource>, StoreError> {
+        let mut unique: Vec<&String> = ids.iter().collect();
+        unique.sort_unstable();
+        unique.dedup();
+        let (tenant_str, kind_s) = (tenant.as_str(), kind_str(kind));
+        let conn = self.lock()?;
+        let mut out = Vec::with_capacity(unique.len());
+        // SQLite binds at most 32,766 parameters; 500 ids per statement
+        for chunk in unique.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT id, version, created, last_modified, body FROM scim_resources WHERE tenant_id = ? AND kind = ? AND id IN ({marks})"
+                ))
+                .map_err(map_err)?;
+            let mut values: Vec<&dyn rusqlite::ToSql> = vec![&tenant_str, &kind_s];
+            values.extend(chunk.iter().map(|id| *id as &dyn rusqlite::ToSql));
+            let rows = stmt
+                .query_map(values.as_slice(), |row| Self::row_to_resource(kind, row))
+                .map_err(map_err)?;
+            for r in rows {
+                out.push(r.map_err(map_err)?);
+            }
+        }
+        Ok(out)
+    }
+
     async fn find_unique(
         &self,
         tenant: &TenantId,

@@ -659,6 +659,9 @@ impl<S: ScimStore> ScimService<S> {
         Ok(known)
     }
 
+    /// Kind and display name of every id that is a user or group of the tenant: users
+    /// first, then groups among the rest, 1,000 ids at a time (bounded memory, and one
+    /// store round trip per 100 ids where the store batches).
     async fn lookup_members<'a>(
         &self,
         caller: &Caller,
@@ -668,41 +671,26 @@ impl<S: ScimStore> ScimService<S> {
         ids.sort_unstable();
         ids.dedup();
         let mut known = KnownMembers::new();
-        for chunk in ids.chunks(16) {
-            let found =
-                futures::future::join_all(chunk.iter().map(|id| self.lookup_member(caller, id)))
-                    .await;
-            for (id, info) in chunk.iter().zip(found) {
-                if let Some(info) = info? {
-                    known.insert((*id).to_owned(), info);
+        for chunk in ids.chunks(1000) {
+            let mut rest: Vec<String> = chunk.iter().map(|s| (*s).to_owned()).collect();
+            for kind in [ResourceKind::User, ResourceKind::Group] {
+                if rest.is_empty() {
+                    break;
                 }
-            }
-        }
-        Ok(known)
-    }
-
-    async fn lookup_member(
-        &self,
-        caller: &Caller,
-        id: &str,
-    ) -> Result<Option<MemberInfo>, StoreError> {
-        for kind in [ResourceKind::User, ResourceKind::Group] {
-            match self.store.get(&caller.tenant, kind, id).await {
-                Ok(r) => {
-                    let attr = match kind {
-                        ResourceKind::User => "userName",
-                        ResourceKind::Group => "displayName",
-                    };
+                let attr = match kind {
+                    ResourceKind::User => "userName",
+                    ResourceKind::Group => "displayName",
+                };
+                for r in self.store.get_many(&caller.tenant, kind, &rest).await? {
                     let display = get_ci(&r.body, attr)
                         .and_then(Value::as_str)
                         .map(str::to_owned);
-                    return Ok(Some(MemberInfo { kind, display }));
+                    known.insert(r.id, MemberInfo { kind, display });
                 }
-                Err(StoreError::NotFound) => {}
-                Err(e) => return Err(e),
+                rest.retain(|id| !known.contains_key(id));
             }
         }
-        Ok(None)
+        Ok(known)
     }
 
     /// Applies membership changes, one membership at a time, each with its event.

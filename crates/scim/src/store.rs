@@ -92,6 +92,28 @@ pub trait ScimStore: Send + Sync {
         id: &str,
     ) -> Result<Resource, StoreError>;
 
+    /// The resources of `kind` among `ids` that exist, in any order. Stores that can
+    /// batch reads override this (DynamoDB: one BatchGetItem per 100 ids).
+    async fn get_many(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        ids: &[String],
+    ) -> Result<Vec<Resource>, StoreError> {
+        let mut unique: Vec<&String> = ids.iter().collect();
+        unique.sort_unstable();
+        unique.dedup();
+        let mut out = Vec::with_capacity(unique.len());
+        for id in unique {
+            match self.get(tenant, kind, id).await {
+                Ok(r) => out.push(r),
+                Err(StoreError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
     async fn find_unique(
         &self,
         tenant: &TenantId,
@@ -183,6 +205,14 @@ impl<T: ScimStore + ?Sized> ScimStore for std::sync::Arc<T> {
     }
     async fn get(&self, t: &TenantId, k: ResourceKind, id: &str) -> Result<Resource, StoreError> {
         (**self).get(t, k, id).await
+    }
+    async fn get_many(
+        &self,
+        t: &TenantId,
+        k: ResourceKind,
+        ids: &[String],
+    ) -> Result<Vec<Resource>, StoreError> {
+        (**self).get_many(t, k, ids).await
     }
     async fn find_unique(
         &self,
