@@ -29,7 +29,7 @@ WHERE tenant_id = ? /* tenant_id */
         )
         OR (event_type LIKE 'app.%' AND action IN (
             'grant', 'revoke', 'role_change', 'impersonate', 'export',
-            'api_key_create', 'api_key_delete', 'settings_change'
+            'create_api_key', 'delete_api_key', 'change_settings'
         ))
         OR json_extract_scalar(payload, '$.privileged') = 'true'
     )

@@ -4,6 +4,7 @@
 
 mod bench;
 mod pipeline;
+mod query_cmd;
 mod serve;
 mod tenants;
 mod traffic;
@@ -59,6 +60,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a compliance query of queries/ on the local data (DataFusion); no name lists them.
+    Query(query_cmd::QueryArgs),
     /// Serve the SCIM API on localhost; its changes flow into the audit log.
     Serve(serve::ServeArgs),
     /// Benchmarks with figures for docs/perf.md.
@@ -116,6 +119,7 @@ async fn main() -> Result<()> {
         }
         Command::Compact { before } => pipeline::compact(&cli.data, before).await,
         Command::Serve(args) => serve::serve(&cli.data, args).await,
+        Command::Query(args) => query_cmd::run(&cli.data, args).await,
         Command::Bench(cmd) => bench::run(&cli.data, cmd).await,
         Command::Tokens(cmd) => tenants::tokens(&cli.data, cmd).await,
         Command::Policy(cmd) => tenants::policy(&cli.data, cmd).await,

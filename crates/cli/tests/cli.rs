@@ -336,3 +336,74 @@ fn scim_bench_measures_and_checks_the_concurrent_union() {
     );
     assert!(out.contains("peak RSS"), "{out}");
 }
+
+#[test]
+fn query_runs_the_compliance_sql_on_demo_data() {
+    let dir = tempfile::tempdir().unwrap();
+    stdout(&auditlog(
+        dir.path(),
+        &["demo", "--events", "3000", "--tenants", "3", "--fresh"],
+    ));
+    let listed = stdout(&auditlog(dir.path(), &["query"]));
+    assert!(
+        listed.contains("who_did_what") && listed.contains("--param tenant_id=<string>"),
+        "{listed}"
+    );
+    let volume = stdout(&auditlog(
+        dir.path(),
+        &[
+            "query",
+            "event_volume",
+            "-p",
+            "from_dt=2020-01-01",
+            "-p",
+            "to_dt=2030-12-31",
+            "--format",
+            "csv",
+        ],
+    ));
+    let mut lines = volume.lines();
+    assert_eq!(lines.next(), Some("tenant_id,dt,event_type,events"));
+    // every unique event is counted once across tenants, days and types
+    let total: usize = lines
+        .map(|l| l.rsplit(',').next().unwrap().parse::<usize>().unwrap())
+        .sum();
+    let demo_show = stdout(&auditlog(
+        dir.path(),
+        &[
+            "query",
+            "event_volume",
+            "-p",
+            "from_dt=2020-01-01",
+            "-p",
+            "to_dt=2030-12-31",
+            "--format",
+            "json",
+        ],
+    ));
+    assert!(
+        demo_show
+            .lines()
+            .all(|l| l.starts_with("{\"dt\"") || l.starts_with('{'))
+    );
+    assert!(total > 2_500 && total <= 3_000, "{total}");
+    let o = auditlog(
+        dir.path(),
+        &[
+            "query",
+            "who_did_what",
+            "-p",
+            "tenant_id=tenant-0000",
+            "-p",
+            "from=yesterday",
+            "-p",
+            "to=2030-01-01",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("\"yesterday\" is not a valid timestamp"));
+    let o = auditlog(dir.path(), &["query", "who_did_what", "-p", "tenant_id=x"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("missing parameter from"));
+    let o = auditlog(dir.path(), &["query", "nope"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("the queries are: who_did_what"));
+}

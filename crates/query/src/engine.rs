@@ -185,3 +185,63 @@ pub fn to_rows(batches: &[RecordBatch]) -> Result<(Vec<String>, Vec<Vec<String>>
     }
     Ok((header, rows))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::TABLE_FILES;
+
+    /// `name type` pairs between the first `(` and its `)`, and in PARTITIONED BY.
+    fn ddl_columns(ddl: &str) -> (Vec<(String, String)>, Vec<(String, String)>) {
+        let pairs = |s: &str| {
+            s.split(',')
+                .map(|c| {
+                    let mut w = c.split_whitespace();
+                    (w.next().unwrap().to_owned(), w.next().unwrap().to_owned())
+                })
+                .collect::<Vec<_>>()
+        };
+        // skip the header comments, which may hold parentheses
+        let ddl = &ddl[ddl.find("CREATE").unwrap()..];
+        let body = ddl.split_once('(').unwrap().1.split_once(')').unwrap().0;
+        let parts = ddl
+            .split_once("PARTITIONED BY (")
+            .map(|(_, rest)| pairs(rest.split_once(')').unwrap().0))
+            .unwrap_or_default();
+        (pairs(body), parts)
+    }
+
+    fn athena_type(dt: &DataType) -> &'static str {
+        match dt {
+            DataType::Utf8 => "string",
+            DataType::Int32 => "int",
+            DataType::Timestamp(_, _) => "timestamp",
+            other => panic!("no Athena type for {other}"),
+        }
+    }
+
+    #[test]
+    fn athena_ddl_matches_the_parquet_schema_and_partitions() {
+        for table in Table::ALL {
+            let ddl = TABLE_FILES
+                .iter()
+                .find(|(n, _)| *n == table.name())
+                .unwrap()
+                .1;
+            let (columns, partitions) = ddl_columns(ddl);
+            let schema = arrow_schema(table.tier());
+            let expected: Vec<(String, String)> = schema
+                .fields()
+                .iter()
+                .map(|f| (f.name().clone(), athena_type(f.data_type()).to_owned()))
+                .collect();
+            assert_eq!(columns, expected, "{}", table.name());
+            let expected_parts: Vec<(String, String)> = table
+                .partitions()
+                .iter()
+                .map(|(n, t)| (n.clone(), athena_type(t).to_owned()))
+                .collect();
+            assert_eq!(partitions, expected_parts, "{}", table.name());
+        }
+    }
+}
