@@ -191,8 +191,10 @@ mod tests {
     use super::*;
     use crate::catalog::TABLE_FILES;
 
+    type Columns = Vec<(String, String)>;
+
     /// `name type` pairs between the first `(` and its `)`, and in PARTITIONED BY.
-    fn ddl_columns(ddl: &str) -> (Vec<(String, String)>, Vec<(String, String)>) {
+    fn ddl_columns(ddl: &str) -> (Columns, Columns) {
         let pairs = |s: &str| {
             s.split(',')
                 .map(|c| {
