@@ -115,7 +115,17 @@ pub async fn new_dedupe_table(ddb: &aws_sdk_dynamodb::Client) -> String {
     name
 }
 
-/// A fresh event bus whose one rule (template.yaml's audit rule: every event on the bus)
+/// The audit rule's event pattern as template.yaml deploys it, as JSON text.
+pub fn template_audit_pattern() -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    let doc: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let pattern = &doc["Resources"]["AuditRule"]["Properties"]["EventPattern"];
+    let json: serde_json::Value = serde_yaml::from_value(pattern.clone()).unwrap();
+    json.to_string()
+}
+
+/// A fresh event bus whose one rule (template.yaml's audit rule, read from the template)
 /// targets a fresh SQS queue. Returns (bus name, queue URL).
 pub async fn bus_with_audit_queue(c: &SdkConfig) -> (String, String) {
     let sqs = aws_sdk_sqs::Client::new(c);
@@ -143,7 +153,7 @@ pub async fn bus_with_audit_queue(c: &SdkConfig) -> (String, String) {
     eb.put_rule()
         .name("audit-all")
         .event_bus_name(&bus)
-        .event_pattern(r#"{"account": [{"exists": true}]}"#)
+        .event_pattern(template_audit_pattern())
         .send()
         .await
         .unwrap();

@@ -1,0 +1,159 @@
+//! template.yaml against the code: the audit rule routes a sample of every event type
+//! the producers emit (nothing is silently unrouted), and the Athena named queries are
+//! exactly the files in queries/ that the local engine runs in its tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use std::path::Path;
+
+use auditlog_tests::template_audit_pattern;
+use envelope::SchemaRegistry;
+use envelope::pattern::EventPattern;
+use serde_json::json;
+
+fn template() -> serde_yaml::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A bus event as EventBridge delivers it to a rule, for one event type.
+fn sample(event_type: &str, source: &str) -> serde_json::Value {
+    json!({
+        "version": "0", "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+        "detail-type": event_type, "source": source, "account": "111122223333",
+        "time": "2026-11-22T10:00:00Z", "region": "eu-west-1", "resources": [],
+        "detail": {"metadata": {"event_type": event_type, "tenant_id": "acme"}, "payload": {}}
+    })
+}
+
+#[test]
+fn the_audit_rule_routes_every_event_type_the_producers_emit() {
+    let pattern = EventPattern::parse(&template_audit_pattern()).unwrap();
+    let registry = SchemaRegistry::builtin().unwrap();
+    let mut checked = 0;
+    for (event_type, _) in registry.entries() {
+        // app.generic stands for every app.<domain>.<verb>
+        let types = if event_type == "app.generic" {
+            vec![
+                "app.document.shared",
+                "app.session.login",
+                "app.apikey.created",
+            ]
+        } else {
+            vec![event_type]
+        };
+        for t in types {
+            for source in [scim::relay::SCIM_SOURCE, "app.documents", "billing"] {
+                assert!(
+                    pattern.matches(&sample(t, source)),
+                    "{t} from {source} is not routed"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 30, "{checked}");
+    // including events of an account or region other than the stack's, and odd sources
+    let mut other = sample("app.x.y", "");
+    other["account"] = json!("999999999999");
+    assert!(pattern.matches(&other));
+}
+
+#[test]
+fn every_query_file_is_deployed_as_a_named_query_verbatim() {
+    let doc = template();
+    let resources = doc["Resources"].as_mapping().unwrap();
+    let named: Vec<(String, String)> = resources
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::Athena::NamedQuery"))
+        .map(|r| {
+            (
+                r["Properties"]["Name"].as_str().unwrap().to_owned(),
+                r["Properties"]["QueryString"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files: Vec<(String, std::path::PathBuf)> = std::fs::read_dir(root.join("queries"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .map(|p| (p.file_stem().unwrap().to_string_lossy().into_owned(), p))
+        .collect();
+    for view in ["audit_events", "audit_events_all"] {
+        files.push((
+            format!("create_view_{view}"),
+            root.join(format!("queries/ddl/{view}.sql")),
+        ));
+    }
+    assert_eq!(named.len(), files.len(), "one named query per file");
+    for (name, path) in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let deployed = named
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("{name} is not a named query in template.yaml"));
+        assert_eq!(
+            deployed.1.trim_end(),
+            text.trim_end(),
+            "{name} differs from {}: run scripts/sync-named-queries.py",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn the_glue_tables_match_the_ddl_in_queries() {
+    let doc = template();
+    for (resource, ddl) in [
+        ("AuditRecordsTable", "audit_records"),
+        ("AuditRecordsAllTable", "audit_records_all"),
+        ("AuditIngestTable", "audit_ingest"),
+    ] {
+        let input = &doc["Resources"][resource]["Properties"]["TableInput"];
+        assert_eq!(input["Name"].as_str(), Some(ddl));
+        let cols = |v: &serde_yaml::Value| -> Vec<String> {
+            v.as_sequence()
+                .unwrap()
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} {}",
+                        c["Name"].as_str().unwrap(),
+                        c["Type"].as_str().unwrap()
+                    )
+                })
+                .collect()
+        };
+        let columns = cols(&input["StorageDescriptor"]["Columns"]);
+        let partitions = cols(&input["PartitionKeys"]);
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../queries/ddl/{ddl}.sql")),
+        )
+        .unwrap();
+        let sql = &text[text.find("CREATE").unwrap()..];
+        let body = sql.split_once('(').unwrap().1.split_once(')').unwrap().0;
+        let ddl_cols: Vec<String> = body
+            .split(',')
+            .map(|c| c.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        assert_eq!(columns, ddl_cols, "{resource}");
+        let parts = sql
+            .split_once("PARTITIONED BY (")
+            .unwrap()
+            .1
+            .split_once(')')
+            .unwrap()
+            .0;
+        let ddl_parts: Vec<String> = parts
+            .split(',')
+            .map(|c| c.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        assert_eq!(partitions, ddl_parts, "{resource}");
+        let projected = input["Parameters"]["projection.enabled"].as_str() == Some("true");
+        assert_eq!(
+            projected,
+            text.contains("'projection.enabled' = 'true'"),
+            "{resource}"
+        );
+    }
+}
