@@ -57,11 +57,26 @@ pub struct CompactionReport {
 pub struct Compactor<B> {
     blobs: B,
     config: CompactorConfig,
+    catalog: Option<std::sync::Arc<dyn crate::ports::PartitionCatalog>>,
 }
 
 impl<B: BlobStore> Compactor<B> {
     pub fn new(blobs: B, config: CompactorConfig) -> Self {
-        Self { blobs, config }
+        Self {
+            blobs,
+            config,
+            catalog: None,
+        }
+    }
+
+    /// Registers every tenant-day partition written in a catalog before the folded
+    /// ingest files are removed.
+    pub fn with_catalog(
+        mut self,
+        catalog: std::sync::Arc<dyn crate::ports::PartitionCatalog>,
+    ) -> Self {
+        self.catalog = Some(catalog);
+        self
     }
 
     pub async fn run(&self) -> Result<CompactionReport, StorageError> {
@@ -104,6 +119,7 @@ impl<B: BlobStore> Compactor<B> {
             }
             day.push((key.clone(), bytes));
         }
+        let mut written: Vec<PartitionKey> = Vec::new();
         let mut groups: Vec<BTreeSet<String>> = vec![BTreeSet::new()];
         let mut group_rows = 0;
         for (tenant, n) in rows_per_tenant {
@@ -130,9 +146,15 @@ impl<B: BlobStore> Compactor<B> {
                 }
             }
             for (tenant, fresh) in by_tenant {
-                self.fold_partition(PartitionKey::new(tenant, dt), fresh, report)
+                let partition = PartitionKey::new(tenant, dt);
+                self.fold_partition(partition.clone(), fresh, report)
                     .await?;
+                written.push(partition);
             }
+        }
+        // Registered before the ingest files go, so the rows never leave every view.
+        if let Some(catalog) = &self.catalog {
+            catalog.add_partitions(&written).await?;
         }
         // Only now is every row of these files in a tenant file.
         for key in files {

@@ -24,8 +24,8 @@ pub use layout::{
     ingest_object_key, quarantine_object_key, tenant_prefix,
 };
 pub use ports::{
-    BlobError, BlobStore, ClaimContext, ClaimOutcome, ClaimRequest, Clock, DedupeError,
-    DedupeStore, FixedClock, ObjectInfo, SystemClock,
+    BlobError, BlobStore, CatalogError, ClaimContext, ClaimOutcome, ClaimRequest, Clock,
+    DedupeError, DedupeStore, FixedClock, ObjectInfo, PartitionCatalog, SystemClock,
 };
 pub use reader::{StorageError, TenantReader};
 pub use record::{AuditRecord, payload_sha256};

@@ -616,3 +616,62 @@ mod properties {
         }
     }
 }
+
+/// Records what it is asked to register; fails while `fail` is set.
+#[derive(Default)]
+struct RecordingCatalog {
+    registered: std::sync::Mutex<Vec<PartitionKey>>,
+    fail: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl PartitionCatalog for RecordingCatalog {
+    async fn add_partitions(&self, partitions: &[PartitionKey]) -> Result<(), CatalogError> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(CatalogError("catalog unavailable".into()));
+        }
+        self.registered
+            .lock()
+            .unwrap()
+            .extend(partitions.iter().cloned());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn compaction_registers_partitions_before_removing_ingest_files() {
+    let r = rig();
+    let a: Vec<Value> = (0..30).map(|n| ev(&format!("t{}", n % 3), n)).collect();
+    r.sub.handle(&msgs(&a)).await;
+    let catalog = Arc::new(RecordingCatalog::default());
+    catalog
+        .fail
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let c =
+        Compactor::new(r.blobs.clone(), CompactorConfig::default()).with_catalog(catalog.clone());
+    assert!(matches!(c.run().await, Err(StorageError::Catalog(_))));
+    assert!(
+        !r.blobs.list(INGEST_PREFIX).await.unwrap().is_empty(),
+        "a failed registration keeps the ingest files"
+    );
+    catalog
+        .fail
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    c.run().await.unwrap();
+    assert!(r.blobs.list(INGEST_PREFIX).await.unwrap().is_empty());
+    let mut got: Vec<String> = catalog
+        .registered
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|p| p.prefix())
+        .collect();
+    got.sort();
+    let dt = read(&r.blobs, "t0").await[0].dt();
+    assert_eq!(
+        got,
+        (0..3)
+            .map(|t| format!("audit/tenant_id=t{t}/dt={dt}/"))
+            .collect::<Vec<_>>()
+    );
+}

@@ -193,3 +193,18 @@ impl<T: DedupeStore + ?Sized> DedupeStore for std::sync::Arc<T> {
         (**self).release(ctx, keys).await
     }
 }
+
+/// Why partitions could not be registered; the compactor keeps the ingest files (so
+/// nothing disappears from the views) and the next run registers again.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("partition catalog: {0}")]
+pub struct CatalogError(pub String);
+
+/// Where the tenant-day partitions that the compactor writes are registered, for query
+/// engines that do not discover them from the layout (Athena's `audit_records_all`,
+/// which scans across tenants without partition projection). Registering a partition
+/// that exists is a no-op.
+#[async_trait]
+pub trait PartitionCatalog: Send + Sync {
+    async fn add_partitions(&self, partitions: &[crate::PartitionKey]) -> Result<(), CatalogError>;
+}

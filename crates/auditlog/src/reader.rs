@@ -23,6 +23,8 @@ pub enum StorageError {
         #[source]
         source: CodecError,
     },
+    #[error(transparent)]
+    Catalog(#[from] crate::ports::CatalogError),
 }
 
 pub struct TenantReader<B> {
