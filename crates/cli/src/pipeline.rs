@@ -291,6 +291,50 @@ pub async fn demo(data: &Path, args: DemoArgs) -> Result<()> {
             .await?;
         print_table(&records[records.len().saturating_sub(5)..])?;
         println!("({} records for {t} in the last hour)", records.len());
+        demo_queries(data, &t).await?;
+    }
+    Ok(())
+}
+
+/// Two of the compliance queries of queries/ on what the demo wrote (the same SQL that
+/// Athena runs once deployed).
+async fn demo_queries(data: &Path, t: &TenantId) -> Result<()> {
+    let engine = query::Engine::open(&data.join("blobs")).await?;
+    let today = Utc::now().date_naive();
+    let day_after = today + chrono::Duration::days(1);
+    for (name, params) in [
+        (
+            "privileged_actions",
+            vec![
+                ("tenant_id", t.to_string()),
+                ("from", (today - chrono::Duration::days(7)).to_string()),
+                ("to", day_after.to_string()),
+            ],
+        ),
+        (
+            "failed_actions",
+            vec![
+                ("tenant_id", t.to_string()),
+                ("from", (today - chrono::Duration::days(7)).to_string()),
+                ("to", day_after.to_string()),
+            ],
+        ),
+    ] {
+        let q = query::find(name).map_err(anyhow::Error::msg)?;
+        let values = params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        let (_, rows) = query::to_rows(&engine.run(&q, &values).await?)?;
+        let args: Vec<String> = params.iter().map(|(k, v)| format!("-p {k}={v}")).collect();
+        println!(
+            "\nquery {name}: {} rows for {t} in the last week (auditlog query {name} {})",
+            rows.len(),
+            args.join(" ")
+        );
+        for row in rows.iter().rev().take(3).rev() {
+            println!("  {}", row[..row.len().min(8)].join("  "));
+        }
     }
     Ok(())
 }

@@ -66,6 +66,19 @@ fn demo_runs_the_pipeline_and_accounts_for_every_message() {
     );
     assert!(invalid > 0 && dups > 0, "{out}");
     assert_eq!(figure(&out, "rows"), 3000);
+    // the demo ends with compliance queries on what it wrote
+    let privileged = out
+        .lines()
+        .find(|l| l.starts_with("query privileged_actions: "))
+        .unwrap_or_else(|| panic!("{out}"));
+    let n: usize = privileged["query privileged_actions: ".len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(n > 0, "{privileged}");
+    assert!(out.contains("query failed_actions: "), "{out}");
     // the data stays queryable afterwards, per tenant
     let show = stdout(&auditlog(
         dir.path(),
