@@ -1026,10 +1026,7 @@ impl DynamoDbScimStore {
     ) -> Result<Vec<Resource>, StoreError> {
         use aws_sdk_dynamodb::types::KeysAndAttributes;
         let mut out = Vec::with_capacity(ids.len());
-        let mut unique: Vec<&String> = ids.iter().collect();
-        unique.sort_unstable();
-        unique.dedup();
-        for chunk in unique.chunks(100) {
+        for chunk in scim::store::distinct(ids).chunks(100) {
             let keys: Vec<HashMap<String, AttributeValue>> = chunk
                 .iter()
                 .map(|id| {

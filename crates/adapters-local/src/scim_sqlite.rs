@@ -277,9 +277,7 @@ impl ScimStore for SqliteScimStore {
         kind: ResourceKind,
         ids: &[String],
     ) -> Result<Vec<Resource>, StoreError> {
-        let mut unique: Vec<&String> = ids.iter().collect();
-        unique.sort_unstable();
-        unique.dedup();
+        let unique = scim::store::distinct(ids);
         let (tenant_str, kind_s) = (tenant.as_str(), kind_str(kind));
         let conn = self.lock()?;
         let mut out = Vec::with_capacity(unique.len());

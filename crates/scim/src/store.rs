@@ -72,6 +72,14 @@ pub enum StoreError {
     Unavailable(String),
 }
 
+/// Each id once, in order: what `get_many` implementations read.
+pub fn distinct(ids: &[String]) -> Vec<&String> {
+    let mut unique: Vec<&String> = ids.iter().collect();
+    unique.sort_unstable();
+    unique.dedup();
+    unique
+}
+
 /// Builds the event for one membership change (member id in, entry out).
 pub type MemberEvent<'a> = &'a (dyn Fn(&str) -> OutboxEntry + Send + Sync);
 
@@ -100,9 +108,7 @@ pub trait ScimStore: Send + Sync {
         kind: ResourceKind,
         ids: &[String],
     ) -> Result<Vec<Resource>, StoreError> {
-        let mut unique: Vec<&String> = ids.iter().collect();
-        unique.sort_unstable();
-        unique.dedup();
+        let unique = distinct(ids);
         let mut out = Vec::with_capacity(unique.len());
         for id in unique {
             match self.get(tenant, kind, id).await {

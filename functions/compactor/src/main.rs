@@ -2,7 +2,6 @@
 //! Folds closed days (before today, UTC) unless `COMPACT_OPEN_DAYS=true`.
 
 use adapters_aws::{GluePartitionCatalog, S3BlobStore};
-use anyhow::Context;
 use auditlog::{Compactor, CompactorConfig};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::{Value, json};
@@ -12,13 +11,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_target(false)
-        .without_time()
-        .init();
-    let bucket =
-        std::env::var("AUDIT_BUCKET").context("environment variable AUDIT_BUCKET is not set")?;
+    lambda_env::init_logs();
+    let bucket = lambda_env::var("AUDIT_BUCKET")?;
     let open_days = std::env::var("COMPACT_OPEN_DAYS").is_ok_and(|v| v == "true");
     let aws = aws_config::load_from_env().await;
     let blobs = S3BlobStore::new(aws_sdk_s3::Client::new(&aws), &bucket);

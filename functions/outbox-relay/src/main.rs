@@ -3,7 +3,6 @@
 //! `scim::OutboxRelay`.
 
 use adapters_aws::{DynamoDbScimStore, EventBridgeBus};
-use anyhow::Context;
 use envelope::{Publisher, PublisherConfig, SchemaRegistry};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use scim::OutboxRelay;
@@ -12,23 +11,18 @@ use serde_json::{Value, json};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn env(name: &str) -> anyhow::Result<String> {
-    std::env::var(name).with_context(|| format!("environment variable {name} is not set"))
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_target(false)
-        .without_time()
-        .init();
+    lambda_env::init_logs();
     let aws = aws_config::load_from_env().await;
-    let store = DynamoDbScimStore::new(aws_sdk_dynamodb::Client::new(&aws), env("SCIM_TABLE")?);
+    let store = DynamoDbScimStore::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        lambda_env::var("SCIM_TABLE")?,
+    );
     let publisher = Publisher::new(
         EventBridgeBus::new(
             aws_sdk_eventbridge::Client::new(&aws),
-            env("EVENT_BUS_NAME")?,
+            lambda_env::var("EVENT_BUS_NAME")?,
         ),
         SchemaRegistry::builtin()?,
         PublisherConfig::default(),
