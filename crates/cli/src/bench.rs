@@ -249,7 +249,7 @@ pub async fn run(data: &Path, cmd: BenchCommand) -> Result<()> {
         .map(|c| (0..BATCH).map(|k| user_id(base + c * BATCH + k)).collect())
         .collect();
     let started = Instant::now();
-    let results = futures_join(&client, &patch_uri, &sets).await;
+    let results = concurrent_patches(&client, &patch_uri, &sets).await;
     let concurrent_wall = started.elapsed();
     for (status, _) in &results {
         expect("concurrent PATCH", *status, StatusCode::OK)?;
@@ -287,7 +287,7 @@ pub async fn run(data: &Path, cmd: BenchCommand) -> Result<()> {
 }
 
 /// Sends one PATCH per set, each on its own task (the runtime has several threads).
-async fn futures_join(
+async fn concurrent_patches(
     client: &Client,
     uri: &str,
     sets: &[Vec<String>],

@@ -301,32 +301,19 @@ pub async fn demo(data: &Path, args: DemoArgs) -> Result<()> {
 async fn demo_queries(data: &Path, t: &TenantId) -> Result<()> {
     let engine = query::Engine::open(&data.join("blobs")).await?;
     let today = Utc::now().date_naive();
-    let day_after = today + chrono::Duration::days(1);
-    for (name, params) in [
-        (
-            "privileged_actions",
-            vec![
-                ("tenant_id", t.to_string()),
-                ("from", (today - chrono::Duration::days(7)).to_string()),
-                ("to", day_after.to_string()),
-            ],
-        ),
-        (
-            "failed_actions",
-            vec![
-                ("tenant_id", t.to_string()),
-                ("from", (today - chrono::Duration::days(7)).to_string()),
-                ("to", day_after.to_string()),
-            ],
-        ),
-    ] {
+    let params = [
+        ("tenant_id", t.to_string()),
+        ("from", (today - chrono::Duration::days(7)).to_string()),
+        ("to", (today + chrono::Duration::days(1)).to_string()),
+    ];
+    let values = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    let args: Vec<String> = params.iter().map(|(k, v)| format!("-p {k}={v}")).collect();
+    for name in ["privileged_actions", "failed_actions"] {
         let q = query::find(name).map_err(anyhow::Error::msg)?;
-        let values = params
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.clone()))
-            .collect();
         let (_, rows) = query::to_rows(&engine.run(&q, &values).await?)?;
-        let args: Vec<String> = params.iter().map(|(k, v)| format!("-p {k}={v}")).collect();
         println!(
             "\nquery {name}: {} rows for {t} in the last week (auditlog query {name} {})",
             rows.len(),

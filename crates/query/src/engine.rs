@@ -153,8 +153,8 @@ impl Engine {
     }
 }
 
-/// Column names and rows as text (NULL as the empty string... no: as `NULL`), for
-/// printing and for tests that assert exact rows.
+/// Column names and rows as text (NULL as `NULL`), for printing and for tests that
+/// assert exact rows.
 pub fn to_rows(batches: &[RecordBatch]) -> Result<(Vec<String>, Vec<Vec<String>>), QueryError> {
     let mut header = Vec::new();
     let mut rows = Vec::new();

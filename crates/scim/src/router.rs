@@ -145,15 +145,17 @@ async fn caller<S>(state: &AppState<S>, headers: &HeaderMap) -> Result<Caller, S
     })
 }
 
+/// A query parameter by name; SCIM parameter names are case-insensitive.
+fn param<'q>(q: &'q HashMap<String, String>, name: &str) -> Option<&'q str> {
+    q.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
 fn shape(q: &HashMap<String, String>) -> Shape {
-    let get = |name: &str| {
-        q.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
-    };
     Shape {
-        attributes: get("attributes"),
-        excluded: get("excludedAttributes"),
+        attributes: param(q, "attributes").map(str::to_owned),
+        excluded: param(q, "excludedAttributes").map(str::to_owned),
     }
 }
 
@@ -172,9 +174,9 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
 }
 
 fn parse_index(q: &HashMap<String, String>, name: &str) -> Result<Option<usize>, ScimError> {
-    match q.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
+    match param(q, name) {
         None => Ok(None),
-        Some((_, v)) => v
+        Some(v) => v
             .trim()
             .parse::<i64>()
             .map(|n| Some(n.max(0) as usize))
@@ -195,22 +197,13 @@ async fn list<S: ScimStore>(
     q: HashMap<String, String>,
 ) -> Result<Response, ScimError> {
     let caller = caller(&state, &headers).await?;
-    let filter = q
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("filter"))
-        .map(|(_, v)| v.clone());
+    let filter = param(&q, "filter").map(str::to_owned);
     let start = parse_index(&q, "startIndex")?;
     let count = parse_index(&q, "count")?;
-    let param = |name: &str| {
-        q.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
-    };
-    let sort = match param("sortBy") {
+    let sort = match param(&q, "sortBy").map(str::to_owned) {
         None => None,
         Some(by) => {
-            let descending = match param("sortOrder")
-                .as_deref()
+            let descending = match param(&q, "sortOrder")
                 .map(str::to_ascii_lowercase)
                 .as_deref()
             {
@@ -232,7 +225,7 @@ async fn list<S: ScimStore>(
         sort,
         start_index: start,
         count,
-        cursor: param("cursor"),
+        cursor: param(&q, "cursor").map(str::to_owned),
     };
     let body = state
         .service
@@ -512,10 +505,7 @@ pub fn router_with_limits<S: ScimStore + 'static>(
                  h: HeaderMap,
                  Query(q): Query<HashMap<String, String>>| async move {
                     let caller = caller(&st, &h).await?;
-                    let cursor = q
-                        .iter()
-                        .find(|(k, _)| k.eq_ignore_ascii_case("cursor"))
-                        .map(|(_, v)| v.as_str());
+                    let cursor = param(&q, "cursor");
                     let body = st
                         .service
                         .list_members(&caller, &id, cursor, parse_index(&q, "count")?)

@@ -441,14 +441,7 @@ impl<S: ScimStore> ScimService<S> {
         id: &str,
         shape: &Shape,
     ) -> Result<(Value, u64), ScimError> {
-        let r = self
-            .store
-            .get(&caller.tenant, kind, id)
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound => ScimError::not_found(&format!("{} {id}", kind_name(kind))),
-                e => e.into(),
-            })?;
+        let r = self.load(caller, kind, id, None).await?;
         Ok((self.render(caller, &r, shape).await?, r.version))
     }
 
