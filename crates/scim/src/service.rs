@@ -794,6 +794,7 @@ impl<S: ScimStore> ScimService<S> {
             .map(Filter::parse)
             .transpose()?;
         let sort_path = query.sort.as_ref().map(sort_path).transpose()?;
+        let descending = query.sort.as_ref().is_some_and(|s| s.descending);
         let now = Utc::now().timestamp();
         let scope = CursorScope::new(
             &caller.tenant,
@@ -801,11 +802,7 @@ impl<S: ScimStore> ScimService<S> {
                 kind_name(kind),
                 query.filter.as_deref().unwrap_or_default().trim(),
                 query.sort.as_ref().map_or("", |s| s.by.as_str()),
-                if query.sort.as_ref().is_some_and(|s| s.descending) {
-                    "desc"
-                } else {
-                    "asc"
-                },
+                if descending { "desc" } else { "asc" },
             ],
         );
         if query.cursor.is_some() && query.start_index.is_some() {
@@ -850,7 +847,6 @@ impl<S: ScimStore> ScimService<S> {
             .into_iter()
             .map(|r| (sort_path.as_ref().and_then(|p| sort_key(p, &r)), r))
             .collect();
-        let descending = query.sort.as_ref().is_some_and(|s| s.descending);
         keyed.sort_by(|(ka, a), (kb, b)| {
             order(ka.as_deref(), &a.id, kb.as_deref(), &b.id, descending)
         });
