@@ -305,7 +305,7 @@ where
             .iter()
             .find(|e| e.detail.metadata.event_id == v.metadata.event_id)
             .unwrap();
-        assert_eq!(v.payload, original.detail.payload);
+        assert_eq!(v.payload.to_value(), original.detail.payload);
         assert_eq!(v.metadata, original.detail.metadata);
         bus_ids.insert(v.bus.id.clone());
         seen.insert(v.metadata.event_id.clone());

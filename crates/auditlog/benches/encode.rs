@@ -52,6 +52,26 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    // The stages of the path, separately: where the time goes.
+    g.bench_function("stage_sqs_event_parse", |b| {
+        b.iter(|| {
+            let batch: SqsBatch = serde_json::from_str(black_box(&json)).expect("batch");
+            black_box(batch.records.len())
+        })
+    });
+    let batch: SqsBatch = serde_json::from_str(&json).expect("batch");
+    g.bench_function("stage_decode_validate", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for r in &batch.records {
+                let e = envelope::decode_bus_event(black_box(&r.body), &registry, 1 << 21)
+                    .expect("valid");
+                n += e.payload_json.len();
+            }
+            black_box(n)
+        })
+    });
+
     g.bench_function("validate_to_records", |b| {
         b.iter(|| black_box(to_records(black_box(&json), &registry).len()))
     });

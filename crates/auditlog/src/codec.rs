@@ -448,7 +448,8 @@ mod tests {
                     "app.doc.viewed",
                     json!({"action": "view", "n": i}),
                 );
-                let e = envelope::decode_bus_event(&v.to_string(), &reg, 1 << 20).unwrap();
+                let text = v.to_string();
+                let e = envelope::decode_bus_event(&text, &reg, 1 << 20).unwrap();
                 AuditRecord::from_event(e, Utc::now())
             })
             .collect()

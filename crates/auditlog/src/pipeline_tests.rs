@@ -316,9 +316,9 @@ async fn racing_consumers_write_one_copy() {
 }
 
 fn read_request(e: &Value) -> ClaimRequest {
+    let text = e.to_string();
     let v =
-        envelope::decode_bus_event(&e.to_string(), &SchemaRegistry::builtin().unwrap(), 1 << 21)
-            .unwrap();
+        envelope::decode_bus_event(&text, &SchemaRegistry::builtin().unwrap(), 1 << 21).unwrap();
     let rec = AuditRecord::from_event(v, Utc::now());
     ClaimRequest {
         tenant_id: rec.tenant_id,

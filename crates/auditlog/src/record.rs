@@ -1,8 +1,7 @@
 //! One audit record: a row of the Parquet files, derived from a validated bus event.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use envelope::{EventId, TenantId, ValidatedEvent};
-use serde_json::Value;
+use envelope::{EventId, SortedJson, TenantId, ValidatedEvent};
 use sha2::{Digest, Sha256};
 
 /// The audit row. `tenant_id` is carried here but stored in the object path for the
@@ -46,7 +45,7 @@ pub fn payload_sha256(canonical_payload: &str) -> String {
 impl AuditRecord {
     /// Builds the row from a validated event. The who/what/whom columns are derived from
     /// the event type and payload so that compliance queries need not parse JSON.
-    pub fn from_event(event: ValidatedEvent, ingested_at: DateTime<Utc>) -> Self {
+    pub fn from_event(event: ValidatedEvent<'_>, ingested_at: DateTime<Utc>) -> Self {
         let payload_sha256 = payload_sha256(&event.payload_json);
         let m = event.metadata;
         let derived = derive(&m.event_type, &event.payload);
@@ -93,7 +92,7 @@ struct Derived {
     outcome: String,
 }
 
-fn text(v: &Value, path: &[&str]) -> Option<String> {
+fn text(v: &SortedJson<'_>, path: &[&str]) -> Option<String> {
     let mut cur = v;
     for p in path {
         cur = cur.get(p)?;
@@ -101,7 +100,7 @@ fn text(v: &Value, path: &[&str]) -> Option<String> {
     cur.as_str().map(str::to_owned)
 }
 
-fn derive(event_type: &str, payload: &Value) -> Derived {
+fn derive(event_type: &str, payload: &SortedJson<'_>) -> Derived {
     let last = event_type
         .rsplit('.')
         .next()
@@ -146,7 +145,7 @@ fn derive(event_type: &str, payload: &Value) -> Derived {
 pub(crate) mod tests {
     use super::*;
     use envelope::SchemaRegistry;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     pub fn bus_event(tenant: &str, event_id: &str, event_type: &str, payload: Value) -> Value {
         json!({
@@ -171,12 +170,9 @@ pub(crate) mod tests {
             event_type,
             payload,
         );
-        let e = envelope::decode_bus_event(
-            &v.to_string(),
-            &SchemaRegistry::builtin().unwrap(),
-            1 << 20,
-        )
-        .unwrap();
+        let text = v.to_string();
+        let e = envelope::decode_bus_event(&text, &SchemaRegistry::builtin().unwrap(), 1 << 20)
+            .unwrap();
         AuditRecord::from_event(e, Utc::now())
     }
 

@@ -5,9 +5,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::canonical::canonical_json;
 use crate::ids::{EventId, IdError, TenantId};
 use crate::schema::SchemaRegistry;
+use crate::sorted_json::SortedJson;
 
 /// EventBridge's own wrapper. `id` is assigned by EventBridge on every PutEvents call, so it
 /// changes on a producer retry or an archive replay: never use it to deduplicate.
@@ -104,9 +104,10 @@ mod rfc3339_millis {
 /// `detail` as received, before validation: every metadata field optional so that a
 /// missing one is reported by name instead of as a generic serde error.
 #[derive(Debug, Deserialize)]
-pub struct RawDetail {
+pub struct RawDetail<'a> {
     metadata: Option<RawMetadata>,
-    payload: Option<Value>,
+    #[serde(borrow)]
+    payload: Option<SortedJson<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -179,14 +180,26 @@ pub struct BusMeta {
     pub region: String,
 }
 
-/// An event that passed every check: typed metadata, and its payload both as a value and
-/// as canonical JSON text (what is stored and hashed).
+/// An event that passed every check: typed metadata, and its payload both as a tree
+/// (borrowing from the decoded text) and as canonical JSON text (what is stored and hashed).
 #[derive(Debug, Clone, PartialEq)]
-pub struct ValidatedEvent {
+pub struct ValidatedEvent<'a> {
     pub bus: BusMeta,
     pub metadata: Metadata,
-    pub payload: Value,
+    pub payload: SortedJson<'a>,
     pub payload_json: String,
+}
+
+impl ValidatedEvent<'_> {
+    /// The same event, no longer borrowing from the text it was decoded from.
+    pub fn into_owned(self) -> ValidatedEvent<'static> {
+        ValidatedEvent {
+            bus: self.bus,
+            metadata: self.metadata,
+            payload: self.payload.into_owned(),
+            payload_json: self.payload_json,
+        }
+    }
 }
 
 const MAX_SHORT_FIELD: usize = 256;
@@ -194,21 +207,22 @@ const MAX_USER_AGENT: usize = 1024;
 
 /// Decodes one bus event (the JSON EventBridge delivers, e.g. an SQS message body) and
 /// validates its metadata and payload. `max_bytes` bounds the whole text.
-pub fn decode_bus_event(
-    text: &str,
+pub fn decode_bus_event<'a>(
+    text: &'a str,
     registry: &SchemaRegistry,
     max_bytes: usize,
-) -> Result<ValidatedEvent, EnvelopeError> {
+) -> Result<ValidatedEvent<'a>, EnvelopeError> {
     if text.len() > max_bytes {
         return Err(EnvelopeError::Oversize {
             size: text.len(),
             limit: max_bytes,
         });
     }
-    let raw: BusEvent<RawDetail> = serde_json::from_str(text).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => EnvelopeError::InvalidEnvelope(e.to_string()),
-        _ => EnvelopeError::MalformedJson(e.to_string()),
-    })?;
+    let raw: BusEvent<RawDetail<'a>> =
+        serde_json::from_str(text).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => EnvelopeError::InvalidEnvelope(e.to_string()),
+            _ => EnvelopeError::MalformedJson(e.to_string()),
+        })?;
     let RawDetail { metadata, payload } = raw.detail;
     let m = metadata.ok_or(EnvelopeError::MissingField("detail.metadata"))?;
     let payload = payload.ok_or(EnvelopeError::MissingField("detail.payload"))?;
@@ -262,8 +276,8 @@ pub fn decode_bus_event(
         }
     }
 
-    registry.validate(&event_type, schema_version, &payload)?;
-    let payload_json = canonical_json(&payload);
+    registry.validate_sorted(&event_type, schema_version, &payload)?;
+    let payload_json = payload.to_canonical();
 
     Ok(ValidatedEvent {
         bus: BusMeta {
@@ -392,8 +406,9 @@ mod tests {
         })
     }
 
-    fn decode(v: &Value) -> Result<ValidatedEvent, EnvelopeError> {
+    fn decode(v: &Value) -> Result<ValidatedEvent<'static>, EnvelopeError> {
         decode_bus_event(&v.to_string(), &registry(), crate::PUT_EVENTS_MAX_BYTES)
+            .map(ValidatedEvent::into_owned)
     }
 
     #[test]
@@ -504,7 +519,7 @@ mod tests {
         let e = decode(&sample()).unwrap();
         let detail = Detail {
             metadata: e.metadata.clone(),
-            payload: e.payload.clone(),
+            payload: e.payload.to_value(),
         };
         let wrapped = BusEvent::wrap("x".into(), "src", "1", "eu-west-1", vec![], detail);
         let text = serde_json::to_string(&wrapped).unwrap();

@@ -14,6 +14,7 @@ pub mod pattern;
 mod publish;
 mod schema;
 mod size;
+mod sorted_json;
 
 pub use canonical::canonical_json;
 pub use event::{
@@ -27,6 +28,7 @@ pub use publish::{
 };
 pub use schema::{SchemaError, SchemaRegistry};
 pub use size::{PutEventsEntry, entry_size};
+pub use sorted_json::{SortedJson, SortedJsonRepr};
 
 /// PutEvents entry and request size limit since January 2026 (was 256 KiB).
 pub const PUT_EVENTS_MAX_BYTES: usize = 1024 * 1024;

@@ -7,6 +7,10 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::event::EnvelopeError;
+use crate::sorted_json::{SortedJson, SortedJsonRepr};
+
+/// A compiled schema that reads payloads as `SortedJson` (no `serde_json::Value` needed).
+type PayloadValidator = jsonschema::Validator<SortedJsonRepr>;
 
 /// A schema file that does not compile is a programming error in this repository, but it
 /// is still reported, not panicked on.
@@ -44,12 +48,13 @@ const BUILTIN: &[(&str, u32, &str)] = builtin![
 /// Maps `(event_type, schema_version)` to a compiled validator.
 #[derive(Clone, Default)]
 pub struct SchemaRegistry {
-    schemas: BTreeMap<(String, u32), Arc<jsonschema::Validator>>,
+    // keyed by type first so that a lookup borrows the event type instead of copying it
+    schemas: BTreeMap<String, BTreeMap<u32, Arc<PayloadValidator>>>,
 }
 
 impl std::fmt::Debug for SchemaRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.schemas.keys()).finish()
+        f.debug_list().entries(self.entries()).finish()
     }
 }
 
@@ -73,28 +78,35 @@ impl SchemaRegistry {
         version: u32,
         schema: &Value,
     ) -> Result<(), SchemaError> {
-        let validator = jsonschema::validator_for(schema).map_err(|e| SchemaError::Invalid {
-            name: format!("{event_type}.v{version}"),
-            reason: e.to_string(),
-        })?;
+        let validator = jsonschema::options_for::<SortedJsonRepr>()
+            .build(schema)
+            .map_err(|e| SchemaError::Invalid {
+                name: format!("{event_type}.v{version}"),
+                reason: e.to_string(),
+            })?;
         self.schemas
-            .insert((event_type.to_owned(), version), Arc::new(validator));
+            .entry(event_type.to_owned())
+            .or_default()
+            .insert(version, Arc::new(validator));
         Ok(())
     }
 
     /// Every registered `(event_type, version)`, in order.
     pub fn entries(&self) -> impl Iterator<Item = (&str, u32)> {
-        self.schemas.keys().map(|(t, v)| (t.as_str(), *v))
+        self.schemas
+            .iter()
+            .flat_map(|(t, versions)| versions.keys().map(move |v| (t.as_str(), *v)))
     }
 
-    fn lookup(&self, event_type: &str, version: u32) -> Option<&jsonschema::Validator> {
-        if let Some(v) = self.schemas.get(&(event_type.to_owned(), version)) {
-            return Some(v);
-        }
-        FAMILIES
-            .iter()
-            .find(|(prefix, _)| event_type.starts_with(prefix))
-            .and_then(|(_, family)| self.schemas.get(&((*family).to_owned(), version)))
+    fn lookup(&self, event_type: &str, version: u32) -> Option<&PayloadValidator> {
+        let exact = |t: &str| self.schemas.get(t).and_then(|vs| vs.get(&version));
+        exact(event_type)
+            .or_else(|| {
+                FAMILIES
+                    .iter()
+                    .find(|(prefix, _)| event_type.starts_with(prefix))
+                    .and_then(|(_, family)| exact(family))
+            })
             .map(Arc::as_ref)
     }
 
@@ -103,12 +115,22 @@ impl SchemaRegistry {
         self.lookup(event_type, version).is_some()
     }
 
-    /// Validates a payload, listing every violation with its JSON pointer.
+    /// Validates a payload held as a `serde_json::Value` (producers).
     pub fn validate(
         &self,
         event_type: &str,
         version: u32,
         payload: &Value,
+    ) -> Result<(), EnvelopeError> {
+        self.validate_sorted(event_type, version, &SortedJson::from_value(payload))
+    }
+
+    /// Validates a payload, listing every violation with its JSON pointer.
+    pub fn validate_sorted(
+        &self,
+        event_type: &str,
+        version: u32,
+        payload: &SortedJson<'_>,
     ) -> Result<(), EnvelopeError> {
         let validator =
             self.lookup(event_type, version)

@@ -57,7 +57,8 @@ fn record(e: &Ev, bus_id: &str) -> AuditRecord {
         }
     });
     let registry = SchemaRegistry::builtin().unwrap();
-    let v = envelope::decode_bus_event(&body.to_string(), &registry, 1 << 20)
+    let text = body.to_string();
+    let v = envelope::decode_bus_event(&text, &registry, 1 << 20)
         .unwrap_or_else(|err| panic!("event {}: {err}", e.n));
     AuditRecord::from_event(v, ts(e.at) + Duration::seconds(5))
 }
