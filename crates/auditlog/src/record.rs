@@ -39,7 +39,14 @@ pub struct AuditRecord {
 
 /// Lowercase hex SHA-256 of the canonical payload text.
 pub fn payload_sha256(canonical_payload: &str) -> String {
-    hex::encode(Sha256::digest(canonical_payload.as_bytes()))
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    // once per event: a table lookup per nibble instead of hex::encode's char iterator
+    let mut out = String::with_capacity(64);
+    for b in Sha256::digest(canonical_payload.as_bytes()) {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 impl AuditRecord {
@@ -174,6 +181,14 @@ pub(crate) mod tests {
         let e = envelope::decode_bus_event(&text, &SchemaRegistry::builtin().unwrap(), 1 << 20)
             .unwrap();
         AuditRecord::from_event(e, Utc::now())
+    }
+
+    #[test]
+    fn payload_hash_is_lowercase_hex_sha256() {
+        assert_eq!(
+            payload_sha256("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]
