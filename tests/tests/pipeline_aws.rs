@@ -139,7 +139,7 @@ impl Stack {
                 r
             })
             .collect();
-        let response = audit_subscriber::handle(LambdaEvent::new(event, Context::default()), sub)
+        let response = audit_subscriber::handle(as_delivered(&event), sub)
             .await
             .unwrap();
         let failed: Vec<String> = response
@@ -229,6 +229,14 @@ fn event(tenant: &str, n: usize) -> OutgoingEvent {
             },
         },
     }
+}
+
+/// The invocation the handler gets for this SQS event: the full Lambda JSON shape
+/// (as `aws_lambda_events` writes it) read into the handler's lean `SqsBatch`, as the
+/// runtime does.
+fn as_delivered(event: &SqsEvent) -> LambdaEvent<auditlog::SqsBatch> {
+    let json = serde_json::to_string(event).unwrap();
+    LambdaEvent::new(serde_json::from_str(&json).unwrap(), Context::default())
 }
 
 #[tokio::test]
@@ -644,12 +652,9 @@ async fn oversize_events_are_refused_by_the_publisher_and_quarantined_by_the_sub
     r.message_id = Some("big-1".into());
     r.body = Some(body);
     event.records = vec![r];
-    let response = audit_subscriber::handle(
-        LambdaEvent::new(event, Context::default()),
-        &st.subscriber(),
-    )
-    .await
-    .unwrap();
+    let response = audit_subscriber::handle(as_delivered(&event), &st.subscriber())
+        .await
+        .unwrap();
     assert!(response.batch_item_failures.is_empty());
     let q = st.quarantined().await;
     assert_eq!(q.len(), 1);

@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-use auditlog::fixtures::{SqsBatch, sqs_event_json};
+use auditlog::fixtures::sqs_event_json;
 use auditlog::memory::{MemoryBlobStore, MemoryDedupeStore};
-use auditlog::{InboundMessage, Subscriber, SubscriberConfig, SystemClock};
+use auditlog::{SqsBatch, Subscriber, SubscriberConfig, SystemClock};
 use envelope::SchemaRegistry;
 
 #[global_allocator]
@@ -41,14 +41,7 @@ async fn main() -> anyhow::Result<()> {
         let (json, n) = sqs_event_json(2000, 1000, 6 * 1024 * 1024);
         let batch: SqsBatch = serde_json::from_str(&json)?;
         drop(json);
-        let messages: Vec<InboundMessage> = batch
-            .records
-            .into_iter()
-            .map(|r| InboundMessage {
-                message_id: r.message_id,
-                body: r.body,
-            })
-            .collect();
+        let (messages, _) = batch.into_messages();
         let out = sub.handle(&messages).await;
         println!(
             "round {round}: {n} records, {} written, {} duplicates, {} files, {} bytes; VmHWM {}",

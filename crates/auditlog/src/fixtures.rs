@@ -77,17 +77,3 @@ pub fn sqs_event_json(tenants: usize, event_bytes: usize, max_bytes: usize) -> (
     let count = records.len();
     (json!({ "Records": records }).to_string(), count)
 }
-
-/// The two fields of an SQS record the subscriber uses.
-#[derive(serde::Deserialize)]
-pub struct SqsRecord {
-    #[serde(rename = "messageId")]
-    pub message_id: String,
-    pub body: String,
-}
-
-#[derive(serde::Deserialize)]
-pub struct SqsBatch {
-    #[serde(rename = "Records")]
-    pub records: Vec<SqsRecord>,
-}

@@ -15,6 +15,7 @@ pub mod memory;
 pub mod ports;
 mod reader;
 mod record;
+mod sqs;
 mod subscriber;
 
 pub use codec::{CodecError, Tier, arrow_schema, decode_parquet, encode_parquet, sort_records};
@@ -29,6 +30,7 @@ pub use ports::{
 };
 pub use reader::{StorageError, TenantReader};
 pub use record::{AuditRecord, payload_sha256};
+pub use sqs::{SqsBatch, SqsRecord};
 pub use subscriber::{
     BatchOutcome, BatchStats, InboundMessage, QuarantineRecord, Subscriber, SubscriberConfig,
 };

@@ -1,33 +1,18 @@
 //! The audit subscriber's Lambda handler: SQS batch in, `batchItemFailures` out. All the
 //! logic is `auditlog::Subscriber`; this maps the SQS event shape onto it and back.
 
-use auditlog::{BlobStore, Clock, DedupeStore, InboundMessage, Subscriber};
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use auditlog::{BlobStore, Clock, DedupeStore, SqsBatch, Subscriber};
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
 use lambda_runtime::{Error, LambdaEvent};
 
 /// Handles one SQS batch. Messages to retry are returned as batch item failures
-/// (the event source mapping must enable ReportBatchItemFailures).
+/// (the event source mapping must enable ReportBatchItemFailures). The event is read as
+/// `SqsBatch` (message ids and bodies only), not the full `aws_lambda_events` shape.
 pub async fn handle<D: DedupeStore, B: BlobStore, C: Clock>(
-    event: LambdaEvent<SqsEvent>,
+    event: LambdaEvent<SqsBatch>,
     subscriber: &Subscriber<D, B, C>,
 ) -> Result<SqsBatchResponse, Error> {
-    let mut anonymous = false;
-    let messages: Vec<InboundMessage> = event
-        .payload
-        .records
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let message_id = r.message_id.unwrap_or_else(|| {
-                anonymous = true;
-                format!("missing-message-id-{i}")
-            });
-            InboundMessage {
-                message_id,
-                body: r.body.unwrap_or_default(),
-            }
-        })
-        .collect();
+    let (messages, anonymous) = event.payload.into_messages();
     let outcome = subscriber.handle(&messages).await;
     let s = outcome.stats;
     tracing::info!(
@@ -65,8 +50,7 @@ mod tests {
     use std::sync::Arc;
 
     use auditlog::memory::{MemoryBlobStore, MemoryDedupeStore};
-    use auditlog::{SubscriberConfig, SystemClock};
-    use aws_lambda_events::event::sqs::SqsMessage;
+    use auditlog::{SqsRecord, SubscriberConfig, SystemClock};
     use lambda_runtime::Context;
 
     fn subscriber(
@@ -81,18 +65,18 @@ mod tests {
         )
     }
 
-    fn record(id: Option<&str>, body: &str) -> SqsMessage {
-        let mut m = SqsMessage::default();
-        m.message_id = id.map(str::to_owned);
-        m.body = Some(body.to_owned());
-        m
+    fn record(id: Option<&str>, body: &str) -> SqsRecord {
+        SqsRecord {
+            message_id: id.map(str::to_owned),
+            body: Some(body.to_owned()),
+        }
     }
 
     #[tokio::test]
     async fn failures_are_reported_by_message_id() {
         let blobs = Arc::new(MemoryBlobStore::default());
         let sub = subscriber(blobs.clone());
-        let mut event = SqsEvent::default();
+        let mut event = SqsBatch::default();
         event.records = vec![record(Some("m-1"), "not json"), record(Some("m-2"), "{}")];
         // the quarantine write of the first fails: only it is retried
         blobs.fail_next_puts(1);
@@ -116,7 +100,7 @@ mod tests {
     async fn an_unnamed_failure_fails_the_whole_batch() {
         let blobs = Arc::new(MemoryBlobStore::default());
         let sub = subscriber(blobs.clone());
-        let mut event = SqsEvent::default();
+        let mut event = SqsBatch::default();
         event.records = vec![record(None, "not json")];
         blobs.fail_next_puts(1);
         assert!(
