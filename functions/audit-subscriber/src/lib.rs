@@ -76,8 +76,9 @@ mod tests {
     async fn failures_are_reported_by_message_id() {
         let blobs = Arc::new(MemoryBlobStore::default());
         let sub = subscriber(blobs.clone());
-        let mut event = SqsBatch::default();
-        event.records = vec![record(Some("m-1"), "not json"), record(Some("m-2"), "{}")];
+        let event = SqsBatch {
+            records: vec![record(Some("m-1"), "not json"), record(Some("m-2"), "{}")],
+        };
         // the quarantine write of the first fails: only it is retried
         blobs.fail_next_puts(1);
         let r = handle(LambdaEvent::new(event, Context::default()), &sub)
@@ -100,8 +101,9 @@ mod tests {
     async fn an_unnamed_failure_fails_the_whole_batch() {
         let blobs = Arc::new(MemoryBlobStore::default());
         let sub = subscriber(blobs.clone());
-        let mut event = SqsBatch::default();
-        event.records = vec![record(None, "not json")];
+        let event = SqsBatch {
+            records: vec![record(None, "not json")],
+        };
         blobs.fail_next_puts(1);
         assert!(
             handle(LambdaEvent::new(event, Context::default()), &sub)
