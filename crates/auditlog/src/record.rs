@@ -139,11 +139,13 @@ fn derive(event_type: &str, payload: &SortedJson<'_>) -> Derived {
             outcome,
         };
     }
+    let target = payload.get("target");
+    let of_target = |key: &str| target.and_then(|t| text(t, &[key]));
     Derived {
         action: text(payload, &["action"]).unwrap_or(last),
-        target_type: text(payload, &["target", "type"]),
-        target_id: text(payload, &["target", "id"]),
-        target_name: text(payload, &["target", "name"]),
+        target_type: of_target("type"),
+        target_id: of_target("id"),
+        target_name: of_target("name"),
         outcome,
     }
 }

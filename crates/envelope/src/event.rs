@@ -317,13 +317,25 @@ fn check_len(field: &'static str, v: &str, min: usize, max: usize) -> Result<(),
 
 /// `domain.noun.verb` style: dot-separated lowercase segments, at most 128 characters.
 fn check_event_type(t: &str) -> Result<(), EnvelopeError> {
-    let segment_ok = |s: &str| {
-        s.as_bytes().first().is_some_and(u8::is_ascii_lowercase)
-            && s.bytes()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
-    };
-    let segments = t.split('.').count();
-    if t.len() > 128 || segments < 2 || !t.split('.').all(segment_ok) {
+    // One pass: every segment starts with a lowercase letter and holds only [a-z0-9_].
+    let mut segments = 1;
+    let mut at_segment_start = true;
+    let mut ok = t.len() <= 128;
+    for c in t.bytes() {
+        if c == b'.' {
+            ok &= !at_segment_start;
+            segments += 1;
+            at_segment_start = true;
+        } else {
+            ok &= if at_segment_start {
+                c.is_ascii_lowercase()
+            } else {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_'
+            };
+            at_segment_start = false;
+        }
+    }
+    if !ok || at_segment_start || segments < 2 {
         return Err(EnvelopeError::InvalidField {
             field: "event_type",
             reason: format!(
@@ -504,6 +516,20 @@ mod tests {
         let mut v = sample();
         v["detail"]["metadata"]["event_type"] = json!("Bad Type");
         assert_eq!(decode(&v).unwrap_err().code(), "invalid_metadata");
+    }
+
+    #[test]
+    fn event_type_shape() {
+        for good in ["scim.user.created", "app.doc_2.v1", "a.b"] {
+            assert!(check_event_type(good).is_ok(), "{good}");
+        }
+        let long = format!("a.{}", "b".repeat(127));
+        for bad in [
+            "scim", "", ".a", "a.", "a..b", "A.b", "a.B", "a.1b", "a._b", "a.b-c", "a b.c",
+            long.as_str(),
+        ] {
+            assert!(check_event_type(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -87,7 +87,8 @@ impl EventId {
             // Accept only the canonical 36-character form: braces and urn: prefixes would
             // let one id have several spellings in the raw payload.
             if value.len() == 36 {
-                return Ok(Self(uuid.hyphenated().to_string()));
+                let mut buf = uuid::Uuid::encode_buffer();
+                return Ok(Self(uuid.hyphenated().encode_lower(&mut buf).to_owned()));
             }
         }
         if value.len() == 26 {
