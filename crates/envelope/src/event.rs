@@ -525,7 +525,17 @@ mod tests {
         }
         let long = format!("a.{}", "b".repeat(127));
         for bad in [
-            "scim", "", ".a", "a.", "a..b", "A.b", "a.B", "a.1b", "a._b", "a.b-c", "a b.c",
+            "scim",
+            "",
+            ".a",
+            "a.",
+            "a..b",
+            "A.b",
+            "a.B",
+            "a.1b",
+            "a._b",
+            "a.b-c",
+            "a b.c",
             long.as_str(),
         ] {
             assert!(check_event_type(bad).is_err(), "{bad:?}");
