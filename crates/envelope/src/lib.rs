@@ -1,7 +1,8 @@
 //! The event envelope: what producers put on the EventBridge bus and what consumers read.
 //!
 //! This crate owns the wire contract (`BusEvent` wrapping our `Detail` of metadata and
-//! payload), the identifiers in it (`TenantId`, `EventId`), the registry of versioned JSON
+//! payload), the identifiers in it (`TenantId`, `EventId`), the payload tree (`SortedJson`)
+//! that validation and the canonical form read, the registry of versioned JSON
 //! Schemas that payloads are validated against, the PutEvents entry size formula, the
 //! EventBridge event-pattern matcher, and the `Publisher` that packs entries into PutEvents
 //! requests and retries only what failed retryably. It does no IO of its own: the bus is a
