@@ -373,50 +373,18 @@ async fn every_query_returns_exactly_the_expected_rows() {
 
     let as_of = |t: &'static str| [("tenant_id", "acme"), ("group_id", ADMINS), ("as_of", t)];
     let members = |rows: Vec<Vec<String>>| col(&rows, 0);
-    assert_eq!(
-        members(
-            run(
-                &engine,
-                "group_members_as_of",
-                &as_of("2026-11-18 09:03:30")
-            )
-            .await
-        ),
-        [ALICE]
-    );
-    assert_eq!(
-        members(
-            run(
-                &engine,
-                "group_members_as_of",
-                &as_of("2026-11-18 23:59:59")
-            )
-            .await
-        ),
-        [ALICE, BOB]
-    );
-    assert_eq!(
-        members(
-            run(
-                &engine,
-                "group_members_as_of",
-                &as_of("2026-11-19 12:00:00")
-            )
-            .await
-        ),
-        [ALICE]
-    );
-    assert_eq!(
-        members(
-            run(
-                &engine,
-                "group_members_as_of",
-                &as_of("2026-11-20 08:30:00")
-            )
-            .await
-        ),
-        [ALICE, CAROL]
-    );
+    for (at, expected) in [
+        ("2026-11-18 09:03:30", &[ALICE][..]),
+        ("2026-11-18 23:59:59", &[ALICE, BOB]),
+        ("2026-11-19 12:00:00", &[ALICE]),
+        ("2026-11-20 08:30:00", &[ALICE, CAROL]),
+    ] {
+        assert_eq!(
+            members(run(&engine, "group_members_as_of", &as_of(at)).await),
+            expected,
+            "members as of {at}"
+        );
+    }
     assert_eq!(
         members(run(&engine, "group_members_as_of", &as_of("2026-11-21")).await),
         [CAROL],
