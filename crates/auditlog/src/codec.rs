@@ -123,17 +123,12 @@ pub fn sort_records(records: &mut [AuditRecord], tier: Tier) {
     records.sort_unstable_by(|a, b| row_order(tier, a, b));
 }
 
-// Both builders size their buffers exactly first: growing a 2 MB payload column by
-// doubling cost more than the extra pass over the lengths.
 fn strings<'a>(records: &[&'a AuditRecord], f: impl Fn(&'a AuditRecord) -> &'a str) -> ArrayRef {
-    let bytes = records.iter().map(|r| f(r).len()).sum();
-    let mut b = StringBuilder::with_capacity(records.len(), bytes);
-    for r in records {
-        b.append_value(f(r));
-    }
-    Arc::new(b.finish())
+    opt_strings(records, |r| Some(f(r)))
 }
 
+// The buffer is sized exactly first: growing a 2 MB payload column by doubling cost more
+// than the extra pass over the lengths.
 fn opt_strings<'a>(
     records: &[&'a AuditRecord],
     f: impl Fn(&'a AuditRecord) -> Option<&'a str>,
