@@ -18,7 +18,9 @@ mod record;
 mod sqs;
 mod subscriber;
 
-pub use codec::{CodecError, Tier, arrow_schema, decode_parquet, encode_parquet, sort_records};
+pub use codec::{
+    CodecError, Tier, arrow_schema, decode_parquet, encode_parquet, sort_records, to_record_batch,
+};
 pub use compactor::{CompactionReport, Compactor, CompactorConfig};
 pub use layout::{
     AUDIT_PREFIX, INGEST_PREFIX, KeyError, ObjectKey, PartitionKey, QUARANTINE_PREFIX,
