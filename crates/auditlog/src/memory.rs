@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -16,18 +17,10 @@ use crate::ports::{
 #[derive(Default)]
 pub struct MemoryBlobStore {
     objects: Mutex<BTreeMap<String, Bytes>>,
-    /// Number of upcoming `put`s to fail (for crash and outage tests).
-    fail_puts: Mutex<usize>,
     puts: Mutex<usize>,
 }
 
 impl MemoryBlobStore {
-    pub fn fail_next_puts(&self, n: usize) {
-        if let Ok(mut f) = self.fail_puts.lock() {
-            *f = n;
-        }
-    }
-
     pub fn put_count(&self) -> usize {
         self.puts.lock().map(|p| *p).unwrap_or(0)
     }
@@ -47,13 +40,6 @@ fn poisoned<T>(_: T) -> BlobError {
 #[async_trait]
 impl BlobStore for MemoryBlobStore {
     async fn put(&self, key: &str, body: Bytes) -> Result<(), BlobError> {
-        {
-            let mut f = self.fail_puts.lock().map_err(poisoned)?;
-            if *f > 0 {
-                *f -= 1;
-                return Err(BlobError::Unavailable("injected put failure".into()));
-            }
-        }
         *self.puts.lock().map_err(poisoned)? += 1;
         self.objects
             .lock()
@@ -190,12 +176,13 @@ impl DedupeStore for MemoryDedupeStore {
     }
 }
 
-/// Wraps any `BlobStore` and fails the puts a rule picks (by 1-based put number), for
-/// outage and crash tests over real adapters too.
+/// Wraps any `BlobStore` and fails the puts a rule picks (by 1-based put number), or the
+/// next few puts on demand, for outage and crash tests over real adapters too.
 pub struct FaultyBlobStore<B> {
     inner: B,
     fail: Box<dyn Fn(usize) -> bool + Send + Sync>,
-    puts: std::sync::atomic::AtomicUsize,
+    puts: AtomicUsize,
+    fail_next: AtomicUsize,
 }
 
 impl<B> FaultyBlobStore<B> {
@@ -203,21 +190,36 @@ impl<B> FaultyBlobStore<B> {
         Self {
             inner,
             fail: Box::new(fail),
-            puts: std::sync::atomic::AtomicUsize::new(0),
+            puts: AtomicUsize::new(0),
+            fail_next: AtomicUsize::new(0),
         }
+    }
+
+    /// Passes every put through until `fail_next_puts` says otherwise.
+    pub fn healthy(inner: B) -> Self {
+        Self::new(inner, |_| false)
     }
 
     /// Fails every put after the first `ok` ones: a crash at that point.
     pub fn crash_after(inner: B, ok: usize) -> Self {
         Self::new(inner, move |n| n > ok)
     }
+
+    /// Fails the next `n` puts (an outage starting now), whatever the rule says.
+    pub fn fail_next_puts(&self, n: usize) {
+        self.fail_next.store(n, Ordering::SeqCst);
+    }
 }
 
 #[async_trait]
 impl<B: BlobStore> BlobStore for FaultyBlobStore<B> {
     async fn put(&self, key: &str, body: Bytes) -> Result<(), BlobError> {
-        let n = self.puts.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-        if (self.fail)(n) {
+        let n = self.puts.fetch_add(1, Ordering::SeqCst) + 1;
+        let outage = self
+            .fail_next
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |f| f.checked_sub(1))
+            .is_ok();
+        if outage || (self.fail)(n) {
             return Err(BlobError::Unavailable(format!(
                 "injected failure of put #{n}"
             )));
@@ -232,5 +234,45 @@ impl<B: BlobStore> BlobStore for FaultyBlobStore<B> {
     }
     async fn delete(&self, key: &str) -> Result<(), BlobError> {
         self.inner.delete(key).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn put(store: &impl BlobStore, key: &str) -> bool {
+        store.put(key, Bytes::from_static(b"x")).await.is_ok()
+    }
+
+    #[tokio::test]
+    async fn an_outage_fails_the_next_puts_then_lifts() {
+        let store = FaultyBlobStore::healthy(MemoryBlobStore::default());
+        assert!(put(&store, "a").await);
+        store.fail_next_puts(2);
+        assert!(!put(&store, "b").await);
+        assert!(!put(&store, "c").await);
+        assert!(put(&store, "d").await);
+        assert_eq!(
+            store.inner.keys(),
+            vec!["a", "d"],
+            "failed puts store nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_crash_fails_every_put_after_the_first_ones() {
+        let store = FaultyBlobStore::crash_after(MemoryBlobStore::default(), 2);
+        let results = [
+            put(&store, "a").await,
+            put(&store, "b").await,
+            put(&store, "c").await,
+            put(&store, "d").await,
+        ];
+        assert_eq!(results, [true, true, false, false]);
+        // an outage on top of the crash rule: still failing, nothing more stored
+        store.fail_next_puts(1);
+        assert!(!put(&store, "e").await);
+        assert_eq!(store.inner.put_count(), 2);
     }
 }

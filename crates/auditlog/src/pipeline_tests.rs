@@ -6,15 +6,19 @@ use chrono::{Duration, TimeZone, Utc};
 use envelope::{SchemaRegistry, TenantId};
 use serde_json::{Value, json};
 
-use crate::memory::{MemoryBlobStore, MemoryDedupeStore};
+use crate::memory::{FaultyBlobStore, MemoryBlobStore, MemoryDedupeStore};
 use crate::ports::{BlobStore, ClaimContext, ClaimRequest, DedupeStore, FixedClock};
 use crate::record::tests::bus_event;
 use crate::*;
 
-type Sub = Subscriber<Arc<MemoryDedupeStore>, Arc<MemoryBlobStore>, FixedClock>;
+type Faulty = Arc<FaultyBlobStore<Arc<MemoryBlobStore>>>;
+type Sub = Subscriber<Arc<MemoryDedupeStore>, Faulty, FixedClock>;
 
 struct Rig {
+    /// What was stored, read back directly.
     blobs: Arc<MemoryBlobStore>,
+    /// The subscriber's view of `blobs`, where puts can be made to fail.
+    faults: Faulty,
     dedupe: Arc<MemoryDedupeStore>,
     clock: FixedClock,
     sub: Sub,
@@ -22,17 +26,19 @@ struct Rig {
 
 fn rig() -> Rig {
     let blobs = Arc::new(MemoryBlobStore::default());
+    let faults = Arc::new(FaultyBlobStore::healthy(blobs.clone()));
     let dedupe = Arc::new(MemoryDedupeStore::default());
     let clock = FixedClock::new(Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap());
     let sub = Subscriber::new(
         dedupe.clone(),
-        blobs.clone(),
+        faults.clone(),
         clock.clone(),
         Arc::new(SchemaRegistry::builtin().unwrap()),
         SubscriberConfig::default(),
     );
     Rig {
         blobs,
+        faults,
         dedupe,
         clock,
         sub,
@@ -234,7 +240,7 @@ async fn bad_messages_are_quarantined_with_reason_and_raw_body() {
 async fn failed_write_is_retried_and_lands_exactly_once() {
     let r = rig();
     let events: Vec<Value> = (0..20).map(|n| ev("acme", n)).collect();
-    r.blobs.fail_next_puts(1);
+    r.faults.fail_next_puts(1);
     let out = r.sub.handle(&msgs(&events)).await;
     assert_eq!(out.failed_message_ids.len(), 20);
     assert_eq!(out.stats.written, 0);
@@ -255,7 +261,7 @@ async fn failed_quarantine_write_retries_only_that_message() {
         message_id: "bad".into(),
         body: "nope".into(),
     }];
-    r.blobs.fail_next_puts(1);
+    r.faults.fail_next_puts(1);
     let out = r.sub.handle(&messages).await;
     assert_eq!(out.failed_message_ids, vec!["bad".to_string()]);
     let out = r.sub.handle(&messages).await;
@@ -402,7 +408,7 @@ async fn a_compaction_crash_loses_nothing_and_the_rerun_cleans_up() {
     // crash after 0, 1, 2 ... successful puts; earlier runs' files stay behind
     for crash_after in 0..4 {
         let c2 = Compactor::new(
-            crate::memory::FaultyBlobStore::crash_after(r.blobs.clone(), crash_after),
+            FaultyBlobStore::crash_after(r.blobs.clone(), crash_after),
             CompactorConfig::default(),
         );
         let crashed = c2.run().await.is_err();
@@ -536,7 +542,7 @@ mod properties {
             rt.block_on(async {
                 let r = rig();
                 if fail_first_write {
-                    r.blobs.fail_next_puts(1);
+                    r.faults.fail_next_puts(1);
                 }
                 // what a correct log must hold: the first accepted payload of each event
                 let mut first: BTreeMap<(u8, u8), u8> = BTreeMap::new();

@@ -49,13 +49,13 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    use auditlog::memory::{MemoryBlobStore, MemoryDedupeStore};
+    use auditlog::memory::{FaultyBlobStore, MemoryBlobStore, MemoryDedupeStore};
     use auditlog::{SqsRecord, SubscriberConfig, SystemClock};
     use lambda_runtime::Context;
 
-    fn subscriber(
-        blobs: Arc<MemoryBlobStore>,
-    ) -> Subscriber<Arc<MemoryDedupeStore>, Arc<MemoryBlobStore>, SystemClock> {
+    type Blobs = Arc<FaultyBlobStore<MemoryBlobStore>>;
+
+    fn subscriber(blobs: Blobs) -> Subscriber<Arc<MemoryDedupeStore>, Blobs, SystemClock> {
         Subscriber::new(
             Arc::new(MemoryDedupeStore::default()),
             blobs,
@@ -74,7 +74,7 @@ mod tests {
 
     #[tokio::test]
     async fn failures_are_reported_by_message_id() {
-        let blobs = Arc::new(MemoryBlobStore::default());
+        let blobs = Arc::new(FaultyBlobStore::healthy(MemoryBlobStore::default()));
         let sub = subscriber(blobs.clone());
         let event = SqsBatch {
             records: vec![record(Some("m-1"), "not json"), record(Some("m-2"), "{}")],
@@ -99,7 +99,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unnamed_failure_fails_the_whole_batch() {
-        let blobs = Arc::new(MemoryBlobStore::default());
+        let blobs = Arc::new(FaultyBlobStore::healthy(MemoryBlobStore::default()));
         let sub = subscriber(blobs.clone());
         let event = SqsBatch {
             records: vec![record(None, "not json")],
