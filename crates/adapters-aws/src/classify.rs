@@ -1,7 +1,15 @@
 //! One place that decides what an SDK error means for us.
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// An error returned by any operation of any of the AWS SDK clients we use.
+pub type AwsError<E> = SdkError<E, HttpResponse>;
+
+/// What every SDK operation's error type provides: a code, a message, a source chain.
+pub trait OperationError: ProvideErrorMetadata + std::error::Error + 'static {}
+impl<E: ProvideErrorMetadata + std::error::Error + 'static> OperationError for E {}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -21,11 +29,7 @@ const THROTTLE_CODES: &[&str] = &[
     "TooManyRequestsException",
 ];
 
-pub fn classify<E>(err: &aws_smithy_runtime_api::client::result::SdkError<E, HttpResponse>) -> Kind
-where
-    E: ProvideErrorMetadata,
-{
-    use aws_smithy_runtime_api::client::result::SdkError;
+pub fn classify<E: ProvideErrorMetadata>(err: &AwsError<E>) -> Kind {
     match err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             Kind::Transient
@@ -50,12 +54,7 @@ where
 }
 
 /// The error text with its code, for logs (never sent to clients).
-pub fn describe<E>(
-    err: &aws_smithy_runtime_api::client::result::SdkError<E, HttpResponse>,
-) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
+pub fn describe<E: OperationError>(err: &AwsError<E>) -> String {
     let code = err.code().unwrap_or("unknown");
     let message = err.message().unwrap_or_default();
     format!(
@@ -71,7 +70,6 @@ mod tests {
     use aws_sdk_dynamodb::types::error::{
         ConditionalCheckFailedException, ProvisionedThroughputExceededException,
     };
-    use aws_smithy_runtime_api::client::result::SdkError;
     use aws_smithy_runtime_api::http::StatusCode;
     use aws_smithy_types::body::SdkBody;
     use aws_smithy_types::error::ErrorMetadata;

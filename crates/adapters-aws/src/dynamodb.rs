@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::StreamExt;
 
-use crate::classify::{Kind, classify, describe};
+use crate::classify::{AwsError, Kind, OperationError, classify, describe};
 
 /// Claims sent at once: enough to hide DynamoDB latency for a 3,700-message batch.
 const CONCURRENCY: usize = 64;
@@ -37,15 +37,7 @@ fn claim_pk(r: &ClaimRequest) -> String {
     format!("c#{}#{}", r.tenant_id, r.event_id)
 }
 
-fn map<E>(
-    e: &aws_smithy_runtime_api::client::result::SdkError<
-        E,
-        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-    >,
-) -> DedupeError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-{
+fn map<E: OperationError>(e: &AwsError<E>) -> DedupeError {
     match classify(e) {
         Kind::Throttled => DedupeError::Throttled(describe(e)),
         _ => DedupeError::Unavailable(describe(e)),

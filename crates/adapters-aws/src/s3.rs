@@ -6,7 +6,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
-use crate::classify::{Kind, classify, describe};
+use crate::classify::{AwsError, Kind, OperationError, classify, describe};
 
 #[derive(Debug, Clone)]
 pub struct S3BlobStore {
@@ -23,16 +23,7 @@ impl S3BlobStore {
     }
 }
 
-fn map<E>(
-    e: &aws_smithy_runtime_api::client::result::SdkError<
-        E,
-        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-    >,
-    key: &str,
-) -> BlobError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-{
+fn map<E: OperationError>(e: &AwsError<E>, key: &str) -> BlobError {
     match classify(e) {
         Kind::NotFound => BlobError::NotFound(key.to_owned()),
         Kind::Throttled => BlobError::Throttled(describe(e)),

@@ -21,6 +21,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use envelope::{EventId, TenantId};
@@ -32,7 +33,7 @@ use scim::{
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::classify::{Kind, classify, describe};
+use crate::classify::{AwsError, Kind, OperationError, classify, describe};
 
 /// Partition keys per group's memberships.
 pub const MEMBER_SHARDS: u32 = 16;
@@ -106,15 +107,7 @@ fn unique_name(r: &Resource) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn map<E>(
-    e: &aws_smithy_runtime_api::client::result::SdkError<
-        E,
-        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-    >,
-) -> StoreError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-{
+fn map<E: OperationError>(e: &AwsError<E>) -> StoreError {
     match classify(e) {
         Kind::Throttled => StoreError::Throttled(describe(e)),
         _ => StoreError::Unavailable(describe(e)),
@@ -126,13 +119,7 @@ fn build<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
 }
 
 /// Which items of a cancelled transaction failed their condition.
-fn cancelled_conditions(
-    e: &aws_sdk_dynamodb::error::SdkError<
-        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
-        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-    >,
-) -> Option<Vec<bool>> {
-    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+fn cancelled_conditions(e: &AwsError<TransactWriteItemsError>) -> Option<Vec<bool>> {
     match e.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(c)) => Some(
             c.cancellation_reasons()
