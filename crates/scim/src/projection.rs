@@ -85,11 +85,22 @@ fn matches_key(
     (!subs.is_empty()).then_some(subs)
 }
 
-fn include(
+/// Whether the selectors name what to keep (`attributes`) or what to drop
+/// (`excludedAttributes`). One walk serves both, so the always/never rules and the
+/// extension and sub-attribute handling cannot drift apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Include,
+    Exclude,
+}
+
+fn select(
     obj: &Map<String, Value>,
     selectors: &[Selector],
     scope: Option<&str>,
+    mode: Mode,
 ) -> Map<String, Value> {
+    let include = mode == Mode::Include;
     let mut out = Map::new();
     for (key, value) in obj {
         if NEVER.iter().any(|n| n.eq_ignore_ascii_case(key)) {
@@ -101,103 +112,45 @@ fn include(
         }
         if scope.is_none() && is_extension_key(key) {
             if matches_key(selectors, None, key).is_some() {
-                out.insert(key.clone(), value.clone());
+                if include {
+                    out.insert(key.clone(), value.clone());
+                }
             } else if let Value::Object(ext) = value {
-                let inner = include(ext, selectors, Some(key));
-                if !inner.is_empty() {
+                let inner = select(ext, selectors, Some(key), mode);
+                // an included extension with nothing selected in it is left out
+                if !(include && inner.is_empty()) {
                     out.insert(key.clone(), Value::Object(inner));
                 }
             }
             continue;
         }
-        let Some(subs) = matches_key(selectors, scope, key) else {
-            continue;
-        };
-        if subs.iter().any(Option::is_none) {
-            out.insert(key.clone(), value.clone());
-            continue;
-        }
-        let keep_sub = |o: &Map<String, Value>| -> Map<String, Value> {
-            o.iter()
-                .filter(|(k, _)| subs.iter().flatten().any(|s| s.eq_ignore_ascii_case(k)))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        };
-        match value {
-            Value::Object(o) => {
-                out.insert(key.clone(), Value::Object(keep_sub(o)));
-            }
-            Value::Array(items) => {
-                let items = items
-                    .iter()
-                    .map(|v| {
-                        v.as_object()
-                            .map_or(v.clone(), |o| Value::Object(keep_sub(o)))
-                    })
-                    .collect();
-                out.insert(key.clone(), Value::Array(items));
-            }
-            v => {
-                out.insert(key.clone(), v.clone());
-            }
-        }
-    }
-    out
-}
-
-fn exclude(
-    obj: &Map<String, Value>,
-    selectors: &[Selector],
-    scope: Option<&str>,
-) -> Map<String, Value> {
-    let mut out = Map::new();
-    for (key, value) in obj {
-        if NEVER.iter().any(|n| n.eq_ignore_ascii_case(key)) {
-            continue;
-        }
-        if scope.is_none() && ALWAYS.iter().any(|a| a.eq_ignore_ascii_case(key)) {
-            out.insert(key.clone(), value.clone());
-            continue;
-        }
-        if scope.is_none() && is_extension_key(key) {
-            if matches_key(selectors, None, key).is_some() {
-                continue;
-            }
-            if let Value::Object(ext) = value {
-                out.insert(
-                    key.clone(),
-                    Value::Object(exclude(ext, selectors, Some(key))),
-                );
-            }
-            continue;
-        }
-        match matches_key(selectors, scope, key) {
-            None => {
-                out.insert(key.clone(), value.clone());
-            }
-            Some(subs) if subs.iter().any(Option::is_none) => {}
+        let kept = match matches_key(selectors, scope, key) {
+            None => (!include).then(|| value.clone()),
+            Some(subs) if subs.iter().any(Option::is_none) => include.then(|| value.clone()),
             Some(subs) => {
-                let drop_sub = |o: &Map<String, Value>| -> Map<String, Value> {
-                    o.iter()
-                        .filter(|(k, _)| !subs.iter().flatten().any(|s| s.eq_ignore_ascii_case(k)))
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect()
+                let named = |k: &str| subs.iter().flatten().any(|s| s.eq_ignore_ascii_case(k));
+                let pick = |o: &Map<String, Value>| -> Value {
+                    Value::Object(
+                        o.iter()
+                            .filter(|(k, _)| named(k) == include)
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                    )
                 };
-                let v = match value {
-                    Value::Object(o) => Value::Object(drop_sub(o)),
+                Some(match value {
+                    Value::Object(o) => pick(o),
                     Value::Array(items) => Value::Array(
                         items
                             .iter()
-                            .map(|v| {
-                                v.as_object()
-                                    .map_or(v.clone(), |o| Value::Object(drop_sub(o)))
-                            })
+                            .map(|v| v.as_object().map_or_else(|| v.clone(), pick))
                             .collect(),
                     ),
                     v => v.clone(),
-                };
-                out.insert(key.clone(), v);
+                })
             }
+        };
+        if let Some(v) = kept {
+            out.insert(key.clone(), v);
         }
     }
     out
@@ -213,13 +166,18 @@ pub fn project(
         return Ok(resource.clone());
     };
     if let Some(list) = attributes.filter(|l| !l.trim().is_empty()) {
-        return Ok(Value::Object(include(obj, &parse_list(list)?, None)));
+        return Ok(Value::Object(select(
+            obj,
+            &parse_list(list)?,
+            None,
+            Mode::Include,
+        )));
     }
     let selectors = match excluded {
         Some(list) => parse_list(list)?,
         None => vec![],
     };
-    Ok(Value::Object(exclude(obj, &selectors, None)))
+    Ok(Value::Object(select(obj, &selectors, None, Mode::Exclude)))
 }
 
 /// Whether a projection asks for `attr` at all (e.g. to skip loading `members` or
@@ -305,6 +263,57 @@ mod tests {
         assert_eq!(v["id"], "u1", "id is always returned");
         assert_eq!(v[ENT], json!({"department": "R&D"}));
         assert_eq!(v["meta"]["version"], "W/\"1\"");
+    }
+
+    /// Deep union of two projections of the same resource.
+    fn merge(a: Value, b: Value) -> Value {
+        match (a, b) {
+            (Value::Object(mut a), Value::Object(b)) => {
+                for (k, v) in b {
+                    let merged = match a.remove(&k) {
+                        Some(av) => merge(av, v),
+                        None => v,
+                    };
+                    a.insert(k, merged);
+                }
+                Value::Object(a)
+            }
+            (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+                Value::Array(a.into_iter().zip(b).map(|(a, b)| merge(a, b)).collect())
+            }
+            (a, b) => {
+                assert_eq!(a, b, "a leaf kept by both sides must be the same value");
+                a
+            }
+        }
+    }
+
+    #[test]
+    fn attributes_and_excluded_attributes_split_a_resource_between_them() {
+        // For every list: what `attributes` keeps and what `excludedAttributes` keeps add
+        // up to the whole resource (the always-returned attributes are in both).
+        let items = [
+            "userName",
+            "NAME.givenName",
+            "emails.type",
+            "groups",
+            ENT,
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber",
+            "urn:ietf:params:scim:schemas:core:2.0:User:meta",
+        ];
+        let whole = project(&user(), None, None).unwrap();
+        for mask in 1..(1u32 << items.len()) {
+            let list: Vec<&str> = (0..items.len())
+                .filter(|i| mask & (1 << i) != 0)
+                .map(|i| items[i])
+                .collect();
+            let list = list.join(",");
+            let kept = project(&user(), Some(&list), None).unwrap();
+            let rest = project(&user(), None, Some(&list)).unwrap();
+            assert_eq!(merge(kept.clone(), rest.clone()), whole, "{list}");
+            assert_ne!(kept, whole, "{list}: attributes kept everything");
+            assert_ne!(rest, whole, "{list}: excludedAttributes dropped nothing");
+        }
     }
 
     #[test]
