@@ -115,6 +115,15 @@ pub async fn new_dedupe_table(ddb: &aws_sdk_dynamodb::Client) -> String {
     name
 }
 
+/// A fresh SCIM table (users, groups, memberships, outbox) on moto.
+pub async fn new_scim_table(ddb: &aws_sdk_dynamodb::Client) -> String {
+    let name = unique("scim");
+    adapters_aws::DynamoDbScimStore::create_table(ddb, &name)
+        .await
+        .unwrap();
+    name
+}
+
 /// The audit rule's event pattern as template.yaml deploys it, as JSON text.
 pub fn template_audit_pattern() -> String {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");

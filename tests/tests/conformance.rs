@@ -7,7 +7,9 @@ use std::sync::Arc;
 use adapters_aws::{DynamoDbDedupeStore, S3BlobStore};
 use adapters_local::{LocalDirBlobStore, SqliteDedupeStore};
 use auditlog::memory::{MemoryBlobStore, MemoryDedupeStore};
-use auditlog_tests::{conformance, new_bucket, new_dedupe_table, s3_client, sdk_config};
+use auditlog_tests::{
+    conformance, new_bucket, new_dedupe_table, new_scim_table, s3_client, sdk_config,
+};
 
 #[tokio::test]
 async fn blob_store_s3() {
@@ -142,10 +144,7 @@ async fn scim_store_sqlite() {
 async fn scim_store_dynamodb() {
     let c = sdk_config().await;
     let ddb = aws_sdk_dynamodb::Client::new(&c);
-    let table = auditlog_tests::unique("scim");
-    adapters_aws::DynamoDbScimStore::create_table(&ddb, &table)
-        .await
-        .unwrap();
+    let table = new_scim_table(&ddb).await;
     let store = adapters_aws::DynamoDbScimStore::new(ddb, table).with_concurrency(1);
     conformance::scim_store(&store, "ddb").await;
 }
@@ -160,10 +159,7 @@ async fn scim_concurrent_membership_sqlite() {
 async fn scim_concurrent_membership_dynamodb() {
     let c = sdk_config().await;
     let ddb = aws_sdk_dynamodb::Client::new(&c);
-    let table = auditlog_tests::unique("scim");
-    adapters_aws::DynamoDbScimStore::create_table(&ddb, &table)
-        .await
-        .unwrap();
+    let table = new_scim_table(&ddb).await;
     // eight PATCHes in flight at once, each sequential inside (see with_concurrency)
     let store = adapters_aws::DynamoDbScimStore::new(ddb, table).with_concurrency(1);
     conformance::scim_concurrent_membership(&store, "ddb").await;
@@ -179,10 +175,7 @@ async fn tenant_directory_sqlite() {
 async fn tenant_directory_dynamodb() {
     let c = sdk_config().await;
     let ddb = aws_sdk_dynamodb::Client::new(&c);
-    let table = auditlog_tests::unique("dir");
-    adapters_aws::DynamoDbScimStore::create_table(&ddb, &table)
-        .await
-        .unwrap();
+    let table = new_scim_table(&ddb).await;
     let store = adapters_aws::DynamoDbScimStore::new(ddb, table);
     conformance::tenant_directory(&store, "ddb").await;
 }

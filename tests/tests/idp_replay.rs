@@ -29,10 +29,7 @@ async fn every_idp_fixture_replays_on_dynamodb() {
     let c = sdk_config().await;
     let ddb = aws_sdk_dynamodb::Client::new(&c);
     for f in FIXTURES {
-        let table = auditlog_tests::unique("idp");
-        adapters_aws::DynamoDbScimStore::create_table(&ddb, &table)
-            .await
-            .unwrap();
+        let table = auditlog_tests::new_scim_table(&ddb).await;
         let store = adapters_aws::DynamoDbScimStore::new(ddb.clone(), table).with_concurrency(1);
         let api = Api::over(store, RateLimit::default()).await;
         assert!(replay(&api, f).await > 5, "{f} has steps");

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use adapters_aws::{DynamoDbScimStore, EventBridgeBus};
-use auditlog_tests::{bus_with_audit_queue, sdk_config, unique};
+use auditlog_tests::{bus_with_audit_queue, new_scim_table, sdk_config};
 use envelope::{Publisher, PublisherConfig, SchemaRegistry, TenantId};
 use http_body_util::BodyExt;
 use scim::{Credential, OutboxRelay, TenantDirectory};
@@ -39,8 +39,7 @@ fn http_api_event(method: &str, path: &str, token: &str, body: Option<Value>) ->
 async fn http_api_events_provision_and_the_change_reaches_the_bus() {
     let c = sdk_config().await;
     let ddb = aws_sdk_dynamodb::Client::new(&c);
-    let table = unique("scim");
-    DynamoDbScimStore::create_table(&ddb, &table).await.unwrap();
+    let table = new_scim_table(&ddb).await;
     let store = DynamoDbScimStore::new(ddb, table);
     store
         .put_credential(&Credential::new(
