@@ -60,6 +60,11 @@ impl<S: ScimStore + TenantDirectory + Clone + 'static> Api<S> {
 }
 
 impl<S> Api<S> {
+    /// `POST` of a JSON body with a tenant's token: how most provisioning starts.
+    pub async fn post(&self, uri: &str, token: &str, body: Value) -> Reply {
+        self.call("POST", uri, Some(token), Some(body), &[]).await
+    }
+
     pub async fn call(
         &self,
         method: &str,
@@ -100,9 +105,7 @@ impl<S> Api<S> {
 
     /// POSTs a user and returns its id.
     pub async fn create_user(&self, token: &str, name: &str) -> String {
-        let r = self
-            .call("POST", "/Users", Some(token), Some(user(name)), &[])
-            .await;
+        let r = self.post("/Users", token, user(name)).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         r.body["id"].as_str().unwrap().to_owned()
     }

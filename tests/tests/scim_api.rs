@@ -34,14 +34,7 @@ async fn auth_and_unknown_routes_answer_scim_errors() {
         None,
     );
     assert_scim_error(
-        &api.call(
-            "POST",
-            "/ServiceProviderConfig",
-            Some(ACME),
-            Some(json!({})),
-            &[],
-        )
-        .await,
+        &api.post("/ServiceProviderConfig", ACME, json!({})).await,
         405,
         None,
     );
@@ -61,15 +54,7 @@ async fn auth_and_unknown_routes_answer_scim_errors() {
 #[tokio::test]
 async fn user_lifecycle_with_etags_filters_and_events() {
     let api = api().await;
-    let created = api
-        .call(
-            "POST",
-            "/Users",
-            Some(ACME),
-            Some(user("Ada@Example.com")),
-            &[],
-        )
-        .await;
+    let created = api.post("/Users", ACME, user("Ada@Example.com")).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     let id = created.body["id"].as_str().unwrap().to_owned();
     assert_eq!(
@@ -85,26 +70,12 @@ async fn user_lifecycle_with_etags_filters_and_events() {
 
     // uniqueness is case-insensitive for userName
     assert_scim_error(
-        &api.call(
-            "POST",
-            "/Users",
-            Some(ACME),
-            Some(user("ada@example.COM")),
-            &[],
-        )
-        .await,
+        &api.post("/Users", ACME, user("ada@example.COM")).await,
         409,
         Some("uniqueness"),
     );
     assert_scim_error(
-        &api.call(
-            "POST",
-            "/Users",
-            Some(ACME),
-            Some(json!({"active": true})),
-            &[],
-        )
-        .await,
+        &api.post("/Users", ACME, json!({"active": true})).await,
         400,
         Some("invalidValue"),
     );
@@ -262,18 +233,12 @@ async fn group_membership_without_member_lists() {
     let mut ids = Vec::new();
     for n in 0..3 {
         let r = api
-            .call(
-                "POST",
-                "/Users",
-                Some(ACME),
-                Some(user(&format!("u{n}@x.test"))),
-                &[],
-            )
+            .post("/Users", ACME, user(&format!("u{n}@x.test")))
             .await;
         ids.push(r.body["id"].as_str().unwrap().to_owned());
     }
     let g = api
-        .call("POST", "/Groups", Some(ACME), Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Admins", "members": [{"value": ids[0]}]})), &[])
+        .post("/Groups", ACME, json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Admins", "members": [{"value": ids[0]}]}))
         .await;
     assert_eq!(g.status, StatusCode::CREATED, "{}", g.body);
     let gid = g.body["id"].as_str().unwrap().to_owned();
@@ -384,26 +349,10 @@ async fn group_membership_without_member_lists() {
 #[tokio::test]
 async fn no_request_reaches_another_tenants_data() {
     let api = api().await;
-    let a = api
-        .call(
-            "POST",
-            "/Users",
-            Some(ACME),
-            Some(user("shared@x.test")),
-            &[],
-        )
-        .await;
+    let a = api.post("/Users", ACME, user("shared@x.test")).await;
     let id = a.body["id"].as_str().unwrap().to_owned();
     // the same userName is free in another tenant
-    let b = api
-        .call(
-            "POST",
-            "/Users",
-            Some(GLOBEX),
-            Some(user("shared@x.test")),
-            &[],
-        )
-        .await;
+    let b = api.post("/Users", GLOBEX, user("shared@x.test")).await;
     assert_eq!(b.status, StatusCode::CREATED);
     assert_scim_error(
         &api.call("GET", &format!("/Users/{id}"), Some(GLOBEX), None, &[])
@@ -487,18 +436,10 @@ async fn discovery_and_search() {
         .await;
     assert_eq!(rt.body["Resources"][0]["endpoint"], "/Users");
 
-    api.call("POST", "/Users", Some(ACME), Some(user("s1@x.test")), &[])
-        .await;
-    api.call("POST", "/Users", Some(ACME), Some(user("s2@x.test")), &[])
-        .await;
+    api.post("/Users", ACME, user("s1@x.test")).await;
+    api.post("/Users", ACME, user("s2@x.test")).await;
     let found = api
-        .call(
-            "POST",
-            "/Users/.search",
-            Some(ACME),
-            Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "userName sw \"s\"", "attributes": ["userName"], "count": 1})),
-            &[],
-        )
+        .post("/Users/.search", ACME, json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "userName sw \"s\"", "attributes": ["userName"], "count": 1}))
         .await;
     assert_eq!(found.status, StatusCode::OK, "{}", found.body);
     assert_eq!(
@@ -522,8 +463,7 @@ async fn sorting_and_stable_index_paging() {
         if name.starts_with('d') {
             body.as_object_mut().unwrap().remove("name");
         }
-        api.call("POST", "/Users", Some(ACME), Some(body), &[])
-            .await;
+        api.post("/Users", ACME, body).await;
     }
     let names = |r: &Reply| -> Vec<String> {
         r.body["Resources"]
@@ -715,12 +655,10 @@ async fn tokens_rotate_expire_and_policy_is_per_tenant() {
     // unknown members: refused by default, skipped when the tenant says so
     let globex = envelope::TenantId::parse("globex").unwrap();
     let grp = api
-        .call(
-            "POST",
+        .post(
             "/Groups",
-            Some(GLOBEX),
-            Some(json!({"displayName": "G", "members": [{"value": g}, {"value": "ghost"}]})),
-            &[],
+            GLOBEX,
+            json!({"displayName": "G", "members": [{"value": g}, {"value": "ghost"}]}),
         )
         .await;
     assert_scim_error(&grp, 400, Some("invalidValue"));
@@ -735,12 +673,10 @@ async fn tokens_rotate_expire_and_policy_is_per_tenant() {
         .await
         .unwrap();
     let grp = api
-        .call(
-            "POST",
+        .post(
             "/Groups",
-            Some(GLOBEX),
-            Some(json!({"displayName": "G", "members": [{"value": g}, {"value": "ghost"}]})),
-            &[],
+            GLOBEX,
+            json!({"displayName": "G", "members": [{"value": g}, {"value": "ghost"}]}),
         )
         .await;
     assert_eq!(grp.status, StatusCode::CREATED, "{}", grp.body);

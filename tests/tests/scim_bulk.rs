@@ -45,7 +45,7 @@ async fn bulk_creates_references_and_changes_in_one_request() {
         ]),
         None,
     );
-    let r = api.call("POST", "/Bulk", Some(ACME), Some(req), &[]).await;
+    let r = api.post("/Bulk", ACME, req).await;
     assert_eq!(r.status.as_u16(), 200, "{}", r.body);
     assert_eq!(
         r.body["schemas"][0],
@@ -95,9 +95,7 @@ async fn fail_on_errors_stops_and_errors_are_per_operation() {
         ]),
         Some(2),
     );
-    let r = api
-        .call("POST", "/Bulk", Some(ACME), Some(req.clone()), &[])
-        .await;
+    let r = api.post("/Bulk", ACME, req.clone()).await;
     assert_eq!(
         statuses(&r.body),
         ["400", "404"],
@@ -124,7 +122,7 @@ async fn fail_on_errors_stops_and_errors_are_per_operation() {
     // without failOnErrors every operation runs
     let mut all = req;
     all.as_object_mut().unwrap().remove("failOnErrors");
-    let r = api.call("POST", "/Bulk", Some(ACME), Some(all), &[]).await;
+    let r = api.post("/Bulk", ACME, all).await;
     assert_eq!(statuses(&r.body), ["400", "404", "201"]);
 
     // unresolvable and circular references fail with 409, the rest still runs
@@ -155,14 +153,7 @@ async fn bulk_limits_and_bad_requests() {
         .map(|n| json!({"method": "DELETE", "path": format!("/Users/{n}")}))
         .collect();
     assert_scim_error(
-        &api.call(
-            "POST",
-            "/Bulk",
-            Some(ACME),
-            Some(bulk(json!(many), None)),
-            &[],
-        )
-        .await,
+        &api.post("/Bulk", ACME, bulk(json!(many), None)).await,
         413,
         None,
     );
@@ -171,20 +162,9 @@ async fn bulk_limits_and_bad_requests() {
                 "data": {"userName": "h@x.test", "title": "x".repeat(scim::bulk::MAX_PAYLOAD)}}]),
         None,
     );
+    assert_scim_error(&api.post("/Bulk", ACME, huge).await, 413, None);
     assert_scim_error(
-        &api.call("POST", "/Bulk", Some(ACME), Some(huge), &[]).await,
-        413,
-        None,
-    );
-    assert_scim_error(
-        &api.call(
-            "POST",
-            "/Bulk",
-            Some(ACME),
-            Some(json!({"Operations": "no"})),
-            &[],
-        )
-        .await,
+        &api.post("/Bulk", ACME, json!({"Operations": "no"})).await,
         400,
         Some("invalidSyntax"),
     );

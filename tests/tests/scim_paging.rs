@@ -27,13 +27,7 @@ fn patch(ops: Value) -> Value {
 
 async fn group(api: &Api, token: &str, name: &str, members: &[String]) -> Reply {
     let members: Vec<Value> = members.iter().map(|m| json!({"value": m})).collect();
-    api.call(
-        "POST",
-        "/Groups",
-        Some(token),
-        Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name, "members": members})),
-        &[],
-    )
+    api.post("/Groups", token, json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name, "members": members}))
     .await
 }
 
@@ -91,24 +85,12 @@ async fn cursor_pagination_covers_everything_once_in_order() {
 
     // POST /.search takes the cursor in the body
     let s = api
-        .call(
-            "POST",
-            "/Users/.search",
-            Some(ACME),
-            Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "count": 5, "cursor": ""})),
-            &[],
-        )
+        .post("/Users/.search", ACME, json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "count": 5, "cursor": ""}))
         .await;
     assert_eq!(ids(&s), created[..5]);
     let next = s.body["nextCursor"].as_str().unwrap().to_owned();
     let s2 = api
-        .call(
-            "POST",
-            "/Users/.search",
-            Some(ACME),
-            Some(json!({"count": 5, "cursor": next})),
-            &[],
-        )
+        .post("/Users/.search", ACME, json!({"count": 5, "cursor": next}))
         .await;
     assert_eq!(ids(&s2), created[5..]);
     assert!(s2.body.get("nextCursor").is_none(), "last page");
