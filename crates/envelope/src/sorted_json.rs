@@ -11,7 +11,7 @@ use std::marker::PhantomData;
 
 use jsonschema::json::{Array, Json, Node, NodeIdentity, Object, cmp};
 use jsonschema::types::JsonType;
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, de};
 use serde_json::{Number, Value};
 
@@ -117,8 +117,8 @@ impl<'a> SortedJson<'a> {
             SortedJson::Null => out.push_str("null"),
             SortedJson::Bool(true) => out.push_str("true"),
             SortedJson::Bool(false) => out.push_str("false"),
-            // serde_json's number formatting (ryu/itoa), as `Value` serialises it.
-            SortedJson::Number(n) => out.push_str(&Value::Number(n.clone()).to_string()),
+            // `Number`'s Display is the formatting serde_json serialises numbers with.
+            SortedJson::Number(n) => out.push_str(&n.to_string()),
             SortedJson::String(s) => write_string(s, out),
             SortedJson::Array(items) => {
                 out.push('[');
@@ -287,19 +287,10 @@ impl<'de: 'a, 'a> Visitor<'de> for TreeVisitor<'a> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
-        while let Some(CowStr(key)) = map.next_key_seed(KeySeed(PhantomData))? {
+        while let Some(CowStr(key)) = map.next_key::<CowStr<'a>>()? {
             members.push((key, map.next_value()?));
         }
         Ok(SortedJson::Object(sorted_members(members)))
-    }
-}
-
-struct KeySeed<'a>(PhantomData<&'a ()>);
-
-impl<'de: 'a, 'a> DeserializeSeed<'de> for KeySeed<'a> {
-    type Value = CowStr<'a>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        CowStr::deserialize(d)
     }
 }
 
@@ -513,22 +504,15 @@ mod tests {
                 value_validator.is_valid(&instance),
                 "{instance}"
             );
-            let errors = |v: Vec<String>| v;
-            assert_eq!(
-                errors(
-                    tree_validator
-                        .iter_errors(&tree)
-                        .map(|e| format!("{}: {e}", e.instance_path()))
-                        .collect()
-                ),
-                errors(
-                    value_validator
-                        .iter_errors(&instance)
-                        .map(|e| format!("{}: {e}", e.instance_path()))
-                        .collect()
-                ),
-                "{instance}"
-            );
+            let tree_errors: Vec<String> = tree_validator
+                .iter_errors(&tree)
+                .map(|e| format!("{}: {e}", e.instance_path()))
+                .collect();
+            let value_errors: Vec<String> = value_validator
+                .iter_errors(&instance)
+                .map(|e| format!("{}: {e}", e.instance_path()))
+                .collect();
+            assert_eq!(tree_errors, value_errors, "{instance}");
         }
     }
 
