@@ -19,7 +19,7 @@ TBLPROPERTIES (
   'projection.tenant_id.type' = 'injected',
   'projection.dt.type' = 'date',
   'projection.dt.format' = 'yyyy-MM-dd',
-  'projection.dt.range' = '2020-01-01,NOW',
+  'projection.dt.range' = '2000-01-01,NOW+1DAYS',
   'projection.dt.interval' = '1',
   'projection.dt.interval.unit' = 'DAYS',
   'storage.location.template' = 's3://<bucket>/audit/tenant_id=${tenant_id}/dt=${dt}/'

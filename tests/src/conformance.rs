@@ -90,7 +90,7 @@ fn t0() -> DateTime<Utc> {
 
 fn ctx(batch: &str, now: DateTime<Utc>) -> ClaimContext {
     ClaimContext {
-        batch_id: batch.to_owned(),
+        unit_id: batch.to_owned(),
         now,
         lease: Duration::from_secs(600),
         retention: Duration::from_secs(30 * 86_400),

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use adapters_aws::{DynamoDbDedupeStore, EventBridgeBus, S3BlobStore};
 use async_trait::async_trait;
-use auditlog::memory::FaultyBlobStore;
+use auditlog::faults::{Fault, FaultyBlobStore, FaultyDedupeStore, Op};
 use auditlog::{
     AuditRecord, BlobStore, ClaimContext, ClaimOutcome, ClaimRequest, Clock, Compactor,
     CompactorConfig, DedupeError, DedupeStore, FixedClock, INGEST_PREFIX, QUARANTINE_PREFIX,
@@ -408,16 +408,17 @@ async fn s3_write_failing_mid_batch_is_retried_to_exactly_one_copy() {
     // events on two days: the second day's file write fails, the first succeeds
     let mut events: Vec<OutgoingEvent> = (0..10).map(|n| event("acme", n)).collect();
     for e in events.iter_mut().skip(5) {
-        e.detail.metadata.occurred_at += chrono::Duration::days(1);
+        e.detail.metadata.occurred_at -= chrono::Duration::days(1);
     }
     st.publisher().publish(&events).await.unwrap();
     let msgs = st.receive_all().await;
-    // let the first day's PUT through, fail the second
-    let first_day_ok = st.subscriber_with(
-        st.dedupe(),
-        FaultyBlobStore::new(st.blobs(), |n| n == 2),
-        SubscriberConfig::default(),
-    );
+    // let the first day's PUT through, fail the second, and fail releasing its claims
+    // too: the claims stay in DynamoDB, but they must never read as completed
+    let blobs = FaultyBlobStore::healthy(st.blobs());
+    blobs.faults().fail_where(Op::Put, |n| n == 2);
+    let dedupe = FaultyDedupeStore::healthy(st.dedupe());
+    dedupe.faults().fail_next(Op::Release, Fault::Fail, 1);
+    let first_day_ok = st.subscriber_with(dedupe, blobs, SubscriberConfig::default());
     let failed = st.invoke(&first_day_ok, &msgs).await;
     assert_eq!(
         failed.len(),
@@ -428,6 +429,14 @@ async fn s3_write_failing_mid_batch_is_retried_to_exactly_one_copy() {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let retry = st.receive_all().await;
     assert_eq!(retry.len(), 5);
+    // the unreleased claims hold the retry back until their lease runs out...
+    assert_eq!(st.invoke(&st.subscriber(), &retry).await.len(), 5);
+    assert_eq!(st.ingest_rows().await.len(), 5);
+    st.clock.advance(chrono::Duration::minutes(16));
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let retry = st.receive_all().await;
+    assert_eq!(retry.len(), 5);
+    // ...then they are taken over and written: nothing acknowledged unwritten
     assert!(st.invoke(&st.subscriber(), &retry).await.is_empty());
     let rows = st.ingest_rows().await;
     assert_eq!(rows.len(), 10);

@@ -94,7 +94,10 @@ async fn a_change_committed_before_a_crash_is_published_after_restart() {
     let (bus, queue) = bus();
     let relay = OutboxRelay::new(store.clone(), publisher(bus, 3));
     let report = relay.drain(100).await.unwrap();
-    assert_eq!((report.published, report.failed, report.invalid), (3, 0, 0));
+    assert_eq!(
+        (report.published, report.failed, report.dead_lettered),
+        (3, 0, 0)
+    );
     assert!(store.outbox_pending(100).await.unwrap().is_empty());
     assert_eq!(
         relay.run_once(100).await.unwrap().published,
@@ -315,6 +318,19 @@ impl ScimStore for AckCrash {
     async fn outbox_pending(&self, l: usize) -> Result<Vec<scim::PendingEvent>, scim::StoreError> {
         self.inner.outbox_pending(l).await
     }
+    async fn outbox_dead_letter(
+        &self,
+        e: &[(scim::PendingEvent, String)],
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), scim::StoreError> {
+        self.inner.outbox_dead_letter(e, at).await
+    }
+    async fn outbox_dead_letters(
+        &self,
+        l: usize,
+    ) -> Result<Vec<scim::DeadLetter>, scim::StoreError> {
+        self.inner.outbox_dead_letters(l).await
+    }
     async fn outbox_ack(&self, r: &[String]) -> Result<(), scim::StoreError> {
         if self
             .crashes_left
@@ -325,4 +341,90 @@ impl ScimStore for AckCrash {
         }
         self.inner.outbox_ack(r).await
     }
+}
+
+/// Commits `bad` changes whose events fail their schema (a producer bug), then `good`
+/// valid ones, oldest first, straight into the store's outbox.
+async fn outbox_with_poison(store: &dyn ScimStore, tag: &str, bad: usize, good: usize) {
+    let tenant = TenantId::parse(&format!("{tag}-acme")).unwrap();
+    let at = chrono::Utc::now();
+    for i in 0..bad + good {
+        let valid = i >= bad;
+        let id = format!("u{i}");
+        let resource = scim::Resource {
+            id: id.clone(),
+            kind: ResourceKind::User,
+            version: 1,
+            created: at,
+            last_modified: at,
+            body: json!({"userName": format!("{tag}-{i}@acme.test")}),
+        };
+        let payload = if valid {
+            json!({"id": id, "userName": format!("{tag}-{i}@acme.test")})
+        } else {
+            json!({"id": id, "active": "not a boolean"}) // no userName, wrong type
+        };
+        let event = scim::OutboxEntry {
+            event_id: envelope::EventId::new_v7(),
+            tenant_id: tenant.clone(),
+            event_type: "scim.user.created".into(),
+            occurred_at: at + chrono::Duration::milliseconds(i as i64),
+            actor: caller().actor,
+            payload,
+        };
+        store.create(&tenant, &resource, &[event]).await.unwrap();
+    }
+}
+
+/// Loss path: once the relay's batch was all invalid events, it published nothing
+/// and stopped there for good. Now they are dead-lettered with the reason and the
+/// valid events behind them flow on.
+async fn poison_at_the_head_of_the_outbox_is_dead_lettered(
+    store: Arc<dyn ScimStore>,
+    tag: &str,
+    bad: usize,
+    batch: usize,
+) {
+    outbox_with_poison(store.as_ref(), tag, bad, 3).await;
+    let (bus, queue) = bus();
+    let relay = OutboxRelay::new(store.clone(), publisher(bus, 3));
+    let report = relay.drain(batch).await.unwrap();
+    assert_eq!((report.published, report.dead_lettered), (3, bad), "{tag}");
+    assert_eq!(queue.len(), 3, "{tag}: the valid events reached the bus");
+    assert!(
+        store.outbox_pending(1000).await.unwrap().is_empty(),
+        "{tag}"
+    );
+    let dead = store.outbox_dead_letters(10_000).await.unwrap();
+    let mine: Vec<_> = dead
+        .iter()
+        .filter(|d| d.entry.tenant_id.as_str() == format!("{tag}-acme"))
+        .collect();
+    assert_eq!(mine.len(), bad, "{tag}: countable");
+    assert!(
+        mine.iter()
+            .all(|d| d.reason.contains("userName") && d.entry.event_type == "scim.user.created"),
+        "{tag}: {:?}",
+        mine.first()
+    );
+    // a second run changes nothing
+    let again = relay.drain(batch).await.unwrap();
+    assert_eq!((again.published, again.dead_lettered), (0, 0), "{tag}");
+}
+
+#[tokio::test]
+async fn poison_at_the_head_of_the_outbox_is_dead_lettered_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteScimStore::open(&dir.path().join("scim.sqlite")).unwrap());
+    // more than the relay's batch of 500: the old relay never got past them
+    poison_at_the_head_of_the_outbox_is_dead_lettered(store, "sqlite", 510, 500).await;
+}
+
+#[tokio::test]
+async fn poison_at_the_head_of_the_outbox_is_dead_lettered_dynamodb() {
+    let c = auditlog_tests::sdk_config().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&c);
+    let table = auditlog_tests::new_scim_table(&ddb).await;
+    let store = Arc::new(adapters_aws::DynamoDbScimStore::new(ddb, table));
+    poison_at_the_head_of_the_outbox_is_dead_lettered(store, "ddb", 12, 10).await;
 }

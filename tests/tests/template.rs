@@ -157,3 +157,68 @@ fn the_glue_tables_match_the_ddl_in_queries() {
         );
     }
 }
+
+/// The `!Sub` text of a CloudFormation value, with `${Param}` replaced by the
+/// parameter's default (serde_yaml reads `!Sub "x"` as a tagged value).
+fn resolve_sub(doc: &serde_yaml::Value, v: &serde_yaml::Value) -> String {
+    let text = match v {
+        serde_yaml::Value::Tagged(t) if t.tag == "!Sub" => t.value.as_str().unwrap().to_owned(),
+        serde_yaml::Value::Tagged(t) if t.tag == "!Ref" => {
+            format!("${{{}}}", t.value.as_str().unwrap())
+        }
+        other => other.as_str().unwrap().to_owned(),
+    };
+    let mut out = text.clone();
+    for (name, p) in doc["Parameters"].as_mapping().unwrap() {
+        let name = name.as_str().unwrap();
+        if let Some(d) = p["Default"].as_str() {
+            out = out.replace(&format!("${{{name}}}"), d);
+        }
+    }
+    out
+}
+
+/// Every event the subscriber accepts is visible to Athena: the projection range of
+/// the Glue tables and of the DDL in queries/ is the subscriber's accepted window, and
+/// the deployed subscriber is given the same first day.
+#[test]
+fn the_projection_range_shows_every_day_the_subscriber_accepts() {
+    let doc = template();
+    let window = auditlog::AcceptedWindow::default();
+    let expected = window.projection_range();
+    assert_eq!(expected, "2000-01-01,NOW+1DAYS");
+    assert!(window.future_skew <= auditlog::MAX_FUTURE_SKEW);
+    let mut tables = 0;
+    for (resource, ddl) in [
+        ("AuditRecordsTable", "audit_records"),
+        ("AuditIngestTable", "audit_ingest"),
+    ] {
+        let params = &doc["Resources"][resource]["Properties"]["TableInput"]["Parameters"];
+        assert_eq!(
+            resolve_sub(&doc, &params["projection.dt.range"]),
+            expected,
+            "{resource}"
+        );
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../queries/ddl/{ddl}.sql")),
+        )
+        .unwrap();
+        assert!(
+            text.contains(&format!("'projection.dt.range' = '{expected}'")),
+            "{ddl}.sql"
+        );
+        tables += 1;
+    }
+    assert_eq!(tables, 2);
+    let env =
+        &doc["Resources"]["AuditSubscriberFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        resolve_sub(&doc, &env["ACCEPT_EARLIEST_DAY"]),
+        window.earliest.to_string(),
+        "the subscriber's first day is the projection's"
+    );
+    assert_eq!(
+        doc["Parameters"]["EarliestEventDay"]["Default"].as_str(),
+        Some(auditlog::DEFAULT_EARLIEST.to_string().as_str())
+    );
+}

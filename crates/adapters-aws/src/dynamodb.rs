@@ -1,9 +1,10 @@
 //! `DedupeStore` on DynamoDB, one table keyed by `pk` (string), TTL on `expires_at`.
 //!
 //! Items: a claim per event, `pk = "c#<tenant>#<event_id>"`, holding the payload hash
-//! (`h`), the claiming batch (`b`) and its lease (`lease_until`); and one completion per
-//! batch, `pk = "b#<batch_id>"`. A claim is complete when its batch's completion exists.
-//! Steady-state cost: one conditional PutItem per new event plus one PutItem per batch.
+//! (`h`), the claiming completion unit (`b`) and its lease (`lease_until`); and one
+//! completion per unit, `pk = "b#<unit_id>"`. A claim is complete when its unit's
+//! completion exists. Steady-state cost: one conditional PutItem per new event plus one
+//! PutItem per ingest file written.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -110,7 +111,7 @@ impl DynamoDbDedupeStore {
             .table_name(&self.table)
             .item("pk", s(claim_pk(r)))
             .item("h", s(&r.payload_sha256))
-            .item("b", s(&ctx.batch_id))
+            .item("b", s(&ctx.unit_id))
             .item("lease_until", n(ctx.lease_until().timestamp()))
             .item("expires_at", n(ctx.expires_at().timestamp()));
         req = match condition {
@@ -201,7 +202,7 @@ impl DynamoDbDedupeStore {
                 payload_sha256: hash,
             });
         }
-        if batch != ctx.batch_id && lease_until > ctx.now.timestamp() {
+        if batch != ctx.unit_id && lease_until > ctx.now.timestamp() {
             return Ok(ClaimOutcome::InProgress);
         }
         // The holder's lease ran out without completing: take the claim over, unless
@@ -250,7 +251,7 @@ impl DedupeStore for DynamoDbDedupeStore {
         self.client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(format!("b#{}", ctx.batch_id)))
+            .item("pk", s(format!("b#{}", ctx.unit_id)))
             .item("completed_at", n(ctx.now.timestamp()))
             .item("expires_at", n(ctx.expires_at().timestamp()))
             .send()
@@ -277,7 +278,7 @@ impl DynamoDbDedupeStore {
             .table_name(&self.table)
             .key("pk", s(claim_pk(r)))
             .condition_expression("b = :mine")
-            .expression_attribute_values(":mine", s(&ctx.batch_id))
+            .expression_attribute_values(":mine", s(&ctx.unit_id))
             .send()
             .await
         {

@@ -27,8 +27,8 @@ use chrono::{DateTime, Utc};
 use envelope::{EventId, TenantId};
 use futures::StreamExt;
 use scim::{
-    CompatPolicy, Credential, MemberEvent, OutboxEntry, PendingEvent, Resource, ResourceKind,
-    ScimStore, StoreError, TenantDirectory, UniqueAttr,
+    CompatPolicy, Credential, DeadLetter, MemberEvent, OutboxEntry, PendingEvent, Resource,
+    ResourceKind, ScimStore, StoreError, TenantDirectory, UniqueAttr,
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -39,6 +39,62 @@ use crate::classify::{AwsError, Kind, OperationError, classify, describe};
 pub const MEMBER_SHARDS: u32 = 16;
 /// Partition keys of the outbox.
 pub const OUTBOX_SHARDS: u32 = 8;
+/// Partition key of the dead-lettered outbox entries (few: each is a producer bug).
+const OUTBOX_DEAD_PK: &str = "OD";
+
+fn outbox_sk(e: &OutboxEntry) -> String {
+    format!(
+        "{:020}#{}",
+        e.occurred_at.timestamp_micros().max(0),
+        e.event_id
+    )
+}
+
+fn outbox_item(
+    pk: String,
+    sk: String,
+    e: &OutboxEntry,
+) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    let actor =
+        serde_json::to_string(&e.actor).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    Ok(HashMap::from([
+        ("pk".to_owned(), s(pk)),
+        ("sk".to_owned(), s(sk)),
+        ("tenant_id".to_owned(), s(e.tenant_id.as_str())),
+        ("event_id".to_owned(), s(e.event_id.as_str())),
+        ("event_type".to_owned(), s(&e.event_type)),
+        (
+            "occurred_at".to_owned(),
+            n(e.occurred_at.timestamp_micros()),
+        ),
+        ("actor".to_owned(), s(actor)),
+        ("payload".to_owned(), s(e.payload.to_string())),
+    ]))
+}
+
+fn outbox_entry(item: &HashMap<String, AttributeValue>) -> Result<OutboxEntry, StoreError> {
+    let text = |k: &str| {
+        item.get(k)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let number = |k: &str| {
+        item.get(k)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    let corrupt = |what: &str| StoreError::Unavailable(format!("outbox item: invalid {what}"));
+    Ok(OutboxEntry {
+        event_id: EventId::parse(&text("event_id")).map_err(|_| corrupt("event_id"))?,
+        tenant_id: TenantId::parse(&text("tenant_id")).map_err(|_| corrupt("tenant_id"))?,
+        event_type: text("event_type"),
+        occurred_at: DateTime::from_timestamp_micros(number("occurred_at")).unwrap_or_default(),
+        actor: serde_json::from_str(&text("actor")).map_err(|_| corrupt("actor"))?,
+        payload: serde_json::from_str(&text("payload")).map_err(|_| corrupt("payload"))?,
+    })
+}
 /// Attempts per transaction on contention or transient failure.
 const TRANSACT_ATTEMPTS: u32 = 12;
 
@@ -185,29 +241,11 @@ impl DynamoDbScimStore {
     }
 
     fn outbox_put(&self, e: &OutboxEntry) -> Result<TransactWriteItem, StoreError> {
-        let actor =
-            serde_json::to_string(&e.actor).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let pk = format!("O#{}", shard(e.event_id.as_str(), OUTBOX_SHARDS));
         let put = build(
             Put::builder()
                 .table_name(&self.table)
-                .item(
-                    "pk",
-                    s(format!("O#{}", shard(e.event_id.as_str(), OUTBOX_SHARDS))),
-                )
-                .item(
-                    "sk",
-                    s(format!(
-                        "{:020}#{}",
-                        e.occurred_at.timestamp_micros().max(0),
-                        e.event_id
-                    )),
-                )
-                .item("tenant_id", s(e.tenant_id.as_str()))
-                .item("event_id", s(e.event_id.as_str()))
-                .item("event_type", s(&e.event_type))
-                .item("occurred_at", n(e.occurred_at.timestamp_micros()))
-                .item("actor", s(actor))
-                .item("payload", s(e.payload.to_string()))
+                .set_item(Some(outbox_item(pk, outbox_sk(e), e)?))
                 .build(),
         )?;
         Ok(TransactWriteItem::builder().put(put).build())
@@ -795,36 +833,17 @@ impl ScimStore for DynamoDbScimStore {
         let mut all = Vec::new();
         for shard_no in 0..OUTBOX_SHARDS {
             for item in self.query_all(format!("O#{shard_no}"), None, limit).await? {
-                let text = |k: &str| {
-                    item.get(k)
-                        .and_then(|v| v.as_s().ok())
-                        .cloned()
-                        .unwrap_or_default()
-                };
-                let corrupt =
-                    |what: &str| StoreError::Unavailable(format!("outbox item: invalid {what}"));
-                let sk = text("sk");
-                let at = item
-                    .get("occurred_at")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|v| v.parse::<i64>().ok())
-                    .unwrap_or(0);
+                let sk = item
+                    .get("sk")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
+                let entry = outbox_entry(&item)?;
                 all.push((
                     sk.clone(),
                     PendingEvent {
                         receipt: format!("O#{shard_no}|{sk}"),
-                        entry: OutboxEntry {
-                            event_id: EventId::parse(&text("event_id"))
-                                .map_err(|_| corrupt("event_id"))?,
-                            tenant_id: TenantId::parse(&text("tenant_id"))
-                                .map_err(|_| corrupt("tenant_id"))?,
-                            event_type: text("event_type"),
-                            occurred_at: DateTime::from_timestamp_micros(at).unwrap_or_default(),
-                            actor: serde_json::from_str(&text("actor"))
-                                .map_err(|_| corrupt("actor"))?,
-                            payload: serde_json::from_str(&text("payload"))
-                                .map_err(|_| corrupt("payload"))?,
-                        },
+                        entry,
                     },
                 ));
             }
@@ -841,6 +860,69 @@ impl ScimStore for DynamoDbScimStore {
             .map(|(pk, sk)| (pk.to_owned(), sk.to_owned()))
             .collect();
         self.delete_keys(keys).await
+    }
+
+    async fn outbox_dead_letter(
+        &self,
+        entries: &[(PendingEvent, String)],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        for (p, reason) in entries {
+            let Some((pk, sk)) = p.receipt.split_once('|') else {
+                continue;
+            };
+            let mut item = outbox_item(OUTBOX_DEAD_PK.to_owned(), sk.to_owned(), &p.entry)?;
+            item.insert("reason".into(), s(reason));
+            item.insert("dead_lettered_at".into(), n(at.timestamp_micros()));
+            let put = build(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .build(),
+            )?;
+            // Conditional on the entry still pending: a relay racing us may have moved it.
+            let delete = build(
+                Delete::builder()
+                    .table_name(&self.table)
+                    .key("pk", s(pk))
+                    .key("sk", s(sk))
+                    .condition_expression("attribute_exists(pk)")
+                    .build(),
+            )?;
+            // Cancelled by the condition means already gone from the outbox: nothing to do.
+            let _ = self
+                .transact(vec![
+                    TransactWriteItem::builder().put(put).build(),
+                    TransactWriteItem::builder().delete(delete).build(),
+                ])
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn outbox_dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        let items = self
+            .query_all(OUTBOX_DEAD_PK.to_owned(), None, limit)
+            .await?;
+        items
+            .iter()
+            .map(|item| {
+                Ok(DeadLetter {
+                    entry: outbox_entry(item)?,
+                    reason: item
+                        .get("reason")
+                        .and_then(|v| v.as_s().ok())
+                        .cloned()
+                        .unwrap_or_default(),
+                    dead_lettered_at: item
+                        .get("dead_lettered_at")
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|v| v.parse::<i64>().ok())
+                        .and_then(DateTime::from_timestamp_micros)
+                        .unwrap_or_default(),
+                })
+            })
+            .collect()
     }
 }
 

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use envelope::{Actor, EventId, TenantId};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use scim::{
-    CompatPolicy, Credential, MemberEvent, OutboxEntry, PendingEvent, Resource, ResourceKind,
-    ScimStore, StoreError, TenantDirectory, UniqueAttr,
+    CompatPolicy, Credential, DeadLetter, MemberEvent, OutboxEntry, PendingEvent, Resource,
+    ResourceKind, ScimStore, StoreError, TenantDirectory, UniqueAttr,
 };
 use serde_json::Value;
 
@@ -59,7 +59,52 @@ CREATE TABLE IF NOT EXISTS scim_outbox (
     actor TEXT NOT NULL,
     payload TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS scim_outbox_dead (
+    seq INTEGER PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    occurred_at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    dead_lettered_at INTEGER NOT NULL
+);
 ";
+
+/// The outbox columns that `outbox_row` reads, in its order.
+const OUTBOX_COLUMNS: &str = "seq, tenant_id, event_id, event_type, occurred_at, actor, payload";
+
+type OutboxRow = (i64, String, String, String, i64, String, String);
+
+fn outbox_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+    ))
+}
+
+fn outbox_entry(row: OutboxRow) -> Result<(i64, OutboxEntry), StoreError> {
+    let (seq, tenant, event_id, event_type, at, actor, payload) = row;
+    let corrupt = |what: &str| StoreError::Unavailable(format!("outbox row {seq}: invalid {what}"));
+    let actor: Actor = serde_json::from_str(&actor).map_err(|_| corrupt("actor"))?;
+    Ok((
+        seq,
+        OutboxEntry {
+            event_id: EventId::parse(&event_id).map_err(|_| corrupt("event_id"))?,
+            tenant_id: TenantId::parse(&tenant).map_err(|_| corrupt("tenant_id"))?,
+            event_type,
+            occurred_at: time(at),
+            actor,
+            payload: serde_json::from_str(&payload).map_err(|_| corrupt("payload"))?,
+        },
+    ))
+}
 
 const ADD_MEMBER: &str =
     "INSERT OR IGNORE INTO scim_members (tenant_id, group_id, member_id) VALUES (?1, ?2, ?3)";
@@ -499,39 +544,75 @@ impl ScimStore for SqliteScimStore {
     async fn outbox_pending(&self, limit: usize) -> Result<Vec<PendingEvent>, StoreError> {
         let conn = self.lock()?;
         let mut stmt = conn
-            .prepare_cached(
-                "SELECT seq, tenant_id, event_id, event_type, occurred_at, actor, payload FROM scim_outbox ORDER BY seq LIMIT ?1",
-            )
+            .prepare_cached(&format!(
+                "SELECT {OUTBOX_COLUMNS} FROM scim_outbox ORDER BY seq LIMIT ?1"
+            ))
+            .map_err(map_err)?;
+        let rows = stmt
+            .query_map(params![limit as i64], outbox_row)
+            .map_err(map_err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, entry) = outbox_entry(row.map_err(map_err)?)?;
+            out.push(PendingEvent {
+                receipt: seq.to_string(),
+                entry,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn outbox_dead_letter(
+        &self,
+        entries: &[(PendingEvent, String)],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction().map_err(map_err)?;
+        {
+            let mut copy = tx
+                .prepare_cached(&format!(
+                    "INSERT OR IGNORE INTO scim_outbox_dead ({OUTBOX_COLUMNS}, reason, dead_lettered_at)
+                     SELECT {OUTBOX_COLUMNS}, ?2, ?3 FROM scim_outbox WHERE seq = ?1"
+                ))
+                .map_err(map_err)?;
+            let mut del = tx
+                .prepare_cached("DELETE FROM scim_outbox WHERE seq = ?1")
+                .map_err(map_err)?;
+            for (p, reason) in entries {
+                if let Ok(seq) = p.receipt.parse::<i64>() {
+                    copy.execute(params![seq, reason, micros(at)])
+                        .map_err(map_err)?;
+                    del.execute(params![seq]).map_err(map_err)?;
+                }
+            }
+        }
+        tx.commit().map_err(map_err)
+    }
+
+    async fn outbox_dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {OUTBOX_COLUMNS}, reason, dead_lettered_at FROM scim_outbox_dead ORDER BY seq LIMIT ?1"
+            ))
             .map_err(map_err)?;
         let rows = stmt
             .query_map(params![limit as i64], |row| {
                 Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, i64>(4)?,
-                    row.get::<_, String>(5)?,
-                    row.get::<_, String>(6)?,
+                    outbox_row(row)?,
+                    row.get::<_, String>(7)?,
+                    row.get::<_, i64>(8)?,
                 ))
             })
             .map_err(map_err)?;
         let mut out = Vec::new();
         for row in rows {
-            let (seq, tenant, event_id, event_type, at, actor, payload) = row.map_err(map_err)?;
-            let corrupt =
-                |what: &str| StoreError::Unavailable(format!("outbox row {seq}: invalid {what}"));
-            let actor: Actor = serde_json::from_str(&actor).map_err(|_| corrupt("actor"))?;
-            out.push(PendingEvent {
-                receipt: seq.to_string(),
-                entry: OutboxEntry {
-                    event_id: EventId::parse(&event_id).map_err(|_| corrupt("event_id"))?,
-                    tenant_id: TenantId::parse(&tenant).map_err(|_| corrupt("tenant_id"))?,
-                    event_type,
-                    occurred_at: time(at),
-                    actor,
-                    payload: serde_json::from_str(&payload).map_err(|_| corrupt("payload"))?,
-                },
+            let (r, reason, at) = row.map_err(map_err)?;
+            out.push(DeadLetter {
+                entry: outbox_entry(r)?.1,
+                reason,
+                dead_lettered_at: time(at),
             });
         }
         Ok(out)

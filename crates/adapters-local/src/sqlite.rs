@@ -1,4 +1,5 @@
-//! `DedupeStore` on SQLite: one row per claim, one per completed batch.
+//! `DedupeStore` on SQLite: one row per claim, one per completed unit (the `batch_id`
+//! columns hold the completion unit's id; named before units were per ingest file).
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -121,7 +122,7 @@ impl DedupeStore for SqliteDedupeStore {
                     Some((hash, _, _, Some(done))) if done > now => ClaimOutcome::Completed {
                         payload_sha256: hash,
                     },
-                    Some((_, batch, lease, _)) if batch != ctx.batch_id && lease > now => {
+                    Some((_, batch, lease, _)) if batch != ctx.unit_id && lease > now => {
                         ClaimOutcome::InProgress
                     }
                     _ => {
@@ -130,7 +131,7 @@ impl DedupeStore for SqliteDedupeStore {
                                 r.tenant_id.as_str(),
                                 r.event_id.as_str(),
                                 r.payload_sha256,
-                                ctx.batch_id,
+                                ctx.unit_id,
                                 ctx.lease_until().timestamp_micros(),
                                 ctx.expires_at().timestamp_micros()
                             ])
@@ -149,7 +150,7 @@ impl DedupeStore for SqliteDedupeStore {
         self.lock()?
             .execute(
                 "INSERT OR REPLACE INTO dedupe_batches (batch_id, expires_at) VALUES (?1, ?2)",
-                params![ctx.batch_id, ctx.expires_at().timestamp_micros()],
+                params![ctx.unit_id, ctx.expires_at().timestamp_micros()],
             )
             .map_err(map_err)?;
         Ok(())
@@ -166,7 +167,7 @@ impl DedupeStore for SqliteDedupeStore {
                 del.execute(params![
                     k.tenant_id.as_str(),
                     k.event_id.as_str(),
-                    ctx.batch_id
+                    ctx.unit_id
                 ])
                 .map_err(map_err)?;
             }

@@ -14,10 +14,37 @@ use chrono::NaiveDate;
 use envelope::TenantId;
 
 use crate::codec::{Tier, decode_ingest_where, decode_parquet, encode_parquet, tenant_row_counts};
+use crate::layout::quarantine_object_key;
 use crate::layout::{INGEST_PREFIX, ObjectKey, PartitionKey};
 use crate::ports::BlobStore;
-use crate::reader::{Originals, StorageError};
+use crate::reader::{Conflict, Originals, StorageError};
 use crate::record::AuditRecord;
+use crate::subscriber::{CONFLICT, QuarantineRecord};
+
+/// Writes a conflicting copy found in storage to quarantine, named by its content so
+/// that finding it again overwrites the same record.
+async fn quarantine_conflict<B: BlobStore>(blobs: &B, c: &Conflict) -> Result<(), StorageError> {
+    let r = &c.copy;
+    let body = r.to_bus_event().to_string();
+    let record = QuarantineRecord {
+        reason_code: CONFLICT.to_owned(),
+        reason: format!(
+            "event {} of tenant {} is stored with payload sha256 {}; this copy, found by compaction, has {}",
+            r.event_id, r.tenant_id, c.accepted_payload_sha256, r.payload_sha256
+        ),
+        message_id: format!("stored:{}", r.bus_event_id),
+        received_at: r.ingested_at,
+        tenant_id: Some(r.tenant_id.to_string()),
+        event_id: Some(r.event_id.to_string()),
+        accepted_payload_sha256: Some(c.accepted_payload_sha256.clone()),
+        payload_sha256: Some(r.payload_sha256.clone()),
+        body,
+    };
+    let key = quarantine_object_key(r.ingested_at.date_naive(), CONFLICT, record.body.as_bytes());
+    let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
+    blobs.put(&key, Bytes::from(bytes)).await?;
+    Ok(())
+}
 
 #[derive(Debug, Clone)]
 pub struct CompactorConfig {
@@ -51,6 +78,10 @@ pub struct CompactionReport {
     pub tenant_files_removed: usize,
     pub rows_written: usize,
     pub duplicates_removed: usize,
+    /// Copies under an already stored event id with another payload: quarantined as
+    /// conflicts (the subscriber catches these while its claims remember the id; this
+    /// catches them after the claim retention or a lease takeover).
+    pub conflicts_quarantined: usize,
     pub bytes_written: usize,
 }
 
@@ -192,8 +223,14 @@ impl<B: BlobStore> Compactor<B> {
         let before = all.len();
         let mut originals = Originals::default();
         all.into_iter().for_each(|r| originals.offer(r));
-        let rows = originals.into_sorted();
-        report.duplicates_removed += before - rows.len();
+        let (rows, conflicts) = originals.into_parts();
+        // Quarantined before the files holding the copies are replaced: a crash in
+        // between leaves the copy in storage, and the next run quarantines it again.
+        for c in &conflicts {
+            quarantine_conflict(&self.blobs, c).await?;
+        }
+        report.conflicts_quarantined += conflicts.len();
+        report.duplicates_removed += before - rows.len() - conflicts.len();
         let key = partition.object_key(&rows);
         let existing_set: BTreeSet<&String> = existing.iter().collect();
         if !existing_set.contains(&key) {

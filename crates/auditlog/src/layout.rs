@@ -40,11 +40,15 @@ impl PartitionKey {
         format!("{}dt={}/", tenant_prefix(&self.tenant), self.dt)
     }
 
-    /// The compacted file for exactly these records (sorted, deduplicated).
+    /// The compacted file for exactly these records (sorted, deduplicated), named by
+    /// their event ids and payload hashes: the same rows give the same key, and a file
+    /// holding another payload under an id gets another key, never the same one.
     pub fn object_key(&self, records: &[AuditRecord]) -> String {
         let mut h = Sha256::new();
         for r in records {
             h.update(r.event_id.as_str().as_bytes());
+            h.update(b"/");
+            h.update(r.payload_sha256.as_bytes());
             h.update(b"\n");
         }
         format!("{}part-{}.parquet", self.prefix(), short_hex(h))
@@ -61,18 +65,28 @@ pub fn ingest_day_prefix(dt: NaiveDate) -> String {
     format!("{INGEST_PREFIX}dt={dt}/")
 }
 
-/// The ingest file of one invocation and day, named by its set of (tenant, event_id).
+/// The ingest file of one invocation and day, named by its set of (tenant, event_id,
+/// payload hash). Reprocessing the same events writes the same key; a conflicting copy
+/// (same ids, another payload) must not, or its file would overwrite the original's.
 pub fn ingest_object_key(dt: NaiveDate, records: &[AuditRecord]) -> String {
-    let mut keys: Vec<(&str, &str)> = records
+    let mut keys: Vec<(&str, &str, &str)> = records
         .iter()
-        .map(|r| (r.tenant_id.as_str(), r.event_id.as_str()))
+        .map(|r| {
+            (
+                r.tenant_id.as_str(),
+                r.event_id.as_str(),
+                r.payload_sha256.as_str(),
+            )
+        })
         .collect();
     keys.sort_unstable();
     let mut h = Sha256::new();
-    for (t, e) in keys {
+    for (t, e, p) in keys {
         h.update(t.as_bytes());
         h.update(b"/");
         h.update(e.as_bytes());
+        h.update(b"/");
+        h.update(p.as_bytes());
         h.update(b"\n");
     }
     format!("{}{}.parquet", ingest_day_prefix(dt), short_hex(h))

@@ -9,6 +9,7 @@
 
 mod codec;
 mod compactor;
+pub mod faults;
 pub mod fixtures;
 mod layout;
 pub mod memory;
@@ -17,6 +18,7 @@ mod reader;
 mod record;
 mod sqs;
 mod subscriber;
+mod window;
 
 pub use codec::{
     CodecError, Tier, arrow_schema, decode_parquet, encode_parquet, sort_records, to_record_batch,
@@ -34,8 +36,10 @@ pub use reader::{StorageError, TenantReader};
 pub use record::{AuditRecord, payload_sha256};
 pub use sqs::{SqsBatch, SqsRecord};
 pub use subscriber::{
-    BatchOutcome, BatchStats, InboundMessage, QuarantineRecord, Subscriber, SubscriberConfig,
+    BatchOutcome, BatchStats, CONFLICT, InboundMessage, OUT_OF_WINDOW, QuarantineRecord,
+    RetryReason, Subscriber, SubscriberConfig,
 };
+pub use window::{AcceptedWindow, DEFAULT_EARLIEST, MAX_FUTURE_SKEW, WindowError};
 
 #[cfg(test)]
 mod pipeline_tests;

@@ -116,8 +116,10 @@ pub struct ClaimRequest {
 /// Who claims, and for how long.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimContext {
-    /// One id per subscriber invocation; completion is recorded once for it.
-    pub batch_id: String,
+    /// One id per completion unit: the claims whose events go into one ingest file of
+    /// one invocation. Completion is recorded once per unit, and only after that file
+    /// is durable, so it never covers an event that was not written.
+    pub unit_id: String,
     pub now: DateTime<Utc>,
     /// How long an unfinished claim blocks others: longer than the function timeout.
     pub lease: Duration,
@@ -158,8 +160,8 @@ pub enum DedupeError {
 
 /// Claim-then-complete deduplication by (tenant_id, event_id).
 ///
-/// A claim is recorded per event; completion once per batch, so the steady-state cost
-/// is about one write per unique event.
+/// A claim is recorded per event; completion once per unit (an ingest file's worth of
+/// claims), so the steady-state cost is about one write per unique event.
 #[async_trait]
 pub trait DedupeStore: Send + Sync {
     /// One outcome per request, in order. A failure of the whole call is an `Err`.
@@ -169,7 +171,8 @@ pub trait DedupeStore: Send + Sync {
         requests: &[ClaimRequest],
     ) -> Result<Vec<ClaimOutcome>, DedupeError>;
 
-    /// Marks every claim of `batch_id` as written, for `retention`.
+    /// Marks every claim of `unit_id` as written, for `retention`. The caller makes sure
+    /// every claim of the unit is in a durable file first.
     async fn complete(&self, ctx: &ClaimContext) -> Result<(), DedupeError>;
 
     /// Drops this batch's claims on these keys (the write failed), so a retry need not

@@ -25,6 +25,10 @@ pub enum StorageError {
     },
     #[error(transparent)]
     Catalog(#[from] crate::ports::CatalogError),
+    /// Files kept vanishing between listing and reading (compaction swapping them
+    /// faster than we read): try again, rather than answer with rows missing.
+    #[error("the stored files changed under {} consecutive reads (gone: {}); retry", .keys.len(), .keys.join(", "))]
+    Unstable { keys: Vec<String> },
 }
 
 pub struct TenantReader<B> {
@@ -37,12 +41,33 @@ impl<B: BlobStore> TenantReader<B> {
     }
 
     /// Records of `tenant` with `from <= occurred_at < to`, oldest first, one per event id.
+    ///
+    /// Compaction may remove a listed file before we read it: its rows are then in a
+    /// file written before the removal, so the read starts over from fresh listings. A
+    /// read returns every accepted event or an error, never a silent partial answer.
     pub async fn read(
         &self,
         tenant: &TenantId,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
     ) -> Result<Vec<AuditRecord>, StorageError> {
+        let mut vanished = Vec::new();
+        for _ in 0..READ_ATTEMPTS {
+            match self.read_once(tenant, from, to).await? {
+                Ok(rows) => return Ok(rows),
+                Err(key) => vanished.push(key),
+            }
+        }
+        Err(StorageError::Unstable { keys: vanished })
+    }
+
+    /// One attempt: the rows, or the key of a listed file that was gone when read.
+    async fn read_once(
+        &self,
+        tenant: &TenantId,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Result<Vec<AuditRecord>, String>, StorageError> {
         let day_in_range = |day: chrono::NaiveDate| {
             from.is_none_or(|f| day >= f.date_naive()) && to.is_none_or(|t| day <= t.date_naive())
         };
@@ -66,8 +91,7 @@ impl<B: BlobStore> TenantReader<B> {
         for key in keys {
             let bytes = match self.blobs.get(&key).await {
                 Ok(b) => b,
-                // compacted away between list and get: its rows are in a tenant file now
-                Err(BlobError::NotFound(_)) => continue,
+                Err(BlobError::NotFound(_)) => return Ok(Err(key)),
                 Err(e) => return Err(e.into()),
             };
             let records =
@@ -86,29 +110,88 @@ impl<B: BlobStore> TenantReader<B> {
                 originals.offer(r);
             }
         }
-        Ok(originals.into_sorted())
+        Ok(Ok(originals.into_sorted()))
     }
 }
 
+/// Fresh listings a read tries before giving up on a store that keeps changing.
+const READ_ATTEMPTS: usize = 5;
+
 /// One row per event id, whatever copies the tiers hold: of two copies, the first
 /// ingested is the original. Shared by the reader and the compactor so that both keep
-/// the same row.
+/// the same row. A copy with another payload hash is not a duplicate but a conflict:
+/// it is set aside (`conflicts`) for the compactor to quarantine, never dropped unseen.
 #[derive(Default)]
-pub(crate) struct Originals(HashMap<envelope::EventId, AuditRecord>);
+pub(crate) struct Originals {
+    kept: HashMap<envelope::EventId, AuditRecord>,
+    /// Copies under a kept id with another payload, one per distinct payload.
+    conflicts: HashMap<(envelope::EventId, String), AuditRecord>,
+}
+
+/// A copy that lost to the original under the same event id, with another payload.
+pub(crate) struct Conflict {
+    pub(crate) accepted_payload_sha256: String,
+    pub(crate) copy: AuditRecord,
+}
+
+fn earlier(a: &AuditRecord, b: &AuditRecord) -> bool {
+    (a.ingested_at, &a.bus_event_id) <= (b.ingested_at, &b.bus_event_id)
+}
 
 impl Originals {
     pub(crate) fn offer(&mut self, r: AuditRecord) {
-        let newer =
-            |e: &AuditRecord| (e.ingested_at, &e.bus_event_id) <= (r.ingested_at, &r.bus_event_id);
-        if !self.0.get(&r.event_id).is_some_and(newer) {
-            self.0.insert(r.event_id.clone(), r);
+        let loser = match self.kept.get(&r.event_id) {
+            None => {
+                self.kept.insert(r.event_id.clone(), r);
+                return;
+            }
+            Some(k) if earlier(k, &r) => r,
+            Some(_) => match self.kept.insert(r.event_id.clone(), r) {
+                Some(old) => old,
+                None => return,
+            },
+        };
+        let same = self
+            .kept
+            .get(&loser.event_id)
+            .is_some_and(|k| k.payload_sha256 == loser.payload_sha256);
+        if !same {
+            let key = (loser.event_id.clone(), loser.payload_sha256.clone());
+            match self.conflicts.get(&key) {
+                Some(c) if earlier(c, &loser) => {}
+                _ => {
+                    self.conflicts.insert(key, loser);
+                }
+            }
         }
     }
 
     /// The originals, in the tenant tier's row order (time, then id).
     pub(crate) fn into_sorted(self) -> Vec<AuditRecord> {
-        let mut out: Vec<AuditRecord> = self.0.into_values().collect();
+        self.into_parts().0
+    }
+
+    /// The originals (sorted as `into_sorted`) and the conflicting copies, each with
+    /// the hash of the original it lost to.
+    pub(crate) fn into_parts(self) -> (Vec<AuditRecord>, Vec<Conflict>) {
+        let mut conflicts: Vec<Conflict> = self
+            .conflicts
+            .into_values()
+            .filter_map(|copy| {
+                // a copy can only be here while its id is kept
+                let accepted = self.kept.get(&copy.event_id)?.payload_sha256.clone();
+                (accepted != copy.payload_sha256).then_some(Conflict {
+                    accepted_payload_sha256: accepted,
+                    copy,
+                })
+            })
+            .collect();
+        conflicts.sort_by(|a, b| {
+            (&a.copy.event_id, &a.copy.payload_sha256)
+                .cmp(&(&b.copy.event_id, &b.copy.payload_sha256))
+        });
+        let mut out: Vec<AuditRecord> = self.kept.into_values().collect();
         crate::codec::sort_records(&mut out, crate::codec::Tier::Tenant);
-        out
+        (out, conflicts)
     }
 }

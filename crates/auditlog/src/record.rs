@@ -85,6 +85,49 @@ impl AuditRecord {
         }
     }
 
+    /// The bus event this row was accepted from, as EventBridge delivered it (wrapper,
+    /// metadata and the canonical payload): what a quarantine record keeps as its body
+    /// when the copy was found in storage rather than in a message, so that a redrive
+    /// can submit it like any other message.
+    pub fn to_bus_event(&self) -> serde_json::Value {
+        let mut metadata = serde_json::json!({
+            "event_id": self.event_id,
+            "tenant_id": self.tenant_id,
+            "event_type": self.event_type,
+            "schema_version": self.schema_version,
+            "occurred_at": self.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            "producer": self.producer,
+            "actor": {"type": self.actor_type, "id": self.actor_id},
+        });
+        if let Some(name) = &self.actor_name {
+            metadata["actor"]["name"] = name.as_str().into();
+        }
+        for (k, v) in [
+            ("correlation_id", &self.correlation_id),
+            ("request_id", &self.request_id),
+            ("source_ip", &self.source_ip),
+            ("user_agent", &self.user_agent),
+        ] {
+            if let Some(v) = v {
+                metadata[k] = v.as_str().into();
+            }
+        }
+        // the payload was stored as canonical JSON that we wrote ourselves
+        let payload: serde_json::Value =
+            serde_json::from_str(&self.payload).unwrap_or(serde_json::Value::Null);
+        serde_json::json!({
+            "version": "0",
+            "id": self.bus_event_id,
+            "detail-type": self.event_type,
+            "source": self.source,
+            "account": self.account,
+            "time": self.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "region": self.region,
+            "resources": [],
+            "detail": {"metadata": metadata, "payload": payload},
+        })
+    }
+
     /// The partition date: UTC date of `occurred_at`, so a replay lands beside the original.
     pub fn dt(&self) -> NaiveDate {
         self.occurred_at.date_naive()
@@ -183,6 +226,30 @@ pub(crate) mod tests {
         let e = envelope::decode_bus_event(&text, &SchemaRegistry::builtin().unwrap(), 1 << 20)
             .unwrap();
         AuditRecord::from_event(e, Utc::now())
+    }
+
+    #[test]
+    fn a_row_turns_back_into_the_event_it_came_from() {
+        let mut v = bus_event(
+            "acme",
+            "0192f4a0-7b3c-7d4e-8f00-112233445566",
+            "app.doc.shared",
+            json!({"action": "share", "n": 2.5, "target": {"type": "doc", "id": "d1"}}),
+        );
+        v["detail"]["metadata"]["correlation_id"] = json!("c-9");
+        v["detail"]["metadata"]["user_agent"] = json!("curl/8");
+        let text = v.to_string();
+        let registry = SchemaRegistry::builtin().unwrap();
+        let r = AuditRecord::from_event(
+            envelope::decode_bus_event(&text, &registry, 1 << 20).unwrap(),
+            Utc::now(),
+        );
+        let again_text = r.to_bus_event().to_string();
+        let again = AuditRecord::from_event(
+            envelope::decode_bus_event(&again_text, &registry, 1 << 20).unwrap(),
+            r.ingested_at,
+        );
+        assert_eq!(again, r);
     }
 
     #[test]

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use adapters_local::{InProcessBus, LocalDirBlobStore, LocalQueue, SqliteDedupeStore};
+use adapters_local::{
+    Delivery, DeliveryConfig, InProcessBus, LocalDirBlobStore, LocalQueue, SqliteDedupeStore,
+};
 use anyhow::{Context, Result, bail};
 use auditlog::{
     AuditRecord, BatchStats, CompactionReport, Compactor, CompactorConfig, InboundMessage,
@@ -18,13 +20,6 @@ use envelope::{OutgoingEvent, Publisher, PublisherConfig, SchemaRegistry, Tenant
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::traffic::Traffic;
-
-/// Lambda's synchronous invocation payload limit, which bounds an SQS batch.
-pub(crate) const LAMBDA_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
-/// What an SQS record adds around its body in the Lambda event (ids, attributes, ARN).
-pub(crate) const SQS_RECORD_OVERHEAD: usize = 600;
-pub(crate) const SQS_MAX_BATCH: usize = 10_000;
-const BATCHING_WINDOW: Duration = Duration::from_secs(1);
 
 type EmbeddedSubscriber = Subscriber<Arc<SqliteDedupeStore>, Arc<LocalDirBlobStore>, SystemClock>;
 
@@ -52,94 +47,6 @@ pub(crate) fn open(data: &Path) -> Result<Embedded> {
         subscriber,
         registry,
     })
-}
-
-/// Runs `consumers` concurrent consumers, like Lambda's concurrency on one queue.
-async fn consume_parallel(
-    consumers: usize,
-    sub: &Arc<EmbeddedSubscriber>,
-    queue: &Arc<LocalQueue>,
-    done: &Arc<AtomicBool>,
-    progress: &ProgressBar,
-) -> Result<(BatchStats, usize)> {
-    let tasks: Vec<_> = (0..consumers.max(1))
-        .map(|_| {
-            tokio::spawn(consume(
-                sub.clone(),
-                queue.clone(),
-                done.clone(),
-                progress.clone(),
-            ))
-        })
-        .collect();
-    let mut total = (BatchStats::default(), 0);
-    for t in tasks {
-        let (s, b) = t.await.context("consumer task")?;
-        total.0 += s;
-        total.1 += b;
-    }
-    Ok(total)
-}
-
-/// Drains `queue` through the subscriber in Lambda-sized batches until it is empty and
-/// `done` says no more will come. Failed messages go back on the queue, as SQS would
-/// redeliver them after the visibility timeout.
-async fn consume(
-    sub: Arc<EmbeddedSubscriber>,
-    queue: Arc<LocalQueue>,
-    done: Arc<AtomicBool>,
-    progress: ProgressBar,
-) -> (BatchStats, usize) {
-    let done = || done.load(Ordering::SeqCst);
-    let mut stats = BatchStats::default();
-    let mut batches = 0;
-    let mut redeliveries = 0usize;
-    let mut window_started: Option<Instant> = None;
-    loop {
-        // Like MaximumBatchingWindowInSeconds: wait for a full batch while more is coming.
-        let full = queue.bytes() + queue.len() * SQS_RECORD_OVERHEAD >= LAMBDA_PAYLOAD_BYTES;
-        let waited = window_started.get_or_insert_with(Instant::now).elapsed();
-        if !full && !done() && waited < BATCHING_WINDOW {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-            continue;
-        }
-        window_started = None;
-        let batch = queue.receive(SQS_MAX_BATCH, LAMBDA_PAYLOAD_BYTES, SQS_RECORD_OVERHEAD);
-        if batch.is_empty() {
-            if done() && queue.is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-            continue;
-        }
-        let out = sub.handle(&batch).await;
-        batches += 1;
-        let failed = out.failed_message_ids.len();
-        progress.inc((batch.len() - failed) as u64);
-        if failed > 0 {
-            redeliveries += 1;
-            if redeliveries > 1000 {
-                tracing::error!("giving up on {failed} messages after repeated failures");
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            requeue_failed(&queue, &batch, &out.failed_message_ids);
-        }
-        let mut s = out.stats;
-        // a redelivered message is counted once, when it is finally handled
-        s.received -= failed;
-        stats += s;
-    }
-    (stats, batches)
-}
-
-/// Puts a batch's failed messages back on the queue, as SQS redelivers them after the
-/// visibility timeout.
-pub(crate) fn requeue_failed(queue: &LocalQueue, batch: &[InboundMessage], failed_ids: &[String]) {
-    let failed: std::collections::HashSet<&String> = failed_ids.iter().collect();
-    for m in batch.iter().filter(|m| failed.contains(&m.message_id)) {
-        queue.push(m.clone());
-    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -258,8 +165,26 @@ pub async fn demo(data: &Path, args: DemoArgs) -> Result<()> {
             Ok(counts)
         })
     };
-    let (stats, batches) =
-        consume_parallel(args.consumers, &e.subscriber, &queue, &done, &progress).await?;
+    let delivery = Delivery::new(queue.clone(), DeliveryConfig::default());
+    let bar = progress.clone();
+    let report = delivery
+        .run(
+            e.subscriber.clone(),
+            args.consumers,
+            done.clone(),
+            Arc::new(move |out: &auditlog::BatchOutcome, n: usize| {
+                bar.inc((n - out.failed_message_ids.len()) as u64)
+            }),
+        )
+        .await;
+    if report.dead_lettered > 0 {
+        bail!(
+            "{} messages could not be processed after repeated retries ({:?})",
+            report.dead_lettered,
+            report.dead_letter_reasons
+        );
+    }
+    let (stats, batches) = (report.stats, report.batches);
     let counts = producer.await.context("producer task")??;
     let ingest_elapsed = started.elapsed();
     progress.finish_and_clear();
@@ -450,7 +375,7 @@ pub async fn ingest(data: &Path, file: &str) -> Result<()> {
             std::fs::File::open(file).with_context(|| format!("opening {file}"))?,
         ))
     };
-    let queue = LocalQueue::default();
+    let queue = Arc::new(LocalQueue::default());
     for (n, line) in reader.lines().enumerate() {
         let line = line.with_context(|| format!("reading line {}", n + 1))?;
         if line.trim().is_empty() {
@@ -462,18 +387,35 @@ pub async fn ingest(data: &Path, file: &str) -> Result<()> {
         });
     }
     let started = Instant::now();
-    let done = Arc::new(AtomicBool::new(true));
-    let queue = Arc::new(queue);
-    let (stats, batches) =
-        consume_parallel(1, &e.subscriber, &queue, &done, &ProgressBar::hidden()).await?;
+    // Retries with a short pause, a few times: what is still failing after that is
+    // reported, not waited for (a claim held by a crashed run lapses with its lease).
+    let delivery = Delivery::new(
+        queue,
+        DeliveryConfig {
+            batching_window: Duration::ZERO,
+            redelivery_delay: Duration::from_millis(200),
+            max_receives: 5,
+            ..DeliveryConfig::default()
+        },
+    );
+    let report = delivery
+        .run(
+            e.subscriber.clone(),
+            1,
+            Arc::new(AtomicBool::new(true)),
+            Arc::new(|_: &auditlog::BatchOutcome, _: usize| {}),
+        )
+        .await;
+    let stats = report.stats;
     println!(
-        "ingested {} messages in {batches} batches: {} written, {} duplicates, {} quarantined ({} conflicts), {} left for retry, {} files, {:.2} s",
+        "ingested {} messages in {} batches: {} written, {} duplicates, {} quarantined ({} conflicts), {} not processed, {} files, {:.2} s",
         stats.received,
+        report.batches,
         stats.written,
         stats.duplicates,
         stats.quarantined,
         stats.conflicts,
-        queue.len(),
+        report.dead_lettered,
         stats.files,
         started.elapsed().as_secs_f64()
     );
@@ -481,6 +423,40 @@ pub async fn ingest(data: &Path, file: &str) -> Result<()> {
         println!(
             "quarantined messages and their reasons: {}",
             e.blobs.root().join("quarantine").display()
+        );
+    }
+    if report.dead_lettered > 0 {
+        let left = delivery.dead_letters().receive(usize::MAX, usize::MAX, 0);
+        let path = data.join(format!(
+            "ingest-left-{}.jsonl",
+            Utc::now().format("%Y%m%dT%H%M%S")
+        ));
+        let mut text = String::new();
+        let mut lines = Vec::with_capacity(left.len());
+        for m in &left {
+            text.push_str(&m.body);
+            text.push('\n');
+            lines.push(m.message_id.trim_start_matches("line-").to_owned());
+        }
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        let reasons: Vec<String> = report
+            .dead_letter_reasons
+            .iter()
+            .map(|(why, n)| format!("{n}: {why}"))
+            .collect();
+        bail!(
+            "{} messages were not processed after {} attempts each ({}); input lines {}.\n\
+             They are saved in {}. Once the cause is fixed (a claim held by an interrupted run \
+             lapses after {} minutes), finish with:\n  auditlog --data {} ingest {}\n\
+             (events already stored are recognised as duplicates)",
+            left.len(),
+            5,
+            reasons.join(", "),
+            lines.join(","),
+            path.display(),
+            e.subscriber.config().lease.as_secs() / 60,
+            data.display(),
+            path.display()
         );
     }
     Ok(())

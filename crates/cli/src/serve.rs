@@ -7,15 +7,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapters_local::{InProcessBus, LocalQueue, SqliteScimStore};
+use adapters_local::{Delivery, DeliveryConfig, InProcessBus, LocalQueue, SqliteScimStore};
 use anyhow::{Context, Result, bail};
 use envelope::pattern::EventPattern;
 use envelope::{Publisher, PublisherConfig, TenantId};
 use scim::{Credential, OutboxRelay, TenantDirectory};
 
-use crate::pipeline::{
-    LAMBDA_PAYLOAD_BYTES, SQS_MAX_BATCH, SQS_RECORD_OVERHEAD, open, requeue_failed,
-};
+use crate::pipeline::open;
 
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
@@ -77,15 +75,27 @@ pub async fn serve(data: &Path, args: ServeArgs) -> Result<()> {
         Publisher::new(bus, (*registry).clone(), PublisherConfig::default()),
     );
     let subscriber = embedded.subscriber;
+    // the audit queue's redrive policy: five receives, then the dead-letter queue
+    let delivery = Delivery::new(
+        queue,
+        DeliveryConfig {
+            max_receives: 5,
+            redelivery_delay: Duration::from_secs(1),
+            ..DeliveryConfig::default()
+        },
+    );
     tokio::spawn(async move {
         loop {
             if let Err(e) = relay.drain(500).await {
                 tracing::warn!(error = %e, "outbox relay failed; retrying");
             }
-            let batch = queue.receive(SQS_MAX_BATCH, LAMBDA_PAYLOAD_BYTES, SQS_RECORD_OVERHEAD);
-            if !batch.is_empty() {
-                let out = subscriber.handle(&batch).await;
-                requeue_failed(&queue, &batch, &out.failed_message_ids);
+            while let Some((_, report)) = delivery.deliver_once(subscriber.as_ref()).await {
+                if report.dead_lettered > 0 {
+                    tracing::error!(
+                        messages = report.dead_lettered,
+                        "audit messages failed five times and went to the dead-letter queue"
+                    );
+                }
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

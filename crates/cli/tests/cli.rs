@@ -159,25 +159,86 @@ fn ingest_then_show_round_trips_real_eventbridge_events() {
     assert_eq!(again, acme);
 }
 
+/// Exits non-zero and says `expected` on stderr.
+fn fails_saying(o: &Output, expected: &str) -> String {
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success(), "succeeded: {stderr}");
+    assert!(stderr.contains(expected), "{expected:?} not in {stderr}");
+    stderr
+}
+
 #[test]
 fn bad_arguments_get_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let o = auditlog(dir.path(), &["show", "--tenant", "../etc"]);
-    assert!(!o.status.success());
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("--tenant"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+    fails_saying(
+        &auditlog(dir.path(), &["show", "--tenant", "../etc"]),
+        "--tenant",
     );
-    let o = auditlog(dir.path(), &["show", "--tenant", "acme"]);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("no audit data"));
-    let o = auditlog(
-        dir.path(),
-        &["show", "--tenant", "acme", "--from", "yesterday"],
+    fails_saying(
+        &auditlog(dir.path(), &["show", "--tenant", "acme"]),
+        "no audit data",
     );
-    assert!(String::from_utf8_lossy(&o.stderr).contains("yesterday"));
-    let o = auditlog(dir.path(), &["ingest", "/nonexistent/file.jsonl"]);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/file.jsonl"));
+    fails_saying(
+        &auditlog(
+            dir.path(),
+            &["show", "--tenant", "acme", "--from", "yesterday"],
+        ),
+        "yesterday",
+    );
+    fails_saying(
+        &auditlog(dir.path(), &["ingest", "/nonexistent/file.jsonl"]),
+        "/nonexistent/file.jsonl",
+    );
+}
+
+fn sample_events(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            serde_json::json!({
+                "version": "0", "id": format!("bus-{i}"), "detail-type": "app.doc.viewed", "source": "app",
+                "account": "111122223333", "time": "2026-11-21T10:00:00Z", "region": "eu-west-1", "resources": [],
+                "detail": {"metadata": {
+                    "event_id": format!("0192f4a0-7b3c-7d4e-8f00-{i:012}"), "tenant_id": "acme",
+                    "event_type": "app.doc.viewed", "schema_version": 1,
+                    "occurred_at": "2026-11-21T10:00:00Z", "producer": "app",
+                    "actor": {"type": "user", "id": "u1"}},
+                    "payload": {"action": "view"}}
+            })
+            .to_string()
+                + "\n"
+        })
+        .collect()
+}
+
+/// Loss path: `ingest` exited 0 with messages it could not process. Now it exits
+/// non-zero, saves them, and prints the command that finishes the job.
+#[test]
+fn ingest_with_messages_left_fails_and_says_how_to_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("events.jsonl");
+    std::fs::write(&input, sample_events(3)).unwrap();
+    // the ingest tier cannot be written: its directory is a file
+    std::fs::create_dir_all(dir.path().join("data/blobs")).unwrap();
+    std::fs::write(dir.path().join("data/blobs/ingest"), "in the way").unwrap();
+    let data = dir.path().join("data");
+    let o = auditlog(&data, &["ingest", input.to_str().unwrap()]);
+    let stderr = fails_saying(&o, "3 messages were not processed");
+    assert!(stderr.contains("ingest file write failed"), "{stderr}");
+    assert!(stderr.contains("input lines 1,2,3"), "{stderr}");
+    let command = stderr
+        .lines()
+        .find(|l| l.trim_start().starts_with("auditlog --data"))
+        .unwrap_or_else(|| panic!("no command in {stderr}"))
+        .trim()
+        .to_owned();
+    let left = command.rsplit(' ').next().unwrap();
+    assert_eq!(std::fs::read_to_string(left).unwrap(), sample_events(3));
+    // fix the cause, run what it said
+    std::fs::remove_file(data.join("blobs/ingest")).unwrap();
+    let out = stdout(&auditlog(&data, &["ingest", left]));
+    assert!(out.contains("3 written"), "{out}");
+    let shown = stdout(&auditlog(&data, &["show", "--tenant", "acme"]));
+    assert!(shown.contains("3 of 3 records"), "{shown}");
 }
 
 /// One HTTP/1.1 request over a plain socket: (status, body).

@@ -15,6 +15,34 @@ use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, de};
 use serde_json::{Number, Value};
 
+/// Numbers are compared by value, as RFC 8785 (JCS) does: `1`, `1.0` and `1e0` are one
+/// number, written `1`, so a payload re-serialised by another JSON library (which may
+/// print an integral float either way) hashes the same and is not a conflict. Unlike JCS,
+/// integers keep every digit (JCS rounds them through a double): an id-like number
+/// beyond 2^53 stays exact. A float that is integral and within ±2^53 (where a double
+/// is exact) becomes that integer; other floats keep serde_json's shortest form.
+fn float(n: f64) -> SortedJson<'static> {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    if n.fract() == 0.0 && n.abs() <= EXACT {
+        // in range and integral: the cast is exact (and -0.0 becomes 0)
+        #[allow(clippy::cast_possible_truncation)]
+        return SortedJson::Number(Number::from(n as i64));
+    }
+    // as serde_json::Value does: a non-finite float becomes null
+    Number::from_f64(n).map_or(SortedJson::Null, SortedJson::Number)
+}
+
+/// `canonical` form of a number already held by a `serde_json::Value`.
+fn canonical_number(n: &Number) -> Number {
+    match n.as_f64() {
+        Some(f) if n.is_f64() => match float(f) {
+            SortedJson::Number(c) => c,
+            _ => n.clone(),
+        },
+        _ => n.clone(),
+    }
+}
+
 /// A JSON value; objects hold their members sorted by key, one member per key (the last
 /// one when the text repeats a key, as `serde_json::Value` does).
 #[derive(Debug, Clone, PartialEq)]
@@ -38,7 +66,7 @@ impl<'a> SortedJson<'a> {
         match value {
             Value::Null => SortedJson::Null,
             Value::Bool(b) => SortedJson::Bool(*b),
-            Value::Number(n) => SortedJson::Number(n.clone()),
+            Value::Number(n) => SortedJson::Number(canonical_number(n)),
             Value::String(s) => SortedJson::String(Cow::Borrowed(s)),
             Value::Array(items) => SortedJson::Array(items.iter().map(Self::from_value).collect()),
             Value::Object(map) => SortedJson::Object(sorted_members(
@@ -257,8 +285,7 @@ impl<'de: 'a, 'a> Visitor<'de> for TreeVisitor<'a> {
         Ok(SortedJson::Number(n.into()))
     }
     fn visit_f64<E: de::Error>(self, n: f64) -> Result<Self::Value, E> {
-        // as serde_json::Value does: a non-finite float becomes null
-        Ok(Number::from_f64(n).map_or(SortedJson::Null, SortedJson::Number))
+        Ok(float(n))
     }
     fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
         Ok(SortedJson::String(Cow::Borrowed(s)))
@@ -535,9 +562,66 @@ mod tests {
         })
     }
 
+    /// `v` with every integral float within ±2^53 written as the integer it is.
+    fn integral_floats_as_integers(v: &Value) -> Value {
+        match v {
+            Value::Number(n) if n.is_f64() => {
+                let f = n.as_f64().unwrap();
+                if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 {
+                    Value::from(f as i64)
+                } else {
+                    v.clone()
+                }
+            }
+            Value::Array(a) => Value::Array(a.iter().map(integral_floats_as_integers).collect()),
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), integral_floats_as_integers(v)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
+    #[test]
+    fn numbers_are_one_value_however_they_are_written() {
+        // the decision: 1, 1.0, 1e0 and 10e-1 are the same number, so the same event
+        let forms = ["1", "1.0", "1e0", "10e-1", "1.00"];
+        let canon: Vec<String> = forms
+            .iter()
+            .map(|f| {
+                SortedJson::parse(&format!(r#"{{"n":{f}}}"#))
+                    .unwrap()
+                    .to_canonical()
+            })
+            .collect();
+        assert!(canon.iter().all(|c| c == r#"{"n":1}"#), "{canon:?}");
+        assert_eq!(SortedJson::parse("-0.0").unwrap().to_canonical(), "0");
+        // other numbers stay distinct, and integers keep every digit
+        assert_eq!(SortedJson::parse("1.5").unwrap().to_canonical(), "1.5");
+        assert_ne!(
+            SortedJson::parse("1").unwrap().to_canonical(),
+            SortedJson::parse("1.000001").unwrap().to_canonical()
+        );
+        assert_eq!(
+            SortedJson::parse("12345678901234567890")
+                .unwrap()
+                .to_canonical(),
+            "12345678901234567890"
+        );
+        assert_eq!(SortedJson::parse("1e300").unwrap().to_canonical(), "1e+300");
+        // a producer holding a Value gets the same text as the subscriber reading it
+        let v: Value = serde_json::from_str(r#"{"n":2.0,"m":[3.0,0.5]}"#).unwrap();
+        assert_eq!(
+            SortedJson::from_value(&v).to_canonical(),
+            r#"{"m":[3,0.5],"n":2}"#
+        );
+    }
+
     proptest! {
         // The canonical text is what is hashed: it must equal serde_json's compact form of
-        // the same value with sorted keys, however the text was spaced and ordered.
+        // the same value with sorted keys (integral floats as integers), however the
+        // text was spaced and ordered.
         #[test]
         fn canonical_text_matches_serde_json(v in arb_json(), pretty in any::<bool>()) {
             let text = if pretty {
@@ -546,9 +630,10 @@ mod tests {
                 serde_json::to_string(&v).unwrap()
             };
             let tree = SortedJson::parse(&text).unwrap();
-            prop_assert_eq!(tree.to_canonical(), serde_json::to_string(&v).unwrap());
+            let expected = integral_floats_as_integers(&v);
+            prop_assert_eq!(tree.to_canonical(), serde_json::to_string(&expected).unwrap());
             prop_assert_eq!(SortedJson::from_value(&v).to_canonical(), tree.to_canonical());
-            prop_assert_eq!(tree.to_value(), v);
+            prop_assert_eq!(tree.to_value(), expected);
         }
     }
 }

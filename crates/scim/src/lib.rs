@@ -35,7 +35,7 @@ pub use projection::{ProjectionError, project, wants};
 pub mod store;
 
 pub use store::{
-    MemberEvent, OutboxEntry, PendingEvent, Resource, ScimStore, StoreError, UniqueAttr,
+    DeadLetter, MemberEvent, OutboxEntry, PendingEvent, Resource, ScimStore, StoreError, UniqueAttr,
 };
 pub mod router;
 pub mod service;

@@ -12,13 +12,14 @@ use crate::store::{PendingEvent, ScimStore, StoreError};
 pub const SCIM_SOURCE: &str = "auditlog.scim";
 pub const SCIM_PRODUCER: &str = "scim-api";
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RelayReport {
     pub published: usize,
     /// Failed at the bus; still pending, retried by the next run.
     pub failed: usize,
-    /// Refused by our own schema check: a bug in the producer; kept pending and logged.
-    pub invalid: usize,
+    /// Refused by our own schema check (a bug in the producer: retrying cannot help),
+    /// moved to the outbox's dead letters with the reason, so the rest flows on.
+    pub dead_lettered: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,16 +70,31 @@ impl<S: ScimStore, B: EventBus> OutboxRelay<S, B> {
         let mut report = RelayReport::default();
         let mut events = Vec::with_capacity(pending.len());
         let mut receipts = std::collections::HashMap::new();
-        for p in &pending {
-            let event = outgoing(p);
+        let mut dead = Vec::new();
+        for p in pending {
+            let event = outgoing(&p);
             // one invalid event must not hold back the others: check each alone first
             if let Err(e) = self.publisher.check(&event) {
-                tracing::error!(event_id = %p.entry.event_id, error = %e, "outbox event fails its schema; left pending");
-                report.invalid += 1;
+                // the log line the DeadLetteredOutboxEvents metric filter counts
+                tracing::error!(
+                    event_id = %p.entry.event_id,
+                    tenant_id = %p.entry.tenant_id,
+                    event_type = p.entry.event_type,
+                    error = %e,
+                    outbox_dead_lettered = 1,
+                    "outbox event can never be published; dead-lettered"
+                );
+                dead.push((p, e.to_string()));
                 continue;
             }
             receipts.insert(p.entry.event_id.clone(), p.receipt.clone());
             events.push(event);
+        }
+        if !dead.is_empty() {
+            self.store
+                .outbox_dead_letter(&dead, chrono::Utc::now())
+                .await?;
+            report.dead_lettered = dead.len();
         }
         if events.is_empty() {
             return Ok(report);
@@ -95,15 +111,15 @@ impl<S: ScimStore, B: EventBus> OutboxRelay<S, B> {
         Ok(report)
     }
 
-    /// Runs until the outbox is empty or only holds events that keep failing.
+    /// Runs until the outbox is empty or only holds events that keep failing at the bus.
     pub async fn drain(&self, batch: usize) -> Result<RelayReport, RelayError> {
         let mut total = RelayReport::default();
         loop {
             let r = self.run_once(batch).await?;
             total.published += r.published;
             total.failed += r.failed;
-            total.invalid += r.invalid;
-            if r.published == 0 {
+            total.dead_lettered += r.dead_lettered;
+            if r.published == 0 && r.dead_lettered == 0 {
                 return Ok(total);
             }
         }

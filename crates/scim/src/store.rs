@@ -55,6 +55,15 @@ pub struct PendingEvent {
     pub entry: OutboxEntry,
 }
 
+/// An outbox entry that can never be published (it fails its own event schema: a bug
+/// in the producer), moved aside with the reason so the rest of the outbox flows on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    pub entry: OutboxEntry,
+    pub reason: String,
+    pub dead_lettered_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]
@@ -197,6 +206,17 @@ pub trait ScimStore: Send + Sync {
 
     /// Acknowledges published entries; unknown receipts are ignored.
     async fn outbox_ack(&self, receipts: &[String]) -> Result<(), StoreError>;
+
+    /// Moves entries that can never be published out of the outbox, each with its
+    /// reason, atomically per entry: it is pending or dead-lettered, never neither.
+    async fn outbox_dead_letter(
+        &self,
+        entries: &[(PendingEvent, String)],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Dead-lettered entries, oldest first (to inspect, count and alarm on).
+    async fn outbox_dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;
 }
 
 #[async_trait]
@@ -291,5 +311,15 @@ impl<T: ScimStore + ?Sized> ScimStore for std::sync::Arc<T> {
     }
     async fn outbox_ack(&self, r: &[String]) -> Result<(), StoreError> {
         (**self).outbox_ack(r).await
+    }
+    async fn outbox_dead_letter(
+        &self,
+        e: &[(PendingEvent, String)],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        (**self).outbox_dead_letter(e, at).await
+    }
+    async fn outbox_dead_letters(&self, l: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        (**self).outbox_dead_letters(l).await
     }
 }

@@ -49,7 +49,8 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    use auditlog::memory::{FaultyBlobStore, MemoryBlobStore, MemoryDedupeStore};
+    use auditlog::faults::FaultyBlobStore;
+    use auditlog::memory::{MemoryBlobStore, MemoryDedupeStore};
     use auditlog::{SqsRecord, SubscriberConfig, SystemClock};
     use lambda_runtime::Context;
 

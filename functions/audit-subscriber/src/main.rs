@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use adapters_aws::{DynamoDbDedupeStore, S3BlobStore};
-use auditlog::{Subscriber, SubscriberConfig, SystemClock};
+use auditlog::{AcceptedWindow, Subscriber, SubscriberConfig, SystemClock};
 use envelope::SchemaRegistry;
 use lambda_runtime::{Error, run, service_fn};
 
@@ -28,6 +28,16 @@ async fn main() -> Result<(), Error> {
         ),
         max_event_bytes: lambda_env::var_or("MAX_EVENT_BYTES", defaults.max_event_bytes)?,
         zstd_level: lambda_env::var_or("ZSTD_LEVEL", defaults.zstd_level)?,
+        window: AcceptedWindow::new(
+            match std::env::var("ACCEPT_EARLIEST_DAY") {
+                Ok(day) => AcceptedWindow::parse_earliest(&day)?,
+                Err(_) => defaults.window.earliest,
+            },
+            Duration::from_secs(lambda_env::var_or(
+                "ACCEPT_FUTURE_SKEW_SECONDS",
+                defaults.window.future_skew.as_secs(),
+            )?),
+        )?,
     };
     let aws = aws_config::load_from_env().await;
     let subscriber = Subscriber::new(

@@ -1,12 +1,11 @@
-//! Scheduled Lambda: publishes the SCIM outbox events that the API did not relay itself
-//! (a crash between commit and publish, a bus outage). Wiring only; the relay is
-//! `scim::OutboxRelay`.
+//! Wiring only: the SCIM table and the bus from the environment, then the runtime loop
+//! around `outbox_relay::handle`. See README.md beside this file.
 
 use adapters_aws::{DynamoDbScimStore, EventBridgeBus};
 use envelope::{Publisher, PublisherConfig, SchemaRegistry};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use scim::OutboxRelay;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -30,14 +29,7 @@ async fn main() -> Result<(), Error> {
     let relay = OutboxRelay::new(store, publisher);
     let relay = &relay;
     run(service_fn(move |_: LambdaEvent<Value>| async move {
-        let r = relay.drain(500).await?;
-        tracing::info!(
-            published = r.published,
-            failed = r.failed,
-            invalid = r.invalid,
-            "outbox relayed"
-        );
-        Ok::<_, Error>(json!({"published": r.published, "failed": r.failed, "invalid": r.invalid}))
+        Ok::<_, Error>(outbox_relay::handle(relay).await?)
     }))
     .await
 }

@@ -79,7 +79,7 @@ impl ScimApi {
         if changes && response.status().is_success() {
             // the change is committed with its events: a relay failure only delays them
             match self.relay.run_once(RELAY_AFTER_REQUEST).await {
-                Ok(r) if r.failed > 0 || r.invalid > 0 => {
+                Ok(r) if r.failed > 0 || r.dead_lettered > 0 => {
                     tracing::warn!(
                         ?r,
                         "some outbox events were not published; the scheduled relay retries"
