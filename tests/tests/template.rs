@@ -222,3 +222,99 @@ fn the_projection_range_shows_every_day_the_subscriber_accepts() {
         Some(auditlog::DEFAULT_EARLIEST.to_string().as_str())
     );
 }
+
+/// Checks that a payload the state machine sends (its `.$` paths filled with sample
+/// values) is a step the compactor's handler knows, and returns the step's name.
+fn step_of(state: &str, payload: &serde_yaml::Value) -> Option<String> {
+    let step = payload["step"].as_str()?.to_owned();
+    let mut v: serde_json::Value = serde_yaml::from_value(payload.clone()).unwrap();
+    let fill = serde_json::json!({
+        "day": "2026-11-20", "attempt": {"prefix": "compaction/dt=2026-11-20/x/"},
+        "task": 0, "unit": 0, "days": []
+    });
+    let obj = v.as_object_mut().unwrap();
+    let keys: Vec<String> = obj.keys().cloned().collect();
+    for k in keys {
+        if let Some(field) = k.strip_suffix(".$") {
+            obj.remove(&k);
+            obj.insert(field.to_owned(), fill[field].clone());
+        }
+    }
+    serde_json::from_value::<compactor::Step>(v.clone())
+        .unwrap_or_else(|e| panic!("state {state}: {v} is not a compactor step: {e}"));
+    Some(step)
+}
+
+/// The steps the states' Lambda payloads name, following `Next` from `start`.
+fn walk(states: &serde_yaml::Value, start: &str, out: &mut Vec<String>) {
+    let mut at = Some(start.to_owned());
+    while let Some(name) = at {
+        let state = &states[name.as_str()];
+        assert!(!state.is_null(), "state {name} is missing");
+        if state["Type"] == "Map" {
+            let p = &state["ItemProcessor"];
+            walk(&p["States"], p["StartAt"].as_str().unwrap(), out);
+            if let Some(step) = step_of(&name, &state["ItemSelector"]) {
+                out.push(format!("each {step}"));
+            }
+        }
+        if state["Type"] == "Task" {
+            if let Some(step) = step_of(&name, &state["Parameters"]["Payload"]) {
+                out.push(step);
+            }
+            assert!(
+                state["Retry"].as_sequence().is_some_and(|r| !r.is_empty()),
+                "state {name} retries Lambda's transient errors"
+            );
+        }
+        at = state["Next"].as_str().map(str::to_owned);
+    }
+}
+
+/// Compaction fans out through Step Functions in the order the handler expects, each
+/// day in its own child execution, every step of a day caught so one day's failure
+/// never stops the others, and the summary last.
+#[test]
+fn the_compaction_state_machine_runs_the_steps_in_order() {
+    let doc = template();
+    let sm = &doc["Resources"]["CompactionStateMachine"]["Properties"];
+    let def = &sm["Definition"];
+    let mut steps = Vec::new();
+    walk(&def["States"], def["StartAt"].as_str().unwrap(), &mut steps);
+    assert_eq!(
+        steps,
+        [
+            "days",
+            "plan",
+            "each count",
+            "plan_fold",
+            "each route",
+            "each fold",
+            "finish",
+            "summary"
+        ]
+    );
+    let days = &def["States"]["EachDay"];
+    assert_eq!(
+        days["ItemProcessor"]["ProcessorConfig"]["Mode"].as_str(),
+        Some("DISTRIBUTED"),
+        "one child execution per day: its history stays within the limit"
+    );
+    let inner = &days["ItemProcessor"]["States"];
+    for (name, state) in inner.as_mapping().unwrap() {
+        let name = name.as_str().unwrap();
+        if ["Task", "Map"].contains(&state["Type"].as_str().unwrap()) {
+            assert_eq!(
+                state["Catch"][0]["Next"].as_str(),
+                Some("DayFailed"),
+                "{name} is caught per day"
+            );
+        }
+    }
+    assert_eq!(
+        sm["Events"]["Hourly"]["Properties"]["Schedule"].as_str(),
+        Some("rate(1 hour)")
+    );
+    // the function has no schedule of its own any more: the state machine drives it
+    assert!(doc["Resources"]["CompactorFunction"]["Properties"]["Events"].is_null());
+}

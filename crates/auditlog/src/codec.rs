@@ -317,16 +317,23 @@ pub fn decode_parquet(
     bytes: Bytes,
     expected_tenant: Option<&TenantId>,
 ) -> Result<Vec<AuditRecord>, CodecError> {
-    decode_rows(bytes, expected_tenant, &|_| true)
+    decode_rows(bytes, expected_tenant, &|_, _| true)
 }
 
-/// Decodes the rows of an ingest-tier file whose tenant passes `keep`; the others are
-/// skipped without being materialised.
-pub fn decode_ingest_where(
+/// Decodes the rows whose (tenant, event id) pass `keep`; the others are skipped
+/// without being materialised, so memory follows the rows kept, not the file.
+pub fn decode_where(
     bytes: Bytes,
-    keep: &dyn Fn(&str) -> bool,
+    expected_tenant: Option<&TenantId>,
+    keep: &dyn Fn(&str, &str) -> bool,
 ) -> Result<Vec<AuditRecord>, CodecError> {
-    decode_rows(bytes, None, keep)
+    decode_rows(bytes, expected_tenant, keep)
+}
+
+/// Rows in a file, from its footer.
+pub fn row_count(bytes: Bytes) -> Result<usize, CodecError> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
+    Ok(usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0))
 }
 
 /// Rows per tenant of an ingest-tier file, reading only the `tenant_id` column.
@@ -349,7 +356,7 @@ pub fn tenant_row_counts(
 fn decode_rows(
     bytes: Bytes,
     expected_tenant: Option<&TenantId>,
-    keep: &dyn Fn(&str) -> bool,
+    keep: &dyn Fn(&str, &str) -> bool,
 ) -> Result<Vec<AuditRecord>, CodecError> {
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?
         .with_batch_size(8192)
@@ -412,7 +419,7 @@ fn decode_rows(
                     match expected {
                         // ingest tier read for one tenant: other tenants' rows are skipped
                         Some(e) if e.as_str() != t => continue,
-                        _ if !keep(t) => continue,
+                        _ if !keep(t, event_id.value(i)) => continue,
                         _ => TenantId::parse(t).map_err(|e| CodecError::Value {
                             row: i,
                             column: "tenant_id",
@@ -420,6 +427,7 @@ fn decode_rows(
                         })?,
                     }
                 }
+                (None, Some(e)) if !keep(e.as_str(), event_id.value(i)) => continue,
                 (None, Some(e)) => e.clone(),
                 (None, None) => return Err(CodecError::NoTenant),
             };

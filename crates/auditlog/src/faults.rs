@@ -102,7 +102,7 @@ struct State {
     rng: u64,
     scripted: HashMap<Op, VecDeque<Fault>>,
     /// Fails the calls of one operation whose 1-based number the rule picks.
-    rule: Option<(Op, CallRule)>,
+    rule: Option<(Op, CallRule, Fault)>,
     calls: HashMap<Op, usize>,
     crashed: bool,
     injected: BTreeMap<(Op, Fault), usize>,
@@ -162,7 +162,20 @@ impl FaultInjector {
     pub fn fail_where(&self, op: Op, rule: impl Fn(usize) -> bool + Send + 'static) {
         let mut s = self.lock();
         s.calls.insert(op, 0);
-        s.rule = Some((op, Box::new(rule)));
+        s.rule = Some((op, Box::new(rule), Fault::Fail));
+    }
+
+    /// The process dies at the `n`-th call of `op` from now (1-based): that call and
+    /// every later one fails until `restart`.
+    pub fn crash_at(&self, op: Op, n: usize) {
+        let mut s = self.lock();
+        s.calls.insert(op, 0);
+        s.rule = Some((op, Box::new(move |k| k == n), Fault::Crash));
+    }
+
+    /// Calls of `op` seen since its rule was set (or since the start).
+    pub fn calls(&self, op: Op) -> usize {
+        self.lock().calls.get(&op).copied().unwrap_or(0)
     }
 
     /// Changes the random rates from now on (0 and 0: only scripted faults).
@@ -204,11 +217,11 @@ impl FaultInjector {
         };
         let mut fault = s.scripted.get_mut(&op).and_then(VecDeque::pop_front);
         if fault.is_none()
-            && let Some((rule_op, rule)) = &s.rule
+            && let Some((rule_op, rule, kind)) = &s.rule
             && *rule_op == op
             && rule(n)
         {
-            fault = Some(Fault::Fail);
+            fault = Some(*kind);
         }
         if fault.is_none() && (s.rate > 0.0 || s.crash_rate > 0.0) {
             let u = s.next_unit();

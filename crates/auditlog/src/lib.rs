@@ -8,7 +8,7 @@
 //! and for the embedded default live in their own crates.
 
 mod codec;
-mod compactor;
+pub mod compaction;
 pub mod faults;
 pub mod fixtures;
 mod layout;
@@ -21,9 +21,10 @@ mod subscriber;
 mod window;
 
 pub use codec::{
-    CodecError, Tier, arrow_schema, decode_parquet, encode_parquet, sort_records, to_record_batch,
+    CodecError, Tier, arrow_schema, decode_parquet, decode_where, encode_parquet, row_count,
+    sort_records, to_record_batch,
 };
-pub use compactor::{CompactionReport, Compactor, CompactorConfig};
+pub use compaction::{CompactionReport, Compactor, CompactorConfig, DayFailure};
 pub use layout::{
     AUDIT_PREFIX, INGEST_PREFIX, KeyError, ObjectKey, PartitionKey, QUARANTINE_PREFIX,
     ingest_object_key, quarantine_object_key, tenant_prefix,

@@ -25,6 +25,9 @@ pub enum StorageError {
     },
     #[error(transparent)]
     Catalog(#[from] crate::ports::CatalogError),
+    /// A compaction plan or step record that is missing its part or does not parse.
+    #[error("compaction plan {key}: {reason}")]
+    Plan { key: String, reason: String },
     /// Files kept vanishing between listing and reading (compaction swapping them
     /// faster than we read): try again, rather than answer with rows missing.
     #[error("the stored files changed under {} consecutive reads (gone: {}); retry", .keys.len(), .keys.join(", "))]

@@ -75,13 +75,11 @@ impl<S: ScimStore, B: EventBus> OutboxRelay<S, B> {
             let event = outgoing(&p);
             // one invalid event must not hold back the others: check each alone first
             if let Err(e) = self.publisher.check(&event) {
-                // the log line the DeadLetteredOutboxEvents metric filter counts
                 tracing::error!(
                     event_id = %p.entry.event_id,
                     tenant_id = %p.entry.tenant_id,
                     event_type = p.entry.event_type,
                     error = %e,
-                    outbox_dead_lettered = 1,
                     "outbox event can never be published; dead-lettered"
                 );
                 dead.push((p, e.to_string()));
@@ -95,6 +93,11 @@ impl<S: ScimStore, B: EventBus> OutboxRelay<S, B> {
                 .outbox_dead_letter(&dead, chrono::Utc::now())
                 .await?;
             report.dead_lettered = dead.len();
+            // the one log line per run that the DeadLetteredOutboxEvents metric counts
+            tracing::error!(
+                outbox_dead_lettered = dead.len(),
+                "outbox events dead-lettered"
+            );
         }
         if events.is_empty() {
             return Ok(report);

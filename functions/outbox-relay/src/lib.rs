@@ -8,8 +8,8 @@ use scim::{OutboxRelay, RelayError, RelayReport, ScimStore};
 /// Pending events read per round; the relay keeps going while rounds make progress.
 pub const BATCH: usize = 500;
 
-/// One scheduled invocation. Its report is the function's JSON result, and its log line
-/// carries `outbox_dead_lettered`, which the template's metric filter counts.
+/// One scheduled invocation; its report is the function's JSON result. (The relay logs
+/// the `outbox_dead_lettered` line the template's metric filter counts.)
 pub async fn handle<S: ScimStore, B: EventBus>(
     relay: &OutboxRelay<S, B>,
 ) -> Result<RelayReport, RelayError> {
@@ -17,7 +17,7 @@ pub async fn handle<S: ScimStore, B: EventBus>(
     tracing::info!(
         published = r.published,
         failed = r.failed,
-        outbox_dead_lettered = r.dead_lettered,
+        dead_lettered = r.dead_lettered,
         "outbox relayed"
     );
     Ok(r)
