@@ -4,8 +4,10 @@
 //! (`PartitionKey`, `ObjectKey`), the ports the pipeline runs over (`BlobStore`,
 //! `DedupeStore`, `Clock`), and the three algorithms built on them: the subscriber's batch
 //! (`Subscriber`), the compactor that folds the ingest tier into tenant partitions
-//! (`Compactor`), and the reader that sees both tiers (`TenantReader`). Adapters for AWS
-//! and for the embedded default live in their own crates.
+//! (`Compactor`), and the reader that sees both tiers (`TenantReader`); quarantine as
+//! an operator works with it (`quarantine`: list, show, redrive) and fault injection
+//! over any adapter (`faults`). Adapters for AWS and for the embedded default live in
+//! their own crates.
 
 mod codec;
 pub mod compaction;
@@ -14,8 +16,10 @@ pub mod fixtures;
 mod layout;
 pub mod memory;
 pub mod ports;
+pub mod quarantine;
 mod reader;
 mod record;
+mod schema_store;
 mod sqs;
 mod subscriber;
 mod window;
@@ -35,6 +39,7 @@ pub use ports::{
 };
 pub use reader::{StorageError, TenantReader};
 pub use record::{AuditRecord, payload_sha256};
+pub use schema_store::{SchemaLoadError, load_schemas};
 pub use sqs::{SqsBatch, SqsRecord};
 pub use subscriber::{
     BatchOutcome, BatchStats, CONFLICT, InboundMessage, OUT_OF_WINDOW, QuarantineRecord,

@@ -1295,3 +1295,117 @@ async fn a_read_racing_compaction_returns_every_row_or_an_error() {
         .unwrap_err();
     assert!(matches!(err, StorageError::Unstable { .. }), "{err}");
 }
+
+/// Quarantine comes back: after the schema for a new event type is added, a redrive
+/// stores what is now accepted, keeps what still fails under its current reason, counts
+/// a copy of a stored event as a duplicate, leaves transient failures as they were, and
+/// changes nothing the second time.
+#[tokio::test]
+async fn redrive_brings_back_what_is_now_accepted_and_only_that() {
+    use crate::quarantine::{Selection, list, redrive};
+    let r = rig();
+    let billing = |n: u32, payload: Value| {
+        let mut e = ev("acme", n);
+        e["detail"]["metadata"]["event_type"] = json!("billing.invoice.paid");
+        e["detail"]["payload"] = payload;
+        e
+    };
+    let stored = ev("acme", 9);
+    let mut messages = msgs(&[
+        billing(1, json!({"amount": 10})),
+        billing(2, json!({"amount": 20})),
+        billing(3, json!({"note": "no amount"})),
+        stored.clone(),
+    ]);
+    messages.push(InboundMessage {
+        message_id: "junk".into(),
+        body: "{not json".into(),
+    });
+    let out = r.sub.handle(&messages).await;
+    assert_eq!((out.stats.written, out.stats.quarantined), (1, 4));
+    // a quarantine record holding a copy of an event that is already stored
+    let copy_key = quarantine_object_key(
+        r.clock.now_for_test().date_naive(),
+        "unknown_schema",
+        b"copy",
+    );
+    let copy = QuarantineRecord {
+        reason_code: "unknown_schema".into(),
+        reason: "test".into(),
+        message_id: "x".into(),
+        received_at: r.clock.now_for_test(),
+        tenant_id: None,
+        event_id: None,
+        accepted_payload_sha256: None,
+        payload_sha256: None,
+        body: stored.to_string(),
+    };
+    r.blobs
+        .put(&copy_key, serde_json::to_vec(&copy).unwrap().into())
+        .await
+        .unwrap();
+
+    // the schema is added; a day later, the operator redrives
+    let mut registry = SchemaRegistry::builtin().unwrap();
+    registry
+        .add_file(
+            "billing.invoice.paid.v1.json",
+            r#"{"type": "object", "required": ["amount"]}"#,
+        )
+        .unwrap();
+    r.clock.advance(Duration::days(1));
+    let sub = Subscriber::new(
+        r.dedupe.clone(),
+        r.faults.clone(),
+        r.clock.clone(),
+        Arc::new(registry),
+        SubscriberConfig::default(),
+    );
+    // the first attempt meets a write outage: what needed a write stays as it was;
+    // the copy of a stored event needed none and is gone as a duplicate
+    // (three writes: the invoices' ingest file, two new quarantine records)
+    r.faults.fail_next_puts(3);
+    let all = Selection::default();
+    let rep = redrive(&sub, r.blobs.as_ref(), &all, 100).await.unwrap();
+    assert_eq!(
+        (rep.selected, rep.duplicates, rep.removed),
+        (5, 1, 1),
+        "{rep:?}"
+    );
+    assert_eq!(rep.retry_later, 4, "{rep:?}");
+    assert_eq!(list(r.blobs.as_ref(), &all).await.unwrap().len(), 4);
+
+    let rep = redrive(&sub, r.blobs.as_ref(), &all, 100).await.unwrap();
+    assert_eq!(
+        (rep.accepted, rep.duplicates, rep.retry_later),
+        (2, 0, 0),
+        "{rep:?}"
+    );
+    assert_eq!(rep.still_quarantined.get("schema_violation"), Some(&1));
+    assert_eq!(rep.still_quarantined.get("malformed_json"), Some(&1));
+    let rows = read(&r.blobs, "acme").await;
+    assert_eq!(rows.len(), 3, "the stored event and the two invoices");
+    let left = list(r.blobs.as_ref(), &all).await.unwrap();
+    let reasons: Vec<&str> = left.iter().map(|e| e.reason_code.as_str()).collect();
+    assert_eq!(reasons.len(), 2, "{left:?}");
+    assert!(reasons.contains(&"schema_violation") && reasons.contains(&"malformed_json"));
+
+    // twice changes nothing
+    let keys_before = r.blobs.keys();
+    let rep = redrive(&sub, r.blobs.as_ref(), &all, 100).await.unwrap();
+    assert_eq!((rep.accepted, rep.removed), (0, 0), "{rep:?}");
+    assert_eq!(r.blobs.keys(), keys_before);
+    assert_eq!(read(&r.blobs, "acme").await.len(), 3);
+    // and a selection by reason touches only that reason
+    let only = Selection {
+        reason: Some("conflict".into()),
+        ..Selection::default()
+    };
+    assert_eq!(
+        redrive(&sub, r.blobs.as_ref(), &only, 100)
+            .await
+            .unwrap()
+            .selected,
+        0
+    );
+}

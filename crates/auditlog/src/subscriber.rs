@@ -63,7 +63,7 @@ impl Default for SubscriberConfig {
 }
 
 /// What is stored for a quarantined message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct QuarantineRecord {
     pub reason_code: String,
     pub reason: String,
@@ -125,6 +125,8 @@ pub struct BatchOutcome {
     pub stats: BatchStats,
     /// Why each of `failed_message_ids` is retried.
     pub retry_reasons: BTreeMap<String, RetryReason>,
+    /// The quarantine object stored for each quarantined message.
+    pub quarantined: BTreeMap<String, String>,
 }
 
 /// Why a message is retried rather than decided: each is transient.
@@ -202,6 +204,7 @@ struct Tally {
     stats: BatchStats,
     failed: BTreeMap<String, RetryReason>,
     quarantine: Vec<QuarantineRecord>,
+    quarantined: BTreeMap<String, String>,
 }
 
 impl Tally {
@@ -249,6 +252,7 @@ impl<D: DedupeStore, B: BlobStore, C: Clock> Subscriber<D, B, C> {
             },
             failed: BTreeMap::new(),
             quarantine: Vec::new(),
+            quarantined: BTreeMap::new(),
         };
         let accepted = self.decode(messages, &mut tally);
         let units = self.claim(accepted, &mut tally).await;
@@ -260,6 +264,7 @@ impl<D: DedupeStore, B: BlobStore, C: Clock> Subscriber<D, B, C> {
             failed_message_ids: tally.failed.keys().cloned().collect(),
             stats: tally.stats,
             retry_reasons: tally.failed,
+            quarantined: tally.quarantined,
         }
     }
 
@@ -394,7 +399,10 @@ impl<D: DedupeStore, B: BlobStore, C: Clock> Subscriber<D, B, C> {
                 quarantine_object_key(tally.now.date_naive(), &q.reason_code, q.body.as_bytes());
             let body = serde_json::to_vec_pretty(&q).unwrap_or_default();
             match self.blobs.put(&key, Bytes::from(body)).await {
-                Ok(()) => tally.stats.quarantined += 1,
+                Ok(()) => {
+                    tally.stats.quarantined += 1;
+                    tally.quarantined.insert(q.message_id, key);
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, key, "quarantine write failed; message will be retried");
                     tally.retry(&q.message_id, RetryReason::QuarantineWriteFailed);

@@ -39,9 +39,12 @@ pub enum BenchCommand {
     /// SCIM handler latency (GET user, filter by userName, create user, PATCH group
     /// adding/removing 100 members), 8 concurrent PATCHes, peak memory.
     Scim(ScimBenchArgs),
+    /// Compaction at scale: one generated day through bounded workers, one process each;
+    /// per-worker rows, time and peak memory, and the day's S3 requests and cost.
+    Compaction(crate::bench_compaction::CompactionBenchArgs),
 }
 
-fn vm_hwm_mb() -> Option<f64> {
+pub(crate) fn vm_hwm_mb() -> Option<f64> {
     proc_status_mb("VmHWM:")
 }
 
@@ -127,7 +130,13 @@ fn patch_members(op: &str, ids: &[String]) -> Value {
 }
 
 pub async fn run(data: &Path, cmd: BenchCommand) -> Result<()> {
-    let BenchCommand::Scim(args) = cmd;
+    match cmd {
+        BenchCommand::Scim(args) => scim(data, args).await,
+        BenchCommand::Compaction(args) => crate::bench_compaction::run(data, args).await,
+    }
+}
+
+async fn scim(data: &Path, args: ScimBenchArgs) -> Result<()> {
     let n = args.group_size;
     let rounds = args.rounds.max(1);
     let dir = data.join(format!("bench-scim-{n}"));

@@ -3,9 +3,12 @@
 //! in-process bus.
 
 mod bench;
+mod bench_compaction;
+mod ops;
 mod pipeline;
 mod query_cmd;
 mod serve;
+mod soak;
 mod tenants;
 mod traffic;
 
@@ -33,6 +36,10 @@ struct Cli {
         default_value = "auditlog-data"
     )]
     data: PathBuf,
+    /// A directory of deployment schemas (`<event_type>.v<version>.json`), added to the
+    /// built-in ones.
+    #[arg(long, global = true, env = "AUDITLOG_SCHEMAS")]
+    schemas: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -79,6 +86,23 @@ enum Command {
         #[arg(long)]
         before: Option<NaiveDate>,
     },
+    /// The event schemas: built-in and from --schemas DIR.
+    #[command(subcommand)]
+    Schemas(ops::SchemasCommand),
+    /// What could not be accepted: list, show, and redrive once the cause is fixed.
+    #[command(subcommand)]
+    Quarantine(ops::QuarantineCommand),
+    /// Drive events through the embedded pipeline under random faults and crashes, then
+    /// check every event is stored exactly once (ends with `lost N, doubled M`).
+    Soak(soak::SoakArgs),
+    /// One compaction worker step (JSON, as the Lambda gets it): the process
+    /// `bench compaction` starts for each worker.
+    #[command(hide = true)]
+    CompactStep {
+        #[arg(long, default_value_t = auditlog::CompactorConfig::default().unit_rows)]
+        unit_rows: usize,
+        step: String,
+    },
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>> {
@@ -95,17 +119,23 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    // the soak injects failures on purpose: their error lines would drown its report
+    let quiet = if matches!(cli.command, Command::Soak(_)) {
+        "off"
+    } else {
+        "error"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "error".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| quiet.into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let schemas = cli.schemas.as_deref();
     match cli.command {
-        Command::Demo(args) => pipeline::demo(&cli.data, args).await,
-        Command::Ingest { file } => pipeline::ingest(&cli.data, &file).await,
+        Command::Demo(args) => pipeline::demo(&cli.data, schemas, args).await,
+        Command::Ingest { file } => pipeline::ingest(&cli.data, schemas, &file).await,
         Command::Show {
             tenant,
             from,
@@ -118,7 +148,13 @@ async fn main() -> Result<()> {
             pipeline::show(&cli.data, &tenant, from, to, limit, json).await
         }
         Command::Compact { before } => pipeline::compact(&cli.data, before).await,
-        Command::Serve(args) => serve::serve(&cli.data, args).await,
+        Command::Soak(args) => soak::run(&cli.data, args).await,
+        Command::CompactStep { unit_rows, step } => {
+            bench_compaction::step(&cli.data, &step, unit_rows).await
+        }
+        Command::Serve(args) => serve::serve(&cli.data, schemas, args).await,
+        Command::Schemas(cmd) => ops::schemas(&cli.data, schemas, cmd).await,
+        Command::Quarantine(cmd) => ops::quarantine(&cli.data, schemas, cmd).await,
         Command::Query(args) => query_cmd::run(&cli.data, args).await,
         Command::Bench(cmd) => bench::run(&cli.data, cmd).await,
         Command::Tokens(cmd) => tenants::tokens(&cli.data, cmd).await,

@@ -29,12 +29,39 @@ pub(crate) struct Embedded {
     pub(crate) registry: Arc<SchemaRegistry>,
 }
 
+/// The built-in schemas, plus every `<event_type>.v<version>.json` in `dir`.
+pub(crate) fn registry(dir: Option<&Path>) -> Result<SchemaRegistry> {
+    let mut registry = SchemaRegistry::builtin()?;
+    let Some(dir) = dir else {
+        return Ok(registry);
+    };
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading the schema directory {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    for path in files {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        registry
+            .add_file(&name, &text)
+            .with_context(|| format!("in {}", dir.display()))?;
+    }
+    Ok(registry)
+}
+
 /// The embedded stores under `data` and the subscriber over them.
-pub(crate) fn open(data: &Path) -> Result<Embedded> {
+pub(crate) fn open(data: &Path, schemas: Option<&Path>) -> Result<Embedded> {
     std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
     let blobs = Arc::new(LocalDirBlobStore::open(data.join("blobs"))?);
     let dedupe = Arc::new(SqliteDedupeStore::open(&data.join("dedupe.sqlite"))?);
-    let registry = Arc::new(SchemaRegistry::builtin()?);
+    let registry = Arc::new(registry(schemas)?);
     let subscriber = Arc::new(Subscriber::new(
         dedupe,
         blobs.clone(),
@@ -81,11 +108,11 @@ pub struct DemoArgs {
     no_compact: bool,
 }
 
-pub async fn demo(data: &Path, args: DemoArgs) -> Result<()> {
+pub async fn demo(data: &Path, schemas: Option<&Path>, args: DemoArgs) -> Result<()> {
     if args.fresh && data.exists() {
         std::fs::remove_dir_all(data).with_context(|| format!("removing {}", data.display()))?;
     }
-    let e = open(data)?;
+    let e = open(data, schemas)?;
     let queue = Arc::new(LocalQueue::default());
     let mut bus = InProcessBus::new(envelope::PUT_EVENTS_MAX_BYTES);
     // The audit rule: every event on the bus.
@@ -193,9 +220,12 @@ pub async fn demo(data: &Path, args: DemoArgs) -> Result<()> {
         None
     } else {
         let t = Instant::now();
-        let r = Compactor::new(e.blobs.clone(), CompactorConfig::default())
+        let r = Compactor::new(e.blobs.clone(), compactor_config(None))
             .run()
             .await?;
+        if let Some(f) = r.failed_days.first() {
+            bail!("compacting {} failed: {}", f.day, f.error);
+        }
         Some((r, t.elapsed()))
     };
 
@@ -313,9 +343,10 @@ fn print_summary(
     if let Some((r, t)) = compaction {
         println!("\n== compaction");
         println!(
-            "tenant-day files      {:>12}  avg {:.2} MB",
+            "tenant-day files      {:>12}  avg {:.2} MB, in {} fold units",
             r.tenant_files_written,
-            r.bytes_written as f64 / r.tenant_files_written.max(1) as f64 / 1e6
+            r.bytes_written as f64 / r.tenant_files_written.max(1) as f64 / 1e6,
+            r.units
         );
         println!("ingest files folded   {:>12}", r.ingest_files_folded);
         println!(
@@ -366,8 +397,8 @@ fn record_json(r: &AuditRecord) -> serde_json::Value {
     })
 }
 
-pub async fn ingest(data: &Path, file: &str) -> Result<()> {
-    let e = open(data)?;
+pub async fn ingest(data: &Path, schemas: Option<&Path>, file: &str) -> Result<()> {
+    let e = open(data, schemas)?;
     let reader: Box<dyn BufRead> = if file == "-" {
         Box::new(std::io::stdin().lock())
     } else {
@@ -496,28 +527,53 @@ pub async fn show(
     Ok(())
 }
 
+/// The one-process compaction's settings: the workers' bounds of the Lambda, as many
+/// at once as there are cores.
+pub(crate) fn compactor_config(before: Option<NaiveDate>) -> CompactorConfig {
+    CompactorConfig {
+        before,
+        concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        ..CompactorConfig::default()
+    }
+}
+
 pub async fn compact(data: &Path, before: Option<NaiveDate>) -> Result<()> {
     let blobs = LocalDirBlobStore::open(data.join("blobs"))?;
     let started = Instant::now();
-    let r = Compactor::new(
-        blobs,
-        CompactorConfig {
-            before,
-            ..CompactorConfig::default()
-        },
-    )
-    .run()
-    .await?;
+    let r = Compactor::new(blobs, compactor_config(before))
+        .run()
+        .await?;
     println!(
-        "compacted {} days: {} ingest files folded into {} tenant-day files ({} replaced), {} rows, {} duplicates removed, {:.1} MB written, {:.2} s",
+        "compacted {} days: {} ingest files ({} rows) folded by {} units into {} part files ({} replaced), {} rows, {} duplicates removed, {} conflicts quarantined, {:.1} MB written, {:.2} s",
         r.days,
         r.ingest_files_folded,
+        r.ingest_rows,
+        r.units,
         r.tenant_files_written,
         r.tenant_files_removed,
         r.rows_written,
         r.duplicates_removed,
+        r.conflicts_quarantined,
         r.bytes_written as f64 / 1e6,
         started.elapsed().as_secs_f64()
     );
+    for d in &r.damaged {
+        println!(
+            "damaged file moved aside: {} -> {} ({})",
+            d.key, d.moved_to, d.reason
+        );
+    }
+    if !r.failed_days.is_empty() {
+        let days: Vec<String> = r
+            .failed_days
+            .iter()
+            .map(|f| format!("{}: {}", f.day, f.error))
+            .collect();
+        bail!(
+            "{} days could not be compacted (their events stay readable in the ingest tier; run `auditlog compact` again):\n  {}",
+            r.failed_days.len(),
+            days.join("\n  ")
+        );
+    }
     Ok(())
 }

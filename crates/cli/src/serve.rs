@@ -38,9 +38,9 @@ fn parse_token(spec: &str) -> Result<(String, TenantId, String)> {
     Ok((token.to_owned(), tenant, idp.to_owned()))
 }
 
-pub async fn serve(data: &Path, args: ServeArgs) -> Result<()> {
+pub async fn serve(data: &Path, schemas: Option<&Path>, args: ServeArgs) -> Result<()> {
     // the audit log's stores and subscriber, exactly as `demo` and `ingest` use them
-    let embedded = open(data)?;
+    let embedded = open(data, schemas)?;
     // tokens live hashed in the SCIM store (`auditlog tokens` manages them); --token
     // adds one for this run's convenience
     let store = Arc::new(SqliteScimStore::open(&data.join("scim.sqlite"))?);

@@ -111,6 +111,12 @@ impl Traffic {
         }
     }
 
+    /// Events occur across `window` ending at `now` (36 hours unless told).
+    pub fn with_window(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
+    }
+
     /// Spreads `total` events evenly over the window.
     pub fn expect(&mut self, total: usize) {
         self.step_ms = self.window.num_milliseconds() as f64 / total.max(1) as f64;

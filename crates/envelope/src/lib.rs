@@ -27,7 +27,7 @@ pub use publish::{
     BusError, EntryOutcome, EventBus, OutgoingEvent, PublishError, PublishReport, Publisher,
     PublisherConfig,
 };
-pub use schema::{SchemaError, SchemaRegistry};
+pub use schema::{SchemaError, SchemaRegistry, parse_schema_file_name};
 pub use size::{PutEventsEntry, entry_size};
 pub use sorted_json::{SortedJson, SortedJsonRepr};
 

@@ -20,6 +20,19 @@ pub enum SchemaError {
     NotJson { name: String, reason: String },
     #[error("schema {name} does not compile: {reason}")]
     Invalid { name: String, reason: String },
+    #[error(
+        "{name}: a schema file is named <event_type>.v<version>.json, like scim.user.created.v1.json"
+    )]
+    BadFileName { name: String },
+    #[error(
+        "{name} redefines {event_type} v{version}, already defined by {by}: add a new version instead"
+    )]
+    Redefined {
+        name: String,
+        event_type: String,
+        version: u32,
+        by: String,
+    },
 }
 
 /// Families: every `app.<anything>` event type is validated by the `app.generic` schema
@@ -50,6 +63,20 @@ const BUILTIN: &[(&str, u32, &str)] = builtin![
 pub struct SchemaRegistry {
     // keyed by type first so that a lookup borrows the event type instead of copying it
     schemas: BTreeMap<String, BTreeMap<u32, Arc<PayloadValidator>>>,
+    /// Each schema's definition and where it came from ("built-in" or a file name).
+    sources: BTreeMap<(String, u32), (Value, String)>,
+}
+
+/// `<event_type>.v<version>.json` → (event_type, version).
+pub fn parse_schema_file_name(name: &str) -> Option<(String, u32)> {
+    let stem = name.strip_suffix(".json")?;
+    let (event_type, version) = stem.rsplit_once(".v")?;
+    let version: u32 = version.parse().ok()?;
+    let valid = event_type.split('.').count() >= 2
+        && event_type
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'.');
+    (valid && version > 0).then(|| (event_type.to_owned(), version))
 }
 
 impl std::fmt::Debug for SchemaRegistry {
@@ -68,8 +95,49 @@ impl SchemaRegistry {
                 reason: e.to_string(),
             })?;
             registry.register(name, *version, &schema)?;
+            registry.sources.insert(
+                ((*name).to_owned(), *version),
+                (schema, "built-in".to_owned()),
+            );
         }
         Ok(registry)
+    }
+
+    /// Adds a deployment's schema file (`<event_type>.v<version>.json`), so teams add
+    /// event types and versions without rebuilding. A file identical to a schema already
+    /// known is accepted; one that changes a known (type, version) is refused, since
+    /// events were accepted under the old definition.
+    pub fn add_file(&mut self, name: &str, text: &str) -> Result<(String, u32), SchemaError> {
+        let (event_type, version) =
+            parse_schema_file_name(name).ok_or_else(|| SchemaError::BadFileName {
+                name: name.to_owned(),
+            })?;
+        let schema: Value = serde_json::from_str(text).map_err(|e| SchemaError::NotJson {
+            name: name.to_owned(),
+            reason: e.to_string(),
+        })?;
+        if let Some((known, by)) = self.sources.get(&(event_type.clone(), version)) {
+            if *known == schema {
+                return Ok((event_type, version));
+            }
+            return Err(SchemaError::Redefined {
+                name: name.to_owned(),
+                event_type,
+                version,
+                by: by.clone(),
+            });
+        }
+        self.register(&event_type, version, &schema)?;
+        self.sources
+            .insert((event_type.clone(), version), (schema, name.to_owned()));
+        Ok((event_type, version))
+    }
+
+    /// Where a schema came from: "built-in", or the file that added it.
+    pub fn origin(&self, event_type: &str, version: u32) -> Option<&str> {
+        self.sources
+            .get(&(event_type.to_owned(), version))
+            .map(|(_, by)| by.as_str())
     }
 
     pub fn register(
@@ -208,6 +276,58 @@ mod tests {
             r.validate("app.billing.paid", 1, &json!({"amount": 3}))
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn deployment_files_add_types_and_versions_but_never_redefine() {
+        let mut r = SchemaRegistry::builtin().unwrap();
+        let (t, v) = r
+            .add_file(
+                "billing.invoice.paid.v1.json",
+                r#"{"type": "object", "required": ["amount"]}"#,
+            )
+            .unwrap();
+        assert_eq!((t.as_str(), v), ("billing.invoice.paid", 1));
+        assert!(r.knows("billing.invoice.paid", 1));
+        assert_eq!(
+            r.origin("billing.invoice.paid", 1),
+            Some("billing.invoice.paid.v1.json")
+        );
+        assert_eq!(r.origin("scim.user.created", 1), Some("built-in"));
+        // a second version beside the first
+        r.add_file("billing.invoice.paid.v2.json", r#"{"type": "object"}"#)
+            .unwrap();
+        assert!(r.knows("billing.invoice.paid", 2));
+        // the same definition again is fine; another one for a known version is not
+        r.add_file(
+            "billing.invoice.paid.v1.json",
+            r#"{"required": ["amount"], "type": "object"}"#,
+        )
+        .unwrap();
+        let err = r
+            .add_file("scim.user.created.v1.json", r#"{"type": "object"}"#)
+            .unwrap_err();
+        assert!(err.to_string().contains("built-in"), "{err}");
+        for bad in [
+            "billing.json",
+            "billing.invoice.v0.json",
+            "Billing.x.v1.json",
+            "x.v1.json",
+            "a.b.v1.yaml",
+        ] {
+            assert!(
+                matches!(r.add_file(bad, "{}"), Err(SchemaError::BadFileName { .. })),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            r.add_file("a.b.v1.json", "{"),
+            Err(SchemaError::NotJson { .. })
+        ));
+        assert!(matches!(
+            r.add_file("a.b.v1.json", r#"{"type": 12}"#),
+            Err(SchemaError::Invalid { .. })
+        ));
     }
 
     #[test]

@@ -16,6 +16,7 @@
 pub mod parts;
 pub mod plan;
 pub mod steps;
+pub mod worker;
 
 use std::sync::Arc;
 

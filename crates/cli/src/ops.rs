@@ -1,0 +1,278 @@
+//! Operator commands on the embedded default: `schemas list|check` and
+//! `quarantine list|show|redrive`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use adapters_local::LocalDirBlobStore;
+use anyhow::{Context, Result, bail};
+use auditlog::quarantine::{self, Selection};
+use auditlog::{BlobStore, ObjectKey, QUARANTINE_PREFIX, decode_parquet};
+use chrono::NaiveDate;
+use envelope::parse_schema_file_name;
+
+use crate::pipeline::{open, registry};
+
+#[derive(clap::Subcommand, Debug)]
+pub enum SchemasCommand {
+    /// Every event type and version the subscriber accepts, and where its schema is from.
+    List,
+    /// Compiles a schema file; for a new version of a type, says whether it still accepts
+    /// the stored events of the previous version, and which quarantined events it would
+    /// now accept.
+    Check { file: PathBuf },
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct SelectionArgs {
+    /// Only this reason (as in the key: unknown_schema, schema_violation, conflict...).
+    #[arg(long)]
+    reason: Option<String>,
+    /// First quarantine day (YYYY-MM-DD), inclusive.
+    #[arg(long)]
+    from: Option<NaiveDate>,
+    /// Last quarantine day (YYYY-MM-DD), inclusive.
+    #[arg(long)]
+    to: Option<NaiveDate>,
+}
+
+impl SelectionArgs {
+    fn selection(&self) -> Selection {
+        Selection {
+            reason: self.reason.clone(),
+            from: self.from,
+            to: self.to,
+        }
+    }
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum QuarantineCommand {
+    /// The quarantined messages, with counts by reason.
+    List {
+        #[command(flatten)]
+        select: SelectionArgs,
+        /// One JSON object per record instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One quarantined message: its reason and raw body.
+    Show { key: String },
+    /// Submits the selected messages through the subscriber again: what is accepted (or
+    /// already stored) leaves quarantine, what still fails stays with its current reason.
+    Redrive {
+        #[command(flatten)]
+        select: SelectionArgs,
+    },
+}
+
+fn blobs(data: &Path) -> Result<LocalDirBlobStore> {
+    if !data.join("blobs").exists() {
+        bail!(
+            "no audit data in {} (run `auditlog demo` or `auditlog ingest` first)",
+            data.display()
+        );
+    }
+    Ok(LocalDirBlobStore::open(data.join("blobs"))?)
+}
+
+pub async fn schemas(data: &Path, dir: Option<&Path>, cmd: SchemasCommand) -> Result<()> {
+    match cmd {
+        SchemasCommand::List => {
+            let r = registry(dir)?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{:<36} {:>7}  from", "event type", "version")?;
+            for (t, v) in r.entries() {
+                writeln!(out, "{t:<36} {v:>7}  {}", r.origin(t, v).unwrap_or("?"))?;
+            }
+            writeln!(
+                out,
+                "(app.<domain>.<verb> types without a schema of their own use app.generic)"
+            )?;
+            Ok(())
+        }
+        SchemasCommand::Check { file } => check(data, dir, &file).await,
+    }
+}
+
+async fn check(data: &Path, dir: Option<&Path>, file: &Path) -> Result<()> {
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("a schema file name")?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let (event_type, version) = parse_schema_file_name(name)
+        .with_context(|| format!("{name}: a schema file is named <event_type>.v<version>.json"))?;
+    let before = registry(dir)?;
+    let mut after = before.clone();
+    after.add_file(name, &text)?;
+    println!("{name}: compiles; {event_type} v{version}");
+    let Ok(blobs) = blobs(data) else {
+        println!(
+            "no audit data in {}: nothing stored to check against",
+            data.display()
+        );
+        return Ok(());
+    };
+    // the previous version's stored events, against the new schema
+    let mut incompatible = 0;
+    if version > 1 && before.knows(&event_type, version - 1) {
+        let (mut checked, mut examples) = (0usize, Vec::new());
+        for o in blobs.list("").await? {
+            let tenant = match ObjectKey::parse(&o.key) {
+                Ok(ObjectKey::Tenant { partition }) => Some(partition.tenant),
+                Ok(ObjectKey::Ingest { .. }) => None,
+                Err(_) => continue,
+            };
+            for r in decode_parquet(blobs.get(&o.key).await?, tenant.as_ref())? {
+                if r.event_type != event_type || r.schema_version != (version - 1) as i32 {
+                    continue;
+                }
+                checked += 1;
+                let payload: serde_json::Value = serde_json::from_str(&r.payload)?;
+                if let Err(e) = after.validate(&event_type, version, &payload) {
+                    incompatible += 1;
+                    if examples.len() < 3 {
+                        examples.push(format!("{} ({}): {e}", r.event_id, r.tenant_id));
+                    }
+                }
+            }
+        }
+        if checked == 0 {
+            println!(
+                "no stored {event_type} v{} events to check against",
+                version - 1
+            );
+        } else if incompatible == 0 {
+            println!(
+                "accepts all {checked} stored {event_type} v{} events: backward compatible",
+                version - 1
+            );
+        } else {
+            println!(
+                "rejects {incompatible} of {checked} stored {event_type} v{} events, e.g.:",
+                version - 1
+            );
+            for e in examples {
+                println!("  {e}");
+            }
+        }
+    }
+    // quarantined events of this type and version that it would now accept
+    let mut would_accept = 0;
+    for e in quarantine::list(&blobs, &Selection::default()).await? {
+        if e.reason_code != "unknown_schema" && e.reason_code != "schema_violation" {
+            continue;
+        }
+        let record = quarantine::show(&blobs, &e.key).await?;
+        if let Ok(v) = envelope::decode_bus_event(&record.body, &after, usize::MAX)
+            && v.metadata.event_type == event_type
+            && v.metadata.schema_version == version
+        {
+            would_accept += 1;
+        }
+    }
+    if would_accept > 0 {
+        println!(
+            "{would_accept} quarantined events would now be accepted: add the file to the schema directory, then `auditlog quarantine redrive --reason unknown_schema`"
+        );
+    }
+    if incompatible > 0 {
+        bail!("{name} is not backward compatible with v{}", version - 1);
+    }
+    Ok(())
+}
+
+pub async fn quarantine(data: &Path, dir: Option<&Path>, cmd: QuarantineCommand) -> Result<()> {
+    match cmd {
+        QuarantineCommand::List { select, json } => {
+            let blobs = blobs(data)?;
+            let entries = quarantine::list(&blobs, &select.selection()).await?;
+            let mut out = std::io::stdout().lock();
+            let mut by_reason = std::collections::BTreeMap::<String, usize>::new();
+            for e in &entries {
+                *by_reason.entry(e.reason_code.clone()).or_insert(0) += 1;
+                let r = quarantine::show(&blobs, &e.key).await?;
+                if json {
+                    writeln!(
+                        out,
+                        "{}",
+                        serde_json::to_string(&serde_json::json!({
+                            "key": e.key, "day": e.day, "reason_code": r.reason_code,
+                            "reason": r.reason, "tenant_id": r.tenant_id, "event_id": r.event_id,
+                        }))?
+                    )?;
+                } else {
+                    let reason: String = r.reason.chars().take(70).collect();
+                    writeln!(
+                        out,
+                        "{}  {:<18} {:<14} {}  {reason}",
+                        e.day,
+                        e.reason_code,
+                        r.tenant_id.as_deref().unwrap_or("-"),
+                        e.key
+                    )?;
+                }
+            }
+            if !json {
+                let counts: Vec<String> =
+                    by_reason.iter().map(|(r, n)| format!("{r} {n}")).collect();
+                writeln!(
+                    out,
+                    "{} quarantined ({})",
+                    entries.len(),
+                    if counts.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        counts.join(", ")
+                    }
+                )?;
+            }
+            Ok(())
+        }
+        QuarantineCommand::Show { key } => {
+            let blobs = blobs(data)?;
+            let key = key.trim_start_matches("blobs/");
+            let key = if key.starts_with(QUARANTINE_PREFIX) {
+                key.to_owned()
+            } else {
+                format!("{QUARANTINE_PREFIX}{key}")
+            };
+            let r = quarantine::show(&blobs, &key).await?;
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            Ok(())
+        }
+        QuarantineCommand::Redrive { select } => {
+            let e = open(data, dir)?;
+            let r = quarantine::redrive(&e.subscriber, e.blobs.as_ref(), &select.selection(), 2000)
+                .await?;
+            let still: Vec<String> = r
+                .still_quarantined
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            println!(
+                "redrove {} quarantined messages: {} accepted, {} already stored, {} still quarantined{}, {} left for a later redrive; {} records removed",
+                r.selected,
+                r.accepted,
+                r.duplicates,
+                r.still_quarantined.values().sum::<usize>(),
+                if still.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", still.join(", "))
+                },
+                r.retry_later,
+                r.removed
+            );
+            if r.retry_later > 0 {
+                bail!(
+                    "{} messages failed for a transient reason and stay quarantined; run the redrive again",
+                    r.retry_later
+                );
+            }
+            Ok(())
+        }
+    }
+}
