@@ -1,9 +1,66 @@
 //! The audit subscriber's Lambda handler: SQS batch in, `batchItemFailures` out. All the
-//! logic is `auditlog::Subscriber`; this maps the SQS event shape onto it and back.
+//! logic is `auditlog::Subscriber`; this maps the SQS event shape onto it and back, and
+//! builds the subscriber as deployed (`deployed`), which the redrive function reuses.
 
-use auditlog::{BlobStore, Clock, DedupeStore, SqsBatch, Subscriber};
+use std::sync::Arc;
+use std::time::Duration;
+
+use adapters_aws::{DynamoDbDedupeStore, S3BlobStore};
+use auditlog::{
+    AcceptedWindow, BlobStore, Clock, DedupeStore, SqsBatch, Subscriber, SubscriberConfig,
+    SystemClock,
+};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
+use envelope::SchemaRegistry;
 use lambda_runtime::{Error, LambdaEvent};
+
+/// The subscriber as the stack runs it.
+pub type Deployed = Subscriber<DynamoDbDedupeStore, S3BlobStore, SystemClock>;
+
+/// The subscriber from the environment (README.md beside this file): the bucket, the
+/// dedupe table, the accepted window, and the deployment's schemas under
+/// `SCHEMAS_PREFIX` in the bucket, read once at start-up.
+pub async fn deployed(aws: &aws_config::SdkConfig) -> anyhow::Result<Deployed> {
+    let bucket = lambda_env::var("AUDIT_BUCKET")?;
+    let table = lambda_env::var("DEDUPE_TABLE")?;
+    let defaults = SubscriberConfig::default();
+    let config = SubscriberConfig {
+        lease: Duration::from_secs(lambda_env::var_or(
+            "DEDUPE_LEASE_SECONDS",
+            defaults.lease.as_secs(),
+        )?),
+        retention: Duration::from_secs(
+            86_400 * lambda_env::var_or("DEDUPE_RETENTION_DAYS", 90u64)?,
+        ),
+        max_event_bytes: lambda_env::var_or("MAX_EVENT_BYTES", defaults.max_event_bytes)?,
+        zstd_level: lambda_env::var_or("ZSTD_LEVEL", defaults.zstd_level)?,
+        window: AcceptedWindow::new(
+            match std::env::var("ACCEPT_EARLIEST_DAY") {
+                Ok(day) => AcceptedWindow::parse_earliest(&day)?,
+                Err(_) => defaults.window.earliest,
+            },
+            Duration::from_secs(lambda_env::var_or(
+                "ACCEPT_FUTURE_SKEW_SECONDS",
+                defaults.window.future_skew.as_secs(),
+            )?),
+        )?,
+    };
+    let blobs = S3BlobStore::new(aws_sdk_s3::Client::new(aws), bucket);
+    let mut registry = SchemaRegistry::builtin()?;
+    if let Ok(prefix) = std::env::var("SCHEMAS_PREFIX")
+        && !prefix.is_empty()
+    {
+        let added = auditlog::load_schemas(&blobs, &prefix, &mut registry).await?;
+        tracing::info!(schemas = added.len(), prefix, "deployment schemas loaded");
+    }
+    Ok(Subscriber::new(
+        DynamoDbDedupeStore::new(aws_sdk_dynamodb::Client::new(aws), table),
+        blobs,
+        SystemClock,
+        Arc::new(registry),
+        config,
+    ))
+}
 
 /// Handles one SQS batch. Messages to retry are returned as batch item failures
 /// (the event source mapping must enable ReportBatchItemFailures). The event is read as
