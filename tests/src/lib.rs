@@ -93,6 +93,99 @@ pub fn s3_client(c: &SdkConfig) -> aws_sdk_s3::Client {
     )
 }
 
+/// An HTTP client for the SDK that answers the first `n` requests of one DynamoDB
+/// operation as DynamoDB does when a partition is over its throughput (HTTP 400,
+/// `ProvisionedThroughputExceededException`), before they reach the server, and passes
+/// everything else to the real client: throttling in the wire path, so the SDK's own
+/// retries, its error parsing and the adapter's classification are all exercised.
+#[derive(Debug, Clone)]
+pub struct ThrottlingHttpClient {
+    inner: aws_smithy_runtime_api::client::http::SharedHttpClient,
+    operation: &'static str,
+    left: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl ThrottlingHttpClient {
+    /// Throttles the next `n` calls of `operation` (`PutItem`, `GetItem`, ...).
+    pub fn new(operation: &'static str, n: usize) -> Self {
+        Self {
+            // moto_server speaks plain HTTP on 127.0.0.1
+            inner: aws_smithy_http_client::Builder::new().build_http(),
+            operation,
+            left: std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(n)),
+        }
+    }
+
+    /// Throttled answers still to give.
+    pub fn left(&self) -> usize {
+        self.left.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[derive(Debug)]
+struct ThrottlingConnector {
+    inner: aws_smithy_runtime_api::client::http::SharedHttpConnector,
+    target: String,
+    left: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl aws_smithy_runtime_api::client::http::HttpClient for ThrottlingHttpClient {
+    fn http_connector(
+        &self,
+        settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
+        components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
+        aws_smithy_runtime_api::client::http::SharedHttpConnector::new(ThrottlingConnector {
+            inner: self.inner.http_connector(settings, components),
+            target: format!("DynamoDB_20120810.{}", self.operation),
+            left: self.left.clone(),
+        })
+    }
+}
+
+impl aws_smithy_runtime_api::client::http::HttpConnector for ThrottlingConnector {
+    fn call(
+        &self,
+        request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+    ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
+        use std::sync::atomic::Ordering;
+        let ours = request.headers().get("x-amz-target") == Some(self.target.as_str());
+        if ours
+            && self
+                .left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded (injected)"}"#;
+            let mut response = aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
+                aws_smithy_types::body::SdkBody::from(body),
+            );
+            response
+                .headers_mut()
+                .insert("content-type", "application/x-amz-json-1.0");
+            return aws_smithy_runtime_api::client::http::HttpConnectorFuture::ready(Ok(response));
+        }
+        self.inner.call(request)
+    }
+}
+
+/// A DynamoDB client whose requests go through `http`, with the SDK's standard retries
+/// (a few attempts, short backoff so tests stay quick).
+pub fn dynamodb_client_with(c: &SdkConfig, http: ThrottlingHttpClient) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(c)
+            .http_client(http)
+            .retry_config(
+                aws_config::retry::RetryConfig::standard()
+                    .with_max_attempts(3)
+                    .with_initial_backoff(std::time::Duration::from_millis(5))
+                    .with_max_backoff(std::time::Duration::from_millis(20)),
+            )
+            .build(),
+    )
+}
+
 /// A name no other test uses: lowercase, valid for buckets, tables, queues and buses.
 pub fn unique(prefix: &str) -> String {
     format!(

@@ -6,18 +6,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use adapters_aws::{DynamoDbDedupeStore, EventBridgeBus, S3BlobStore};
-use async_trait::async_trait;
 use auditlog::faults::{Fault, FaultyBlobStore, FaultyDedupeStore, Op};
 use auditlog::{
-    AuditRecord, BlobStore, ClaimContext, ClaimOutcome, ClaimRequest, Clock, Compactor,
-    CompactorConfig, DedupeError, DedupeStore, FixedClock, INGEST_PREFIX, QUARANTINE_PREFIX,
+    AuditRecord, BlobStore, Clock, Compactor, CompactorConfig, DedupeStore, FixedClock, INGEST_PREFIX, QUARANTINE_PREFIX,
     Subscriber, SubscriberConfig, TenantReader, decode_parquet,
 };
 use auditlog_tests::{
-    bus_with_audit_queue, new_bucket, new_dedupe_table, s3_client, sdk_config, unique,
+    ThrottlingHttpClient, bus_with_audit_queue, dynamodb_client_with, new_bucket,
+    new_dedupe_table, s3_client, sdk_config, unique,
 };
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use chrono::{TimeZone, Utc};
@@ -479,58 +477,22 @@ async fn s3_unreachable_bucket_means_retry_and_nothing_lost() {
     assert_eq!(rows, 6);
 }
 
-/// Answers the first `n` claim calls as DynamoDB does when throttled past the SDK's own
-/// retries, over the real table otherwise.
-struct Throttled<D> {
-    inner: D,
-    left: AtomicUsize,
-}
-
-#[async_trait]
-impl<D: DedupeStore> DedupeStore for Throttled<D> {
-    async fn claim(
-        &self,
-        ctx: &ClaimContext,
-        r: &[ClaimRequest],
-    ) -> Result<Vec<ClaimOutcome>, DedupeError> {
-        if self
-            .left
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
-            return Ok(r
-                .iter()
-                .map(|_| {
-                    ClaimOutcome::Unavailable(DedupeError::Throttled(
-                        "ProvisionedThroughputExceededException".into(),
-                    ))
-                })
-                .collect());
-        }
-        self.inner.claim(ctx, r).await
-    }
-    async fn complete(&self, ctx: &ClaimContext) -> Result<(), DedupeError> {
-        self.inner.complete(ctx).await
-    }
-    async fn release(&self, ctx: &ClaimContext, k: &[ClaimRequest]) -> Result<(), DedupeError> {
-        self.inner.release(ctx, k).await
-    }
-}
-
+/// Throttling in the wire path: DynamoDB answers the claims' PutItem calls with
+/// ProvisionedThroughputExceededException past the SDK's own retries; the adapter
+/// classifies it, the subscriber retries the messages, and nothing is lost or written
+/// without its claim.
 #[tokio::test]
 async fn dynamodb_throttling_means_retry_not_loss() {
     let st = Stack::new().await;
     let events: Vec<OutgoingEvent> = (0..8).map(|n| event("acme", n)).collect();
     st.publisher().publish(&events).await.unwrap();
-    let sub = st.subscriber_with(
-        Throttled {
-            inner: st.dedupe(),
-            left: AtomicUsize::new(1),
-        },
-        st.blobs(),
-        SubscriberConfig::default(),
-    );
+    let c = sdk_config().await;
+    // every claim's first PutItem attempts: eight claims, three SDK attempts each
+    let http = ThrottlingHttpClient::new("PutItem", 24);
+    let throttled = DynamoDbDedupeStore::new(dynamodb_client_with(&c, http.clone()), &st.table);
+    let sub = st.subscriber_with(throttled, st.blobs(), SubscriberConfig::default());
     assert_eq!(st.drain(&sub).await.len(), 8);
+    assert_eq!(http.left(), 0, "every throttled answer went through the SDK");
     assert!(
         st.ingest_rows().await.is_empty(),
         "nothing written without a claim"
@@ -538,6 +500,15 @@ async fn dynamodb_throttling_means_retry_not_loss() {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert!(st.drain(&sub).await.is_empty());
     assert_eq!(st.ingest_rows().await.len(), 8);
+    // and a throttle the SDK's retries absorb is invisible to the subscriber
+    let more: Vec<OutgoingEvent> = (8..12).map(|n| event("acme", n)).collect();
+    st.publisher().publish(&more).await.unwrap();
+    let http = ThrottlingHttpClient::new("PutItem", 2);
+    let brief = DynamoDbDedupeStore::new(dynamodb_client_with(&c, http.clone()), &st.table);
+    let sub = st.subscriber_with(brief, st.blobs(), SubscriberConfig::default());
+    assert!(st.drain(&sub).await.is_empty());
+    assert_eq!(http.left(), 0);
+    assert_eq!(st.ingest_rows().await.len(), 12);
 }
 
 #[tokio::test]

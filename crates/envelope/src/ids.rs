@@ -182,15 +182,47 @@ mod tests {
         }
     }
 
-    proptest! {
-        #[test]
-        fn accepted_tenants_never_contain_separators(s in "\\PC{0,70}") {
-            if let Ok(t) = TenantId::parse(&s) {
-                prop_assert!(!t.as_str().contains('/'));
-                prop_assert!(!t.as_str().contains('='));
-                prop_assert!(!t.as_str().contains(".."));
-                prop_assert!(!t.as_str().starts_with('.'));
-            }
-        }
+    /// The rule, written independently of `TenantId::parse`.
+    fn is_safe_segment(s: &str) -> bool {
+        let b = s.as_bytes();
+        (1..=TenantId::MAX_LEN).contains(&b.len())
+            && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+            && b.iter()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' || *c == b'_')
+    }
+
+    /// Mostly plausible ids (so most cases are accepted and reach the assertions on
+    /// accepted ids), with hostile characters, lengths and case mixed in.
+    fn tenant_like() -> impl Strategy<Value = String> {
+        prop_oneof![
+            6 => "[a-z0-9][a-z0-9_-]{0,63}",
+            2 => "[a-z0-9][a-z0-9_-]{0,20}[/=.%A-Z \\\\\u{0}ü][a-z0-9_-]{0,20}",
+            1 => "[a-z0-9_-]{60,70}",
+            1 => "\\PC{0,70}",
+        ]
+    }
+
+    #[test]
+    fn tenant_ids_are_accepted_exactly_when_they_are_safe_path_segments() {
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(3000));
+        let accepted = std::cell::Cell::new(0usize);
+        runner
+            .run(&tenant_like(), |s| {
+                let parsed = TenantId::parse(&s);
+                prop_assert_eq!(parsed.is_ok(), is_safe_segment(&s), "{:?}", s);
+                if let Ok(t) = parsed {
+                    accepted.set(accepted.get() + 1);
+                    // as a path segment it cannot climb out of or into another partition
+                    let segment = format!("tenant_id={t}");
+                    prop_assert_eq!(segment.split('/').count(), 1);
+                    prop_assert_eq!(segment.matches('=').count(), 1);
+                    prop_assert!(!t.as_str().contains(".."));
+                    prop_assert_eq!(t.as_str(), s.as_str());
+                }
+                Ok(())
+            })
+            .unwrap();
+        // the property is only worth something if it is exercised on accepted ids
+        assert!(accepted.get() > 1500, "{} of 3000 accepted", accepted.get());
     }
 }
