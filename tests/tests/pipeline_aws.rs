@@ -10,12 +10,12 @@ use std::sync::Arc;
 use adapters_aws::{DynamoDbDedupeStore, EventBridgeBus, S3BlobStore};
 use auditlog::faults::{Fault, FaultyBlobStore, FaultyDedupeStore, Op};
 use auditlog::{
-    AuditRecord, BlobStore, Clock, Compactor, CompactorConfig, DedupeStore, FixedClock, INGEST_PREFIX, QUARANTINE_PREFIX,
-    Subscriber, SubscriberConfig, TenantReader, decode_parquet,
+    AuditRecord, BlobStore, Clock, Compactor, CompactorConfig, DedupeStore, FixedClock,
+    INGEST_PREFIX, QUARANTINE_PREFIX, Subscriber, SubscriberConfig, TenantReader, decode_parquet,
 };
 use auditlog_tests::{
-    ThrottlingHttpClient, bus_with_audit_queue, dynamodb_client_with, new_bucket,
-    new_dedupe_table, s3_client, sdk_config, unique,
+    ThrottlingHttpClient, bus_with_audit_queue, dynamodb_client_with, new_bucket, new_dedupe_table,
+    s3_client, sdk_config, unique,
 };
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use chrono::{TimeZone, Utc};
@@ -492,7 +492,11 @@ async fn dynamodb_throttling_means_retry_not_loss() {
     let throttled = DynamoDbDedupeStore::new(dynamodb_client_with(&c, http.clone()), &st.table);
     let sub = st.subscriber_with(throttled, st.blobs(), SubscriberConfig::default());
     assert_eq!(st.drain(&sub).await.len(), 8);
-    assert_eq!(http.left(), 0, "every throttled answer went through the SDK");
+    assert_eq!(
+        http.left(),
+        0,
+        "every throttled answer went through the SDK"
+    );
     assert!(
         st.ingest_rows().await.is_empty(),
         "nothing written without a claim"

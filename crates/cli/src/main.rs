@@ -92,6 +92,9 @@ enum Command {
     /// What could not be accepted: list, show, and redrive once the cause is fixed.
     #[command(subcommand)]
     Quarantine(ops::QuarantineCommand),
+    /// The SCIM outbox: its dead letters.
+    #[command(subcommand)]
+    Outbox(ops::OutboxCommand),
     /// Drive events through the embedded pipeline under random faults and crashes, then
     /// check every event is stored exactly once (ends with `lost N, doubled M`).
     Soak(soak::SoakArgs),
@@ -155,6 +158,7 @@ async fn main() -> Result<()> {
         Command::Serve(args) => serve::serve(&cli.data, schemas, args).await,
         Command::Schemas(cmd) => ops::schemas(&cli.data, schemas, cmd).await,
         Command::Quarantine(cmd) => ops::quarantine(&cli.data, schemas, cmd).await,
+        Command::Outbox(cmd) => ops::outbox(&cli.data, cmd).await,
         Command::Query(args) => query_cmd::run(&cli.data, args).await,
         Command::Bench(cmd) => bench::run(&cli.data, cmd).await,
         Command::Tokens(cmd) => tenants::tokens(&cli.data, cmd).await,

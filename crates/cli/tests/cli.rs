@@ -640,3 +640,59 @@ fn soak_under_faults_loses_and_doubles_nothing() {
     assert!(faults > 20, "faults were injected: {out}");
     assert!(out.contains("conflicts quarantined"), "{out}");
 }
+
+/// An outbox event that fails its own schema is dead-lettered by the relay and listed
+/// by `auditlog outbox dead-letters` with its reason.
+#[test]
+fn outbox_dead_letters_are_listed_with_their_reason() {
+    use adapters_local::{InProcessBus, SqliteScimStore};
+    use scim::ScimStore;
+    let dir = tempfile::tempdir().unwrap();
+    fails_saying(
+        &auditlog(dir.path(), &["outbox", "dead-letters"]),
+        "no SCIM store",
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store =
+            std::sync::Arc::new(SqliteScimStore::open(&dir.path().join("scim.sqlite")).unwrap());
+        let tenant = envelope::TenantId::parse("acme").unwrap();
+        let now = chrono::Utc::now();
+        let resource = scim::Resource {
+            id: "u1".into(),
+            kind: scim::ResourceKind::User,
+            version: 1,
+            created: now,
+            last_modified: now,
+            body: serde_json::json!({"userName": "ada@acme.test"}),
+        };
+        let event = scim::OutboxEntry {
+            event_id: envelope::EventId::new_v7(),
+            tenant_id: tenant.clone(),
+            event_type: "scim.user.created".into(),
+            occurred_at: now,
+            actor: envelope::Actor {
+                kind: envelope::ActorType::Idp,
+                id: "okta".into(),
+                name: None,
+            },
+            payload: serde_json::json!({"id": "u1", "active": "yes"}),
+        };
+        store.create(&tenant, &resource, &[event]).await.unwrap();
+        let relay = scim::OutboxRelay::new(
+            store.clone(),
+            envelope::Publisher::new(
+                InProcessBus::new(envelope::PUT_EVENTS_MAX_BYTES),
+                envelope::SchemaRegistry::builtin().unwrap(),
+                envelope::PublisherConfig::default(),
+            ),
+        );
+        assert_eq!(relay.drain(10).await.unwrap().dead_lettered, 1);
+    });
+    let out = stdout(&auditlog(dir.path(), &["outbox", "dead-letters"]));
+    assert!(out.contains("1 dead-lettered outbox events"), "{out}");
+    assert!(
+        out.contains("scim.user.created") && out.contains("userName"),
+        "{out}"
+    );
+}
