@@ -690,7 +690,7 @@ async fn a_compaction_crash_at_any_call_loses_nothing_and_the_rerun_cleans_up() 
             r.sub.handle(&msgs(&[more, ev_on("t2", 98, 1)])).await;
             let before = all_rows(&r.blobs, 4).await;
             assert_eq!(before.len(), 42);
-            let faulty = FaultyBlobStore::healthy(r.blobs.clone());
+            let faulty = Arc::new(FaultyBlobStore::healthy(r.blobs.clone()));
             faulty.faults().crash_at(op, n);
             let report = Compactor::new(faulty, small.clone()).run().await;
             let crashed = match &report {
@@ -894,10 +894,10 @@ async fn one_bad_day_or_file_never_blocks_the_others() {
         .collect();
     r.sub.handle(&msgs(&events)).await;
     let oldest = (Utc.with_ymd_and_hms(2026, 11, 19, 0, 0, 0).unwrap()).date_naive();
-    let down = OneDayDown {
+    let down = Arc::new(OneDayDown {
         inner: r.blobs.clone(),
         day: format!("dt={oldest}"),
-    };
+    });
     let rep = Compactor::new(down, CompactorConfig::default())
         .run()
         .await

@@ -134,7 +134,7 @@ pub struct Compactor<B> {
     catalog: Option<Arc<dyn PartitionCatalog>>,
 }
 
-impl<B: BlobStore> Compactor<B> {
+impl<B: BlobStore + Clone + 'static> Compactor<B> {
     pub fn new(blobs: B, config: CompactorConfig) -> Self {
         Self {
             blobs,
@@ -175,24 +175,27 @@ impl<B: BlobStore> Compactor<B> {
         let Some((attempt, plan)) = steps::plan_day(&self.blobs, day, &self.config).await? else {
             return Ok(None);
         };
-        let attempt = &attempt;
+        let (b, a, c) = (&self.blobs, &attempt, &self.config);
         let counts = self
-            .each(plan.count_tasks.len(), |i| async move {
-                steps::count(&self.blobs, attempt, i).await
+            .each(plan.count_tasks.len(), |i| {
+                let (b, a) = (b.clone(), a.clone());
+                async move { steps::count(&b, &a, i).await }
             })
             .await?;
-        let units = steps::plan_fold(&self.blobs, attempt, &self.config).await?;
+        let units = steps::plan_fold(b, a, c).await?;
         let routed = self
-            .each(units.route_tasks.len(), |i| async move {
-                steps::route(&self.blobs, attempt, i).await
+            .each(units.route_tasks.len(), |i| {
+                let (b, a) = (b.clone(), a.clone());
+                async move { steps::route(&b, &a, i).await }
             })
             .await?;
         let folded = self
-            .each(units.units.len(), |i| async move {
-                steps::fold(&self.blobs, attempt, i, &self.config).await
+            .each(units.units.len(), |i| {
+                let (b, a, c) = (b.clone(), a.clone(), c.clone());
+                async move { steps::fold(&b, &a, i, &c).await }
             })
             .await?;
-        let finished = steps::finish(&self.blobs, attempt, self.catalog.as_deref()).await?;
+        let finished = steps::finish(b, a, self.catalog.as_deref()).await?;
         Ok(Some(DayOutcome {
             ingest_rows: counts.iter().flat_map(|c| &c.rows).map(|(_, n)| n).sum(),
             route_tasks: routed.len(),
@@ -202,17 +205,25 @@ impl<B: BlobStore> Compactor<B> {
         }))
     }
 
-    /// Runs `n` tasks, `concurrency` at a time, in order of their results.
-    async fn each<'a, T, F, Fut>(&'a self, n: usize, task: F) -> Result<Vec<T>, StorageError>
+    /// Runs `n` tasks, `concurrency` at a time on the runtime's threads (decoding and
+    /// encoding are CPU work), and returns their results in order.
+    async fn each<T, F, Fut>(&self, n: usize, task: F) -> Result<Vec<T>, StorageError>
     where
-        F: Fn(usize) -> Fut + 'a,
-        Fut: std::future::Future<Output = Result<T, StorageError>> + 'a,
+        F: Fn(usize) -> Fut,
+        Fut: std::future::Future<Output = Result<T, StorageError>> + Send + 'static,
+        T: Send + 'static,
     {
-        futures::stream::iter((0..n).map(task))
+        futures::stream::iter((0..n).map(|i| tokio::spawn(task(i))))
             .buffered(self.config.concurrency.max(1))
             .collect::<Vec<_>>()
             .await
             .into_iter()
+            .map(|joined| {
+                joined.map_err(|e| StorageError::Plan {
+                    key: "compaction worker".into(),
+                    reason: e.to_string(),
+                })?
+            })
             .collect()
     }
 }

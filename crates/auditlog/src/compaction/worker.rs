@@ -97,7 +97,7 @@ fn totals<T: Serialize>(t: &T) -> Option<serde_json::Value> {
     serde_json::to_value(t).ok()
 }
 
-impl<B: BlobStore + Clone> Handler<B> {
+impl<B: BlobStore + Clone + 'static> Handler<B> {
     pub async fn handle(&self, step: Step) -> Result<Answer, StepError> {
         let b = &self.blobs;
         Ok(match step {
