@@ -354,14 +354,31 @@ pub async fn run(data: &Path, args: CompactionBenchArgs) -> Result<()> {
 }
 
 /// The day's requests and cost as measured, and a model of a 60-million-event day built
-/// from them: work per row scales with rows, the route objects with route tasks times
-/// units (both grow with rows), the per-tenant listings not at all.
+/// from them. Scaling by the ratio of events `x`: the work per row (count, route, fold
+/// time; ingest files read) grows with x; the route objects with route tasks times
+/// units, both growing with x, so with x squared; the part files are one per tenant-day
+/// (fixed) plus one per added unit at most; the listings of the planner are one per
+/// tenant (fixed).
 fn print_cost(kinds: &BTreeMap<&str, Kind>, events: usize) {
+    let req = |name: &str, r: &str| kinds.get(name).map_or(0.0, |k| k.req(r));
     let total = |r: &str| kinds.values().map(|k| k.req(r)).sum::<f64>();
-    let kind = |name: &str| kinds.get(name);
-    let n = |name: &str| kind(name).map_or(0.0, |k| k.secs.len() as f64);
+    let n = |name: &str| kinds.get(name).map_or(0.0, |k| k.secs.len() as f64);
     let secs: f64 = kinds.values().flat_map(|k| &k.secs).sum();
-    let workers: f64 = kinds.values().map(|k| k.secs.len() as f64).sum();
+    println!("\nrequests by worker kind (this day):");
+    println!(
+        "{:<10} {:>9} {:>9} {:>9} {:>9}",
+        "worker", "PUT", "GET", "LIST", "DELETE"
+    );
+    for (name, k) in kinds {
+        println!(
+            "{:<10} {:>9} {:>9} {:>9} {:>9}",
+            name,
+            k.req("put"),
+            k.req("get"),
+            k.req("list"),
+            k.req("delete")
+        );
+    }
     // us-east-1: PUT/LIST $0.005 per 1,000, GET $0.0004 per 1,000, DELETE free;
     // Lambda arm64 $0.0000133334 per GB-s at the template's 2 GB; Standard Step
     // Functions $0.025 per 1,000 transitions, about four per worker
@@ -371,6 +388,7 @@ fn print_cost(kinds: &BTreeMap<&str, Kind>, events: usize) {
         let sfn = workers * 4.0 * 0.025 / 1000.0;
         (s3, lambda, sfn)
     };
+    let workers: f64 = kinds.values().map(|k| k.secs.len() as f64).sum();
     let (s3, lambda, sfn) = cost(total("put"), total("get"), total("list"), secs, workers);
     println!(
         "\nthis day: {} PUT, {} GET, {} LIST, {} DELETE ({:.0} MB read, {:.0} MB written); S3 ${s3:.3}, Lambda ${lambda:.3}, Step Functions ${sfn:.3}",
@@ -382,12 +400,14 @@ fn print_cost(kinds: &BTreeMap<&str, Kind>, events: usize) {
         total("bytes_out") / 1e6
     );
     let x = 60_000_000.0 / events as f64;
-    let route_puts = kind("route").map_or(0.0, |k| k.req("put"));
-    let fixed_lists = kind("plan_fold").map_or(0.0, |k| k.req("list"));
-    // route objects: tasks x units, each growing with rows
-    let put = route_puts * x * x + (total("put") - route_puts) * x;
-    let get = route_puts * x * x + (total("get") - route_puts) * x;
-    let list = fixed_lists + (total("list") - fixed_lists) * x;
+    let routed = req("route", "put");
+    let units = n("fold");
+    let put = routed * x * x
+        + req("fold", "put")
+        + 2.0 * units * (x - 1.0)
+        + (req("count", "put") + req("plan", "put") + req("plan_fold", "put")) * x;
+    let get = routed * x * x + (total("get") - routed) * x;
+    let list = req("plan_fold", "list") + (total("list") - req("plan_fold", "list")) * x;
     let workers60 = (n("count") + n("route") + n("fold")) * x + 3.0;
     let (s3, lambda, sfn) = cost(put, get, list, secs * x, workers60);
     println!(
