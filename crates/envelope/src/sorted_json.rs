@@ -25,7 +25,6 @@ fn float(n: f64) -> SortedJson<'static> {
     const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
     if n.fract() == 0.0 && n.abs() <= EXACT {
         // in range and integral: the cast is exact (and -0.0 becomes 0)
-        #[allow(clippy::cast_possible_truncation)]
         return SortedJson::Number(Number::from(n as i64));
     }
     // as serde_json::Value does: a non-finite float becomes null
