@@ -87,7 +87,7 @@ async fn compaction_registers_every_tenant_day_in_glue() {
     let compactor =
         Compactor::new(blobs.clone(), CompactorConfig::default()).with_catalog(catalog.clone());
     let report = compactor.run().await.unwrap();
-    assert_eq!(report.partitions, 3);
+    assert_eq!(report.totals.partitions, 3);
 
     let partitions = |glue: aws_sdk_glue::Client, database: String| async move {
         let out = glue

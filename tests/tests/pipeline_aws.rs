@@ -302,7 +302,13 @@ async fn events_flow_from_the_bus_to_parquet_in_s3_row_by_row() {
         .run()
         .await
         .unwrap();
-    assert_eq!((rep.tenant_files_written, rep.ingest_files_folded), (3, 1));
+    assert_eq!(
+        (
+            rep.totals.tenant_files_written,
+            rep.totals.ingest_files_folded
+        ),
+        (3, 1)
+    );
     assert!(st.blobs().list(INGEST_PREFIX).await.unwrap().is_empty());
     let keys: Vec<String> = st
         .blobs()

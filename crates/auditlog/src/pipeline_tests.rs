@@ -538,9 +538,9 @@ async fn compaction_folds_dedupes_and_is_idempotent() {
 
     let c = Compactor::new(r.blobs.clone(), CompactorConfig::default());
     let rep = c.run().await.unwrap();
-    assert_eq!(rep.ingest_files_folded, 3);
-    assert_eq!(rep.duplicates_removed, 5);
-    assert_eq!(rep.tenant_files_written, 3);
+    assert_eq!(rep.totals.ingest_files_folded, 3);
+    assert_eq!(rep.totals.duplicates_removed, 5);
+    assert_eq!(rep.totals.tenant_files_written, 3);
     assert!(r.blobs.list(INGEST_PREFIX).await.unwrap().is_empty());
     let after: Vec<Vec<AuditRecord>> =
         futures::future::join_all((0..3).map(|t| read_owned(&r.blobs, t))).await;
@@ -548,12 +548,24 @@ async fn compaction_folds_dedupes_and_is_idempotent() {
 
     // idempotent: nothing to do the second time
     let rep = c.run().await.unwrap();
-    assert_eq!((rep.tenant_files_written, rep.ingest_files_folded), (0, 0));
+    assert_eq!(
+        (
+            rep.totals.tenant_files_written,
+            rep.totals.ingest_files_folded
+        ),
+        (0, 0)
+    );
 
     // more events for one tenant fold into a replacement file, the old one removed
     r.sub.handle(&msgs(&[ev("t0", 100)])).await;
     let rep = c.run().await.unwrap();
-    assert_eq!((rep.tenant_files_written, rep.tenant_files_removed), (1, 1));
+    assert_eq!(
+        (
+            rep.totals.tenant_files_written,
+            rep.totals.tenant_files_removed
+        ),
+        (1, 1)
+    );
     assert_eq!(r.blobs.list("audit/tenant_id=t0/").await.unwrap().len(), 1);
     assert_eq!(read(&r.blobs, "t0").await.len(), 21);
 }
@@ -575,7 +587,10 @@ async fn compaction_quarantines_a_conflict_the_dedupe_store_forgot() {
         .run()
         .await
         .unwrap();
-    assert_eq!((rep.rows_written, rep.conflicts_quarantined), (2, 1));
+    assert_eq!(
+        (rep.totals.rows_written, rep.totals.conflicts_quarantined),
+        (2, 1)
+    );
     let rows = read(&r.blobs, "acme").await;
     assert_eq!(rows.len(), 2);
     assert!(
@@ -604,7 +619,7 @@ async fn compaction_quarantines_a_conflict_the_dedupe_store_forgot() {
         .run()
         .await
         .unwrap();
-    assert_eq!(rep.conflicts_quarantined, 0);
+    assert_eq!(rep.totals.conflicts_quarantined, 0);
     assert_eq!(quarantined(&r.blobs).await.len(), 1);
 }
 
@@ -919,8 +934,8 @@ async fn one_bad_day_or_file_never_blocks_the_others() {
         .await
         .unwrap();
     assert!(rep.failed_days.is_empty(), "{rep:?}");
-    assert_eq!(rep.damaged.len(), 1);
-    assert_eq!(rep.damaged[0].key, corrupt);
+    assert_eq!(rep.totals.damaged.len(), 1);
+    assert_eq!(rep.totals.damaged[0].key, corrupt);
     assert!(r.blobs.list(INGEST_PREFIX).await.unwrap().is_empty());
     let aside = r.blobs.get(&format!("damaged/{corrupt}")).await.unwrap();
     assert_eq!(&aside[..], b"PAR1 not really", "the bytes are kept");
@@ -998,16 +1013,19 @@ async fn bounded_workers_fold_the_same_rows_as_one_big_worker() {
             },
         );
         let rep = c.run().await.unwrap();
-        assert_eq!((rep.rows_written, rep.ingest_rows), (120, 120));
+        assert_eq!((rep.totals.rows_written, rep.ingest_rows), (120, 120));
         // the cut follows a uniform hash, so small units overshoot by a few rows
         assert!(
             rep.max_unit_rows <= bound.saturating_mul(2).max(bound.saturating_add(8)),
             "{rep:?}"
         );
         if bound == usize::MAX {
-            assert_eq!(rep.tenant_files_written, 9, "one part per small tenant-day");
+            assert_eq!(
+                rep.totals.tenant_files_written, 9,
+                "one part per small tenant-day"
+            );
         } else {
-            assert!(rep.units > 9, "{rep:?}");
+            assert!(rep.totals.units > 9, "{rep:?}");
         }
         let mut rows = Vec::new();
         for t in 0..9 {

@@ -344,14 +344,14 @@ fn print_summary(
         println!("\n== compaction");
         println!(
             "tenant-day files      {:>12}  avg {:.2} MB, in {} fold units",
-            r.tenant_files_written,
-            r.bytes_written as f64 / r.tenant_files_written.max(1) as f64 / 1e6,
-            r.units
+            r.totals.tenant_files_written,
+            r.totals.bytes_written as f64 / r.totals.tenant_files_written.max(1) as f64 / 1e6,
+            r.totals.units
         );
-        println!("ingest files folded   {:>12}", r.ingest_files_folded);
+        println!("ingest files folded   {:>12}", r.totals.ingest_files_folded);
         println!(
             "rows                  {:>12}  ({} duplicates removed)",
-            r.rows_written, r.duplicates_removed
+            r.totals.rows_written, r.totals.duplicates_removed
         );
         println!("elapsed               {:>12.2} s", t.as_secs_f64());
     }
@@ -546,18 +546,18 @@ pub async fn compact(data: &Path, before: Option<NaiveDate>) -> Result<()> {
     println!(
         "compacted {} days: {} ingest files ({} rows) folded by {} units into {} part files ({} replaced), {} rows, {} duplicates removed, {} conflicts quarantined, {:.1} MB written, {:.2} s",
         r.days,
-        r.ingest_files_folded,
+        r.totals.ingest_files_folded,
         r.ingest_rows,
-        r.units,
-        r.tenant_files_written,
-        r.tenant_files_removed,
-        r.rows_written,
-        r.duplicates_removed,
-        r.conflicts_quarantined,
-        r.bytes_written as f64 / 1e6,
+        r.totals.units,
+        r.totals.tenant_files_written,
+        r.totals.tenant_files_removed,
+        r.totals.rows_written,
+        r.totals.duplicates_removed,
+        r.totals.conflicts_quarantined,
+        r.totals.bytes_written as f64 / 1e6,
         started.elapsed().as_secs_f64()
     );
-    for d in &r.damaged {
+    for d in &r.totals.damaged {
         println!(
             "damaged file moved aside: {} -> {} ({})",
             d.key, d.moved_to, d.reason

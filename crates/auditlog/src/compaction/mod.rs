@@ -29,7 +29,6 @@ use crate::layout::quarantine_object_key;
 use crate::ports::{BlobStore, PartitionCatalog};
 use crate::reader::{Conflict, StorageError};
 use crate::subscriber::{CONFLICT, QuarantineRecord};
-use plan::Damaged;
 use steps::Finished;
 
 #[derive(Debug, Clone)]
@@ -76,25 +75,14 @@ pub struct DayFailure {
 pub struct CompactionReport {
     pub days: usize,
     pub failed_days: Vec<DayFailure>,
-    pub ingest_files_folded: usize,
     pub ingest_rows: usize,
     pub route_tasks: usize,
-    pub units: usize,
-    pub partitions: usize,
-    pub tenant_files_written: usize,
-    pub tenant_files_removed: usize,
-    pub rows_written: usize,
-    pub duplicates_removed: usize,
-    /// Copies under an already stored event id with another payload: quarantined as
-    /// conflicts (the subscriber catches these while its claims remember the id; this
-    /// catches them after the claim retention or a lease takeover).
-    pub conflicts_quarantined: usize,
-    pub bytes_written: usize,
-    /// Undecodable files moved aside (`damaged/`): corruption, so an alarm.
-    pub damaged: Vec<Damaged>,
     /// The most rows one route task or fold unit held (the worker bound at work).
     pub max_task_rows: usize,
     pub max_unit_rows: usize,
+    /// What the days' units and finishes did, added up.
+    #[serde(flatten)]
+    pub totals: Finished,
 }
 
 impl CompactionReport {
@@ -104,17 +92,7 @@ impl CompactionReport {
         self.route_tasks += d.route_tasks;
         self.max_task_rows = self.max_task_rows.max(d.max_task_rows);
         self.max_unit_rows = self.max_unit_rows.max(d.max_unit_rows);
-        let f = &d.finished;
-        self.ingest_files_folded += f.ingest_files_folded;
-        self.units += f.units;
-        self.partitions += f.partitions;
-        self.tenant_files_written += f.tenant_files_written;
-        self.tenant_files_removed += f.tenant_files_removed;
-        self.rows_written += f.rows_written;
-        self.duplicates_removed += f.duplicates_removed;
-        self.conflicts_quarantined += f.conflicts_quarantined;
-        self.bytes_written += f.bytes_written;
-        self.damaged.extend(f.damaged.iter().cloned());
+        self.totals += &d.finished;
     }
 }
 

@@ -517,9 +517,28 @@ pub struct Finished {
     pub tenant_files_removed: usize,
     pub rows_written: usize,
     pub duplicates_removed: usize,
+    /// Copies under an already stored event id with another payload: quarantined as
+    /// conflicts (the subscriber catches these while its claims remember the id; this
+    /// catches them after the claim retention or a lease takeover).
     pub conflicts_quarantined: usize,
     pub bytes_written: usize,
+    /// Undecodable files moved aside (`damaged/`): corruption, so an alarm.
     pub damaged: Vec<Damaged>,
+}
+
+impl std::ops::AddAssign<&Finished> for Finished {
+    fn add_assign(&mut self, o: &Finished) {
+        self.units += o.units;
+        self.partitions += o.partitions;
+        self.ingest_files_folded += o.ingest_files_folded;
+        self.tenant_files_written += o.tenant_files_written;
+        self.tenant_files_removed += o.tenant_files_removed;
+        self.rows_written += o.rows_written;
+        self.duplicates_removed += o.duplicates_removed;
+        self.conflicts_quarantined += o.conflicts_quarantined;
+        self.bytes_written += o.bytes_written;
+        self.damaged.extend(o.damaged.iter().cloned());
+    }
 }
 
 /// Step 6: once every unit has written its parts, registers the partitions, then

@@ -183,7 +183,7 @@ impl<B: BlobStore + Clone + 'static> Handler<B> {
                 tracing::info!(
                     days = r.days,
                     compaction_failed_days = r.failed_days.len(),
-                    rows = r.rows_written,
+                    rows = r.totals.rows_written,
                     "compaction finished"
                 );
                 if !r.failed_days.is_empty() {
