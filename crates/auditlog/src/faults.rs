@@ -311,42 +311,53 @@ impl<B> FaultyBlobStore<B> {
     }
 }
 
+/// Runs `call` unless the injector fails this call of `op`: before it (nothing applied)
+/// or after it (applied, then an error).
+async fn unless_faulted<T, E, F, Fut>(
+    faults: &FaultInjector,
+    op: Op,
+    error: fn(Op, Fault) -> E,
+    call: F,
+) -> Result<T, E>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    match faults.decide(op) {
+        None => call().await,
+        Some(f @ Fault::AppliedThenFail) => {
+            call().await?;
+            Err(error(op, f))
+        }
+        Some(f) => Err(error(op, f)),
+    }
+}
+
 #[async_trait]
 impl<B: BlobStore> BlobStore for FaultyBlobStore<B> {
     async fn put(&self, key: &str, body: Bytes) -> Result<(), BlobError> {
-        match self.faults.decide(Op::Put) {
-            None => self.inner.put(key, body).await,
-            Some(f @ Fault::AppliedThenFail) => {
-                self.inner.put(key, body).await?;
-                Err(blob_fault(Op::Put, f))
-            }
-            Some(f) => Err(blob_fault(Op::Put, f)),
-        }
+        unless_faulted(&self.faults, Op::Put, blob_fault, || {
+            self.inner.put(key, body)
+        })
+        .await
     }
 
     async fn get(&self, key: &str) -> Result<Bytes, BlobError> {
-        match self.faults.decide(Op::Get) {
-            None => self.inner.get(key).await,
-            Some(f) => Err(blob_fault(Op::Get, f)),
-        }
+        unless_faulted(&self.faults, Op::Get, blob_fault, || self.inner.get(key)).await
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, BlobError> {
-        match self.faults.decide(Op::List) {
-            None => self.inner.list(prefix).await,
-            Some(f) => Err(blob_fault(Op::List, f)),
-        }
+        unless_faulted(&self.faults, Op::List, blob_fault, || {
+            self.inner.list(prefix)
+        })
+        .await
     }
 
     async fn delete(&self, key: &str) -> Result<(), BlobError> {
-        match self.faults.decide(Op::Delete) {
-            None => self.inner.delete(key).await,
-            Some(f @ Fault::AppliedThenFail) => {
-                self.inner.delete(key).await?;
-                Err(blob_fault(Op::Delete, f))
-            }
-            Some(f) => Err(blob_fault(Op::Delete, f)),
-        }
+        unless_faulted(&self.faults, Op::Delete, blob_fault, || {
+            self.inner.delete(key)
+        })
+        .await
     }
 }
 
@@ -400,25 +411,17 @@ impl<D: DedupeStore> DedupeStore for FaultyDedupeStore<D> {
     }
 
     async fn complete(&self, ctx: &ClaimContext) -> Result<(), DedupeError> {
-        match self.faults.decide(Op::Complete) {
-            None => self.inner.complete(ctx).await,
-            Some(f @ Fault::AppliedThenFail) => {
-                self.inner.complete(ctx).await?;
-                Err(dedupe_fault(Op::Complete, f))
-            }
-            Some(f) => Err(dedupe_fault(Op::Complete, f)),
-        }
+        unless_faulted(&self.faults, Op::Complete, dedupe_fault, || {
+            self.inner.complete(ctx)
+        })
+        .await
     }
 
     async fn release(&self, ctx: &ClaimContext, keys: &[ClaimRequest]) -> Result<(), DedupeError> {
-        match self.faults.decide(Op::Release) {
-            None => self.inner.release(ctx, keys).await,
-            Some(f @ Fault::AppliedThenFail) => {
-                self.inner.release(ctx, keys).await?;
-                Err(dedupe_fault(Op::Release, f))
-            }
-            Some(f) => Err(dedupe_fault(Op::Release, f)),
-        }
+        unless_faulted(&self.faults, Op::Release, dedupe_fault, || {
+            self.inner.release(ctx, keys)
+        })
+        .await
     }
 }
 
