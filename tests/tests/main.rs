@@ -6,6 +6,7 @@
 mod conformance;
 mod glue_catalog;
 mod idp_replay;
+mod packages;
 mod pipeline_aws;
 mod redrive_aws;
 mod scim_api;

@@ -4,19 +4,33 @@
 //! the cross-tenant table), `SqsMover` (dead-letter redrive). SDK errors never leave this crate:
 //! they are classified into the ports' semantic errors (throttled, unavailable, not found).
 
+//!
+//! Each store is a feature (`s3`, `dedupe`, `glue`, `scim`, `bus`, `sqs`), so that a
+//! function compiles only the SDKs and crates it uses.
+
 mod classify;
+#[cfg(feature = "dedupe")]
 mod dynamodb;
+#[cfg(feature = "bus")]
 mod eventbridge;
+#[cfg(feature = "glue")]
 mod glue;
+#[cfg(feature = "s3")]
 mod s3;
+#[cfg(feature = "scim")]
 mod scim_dynamodb;
 #[cfg(feature = "sqs")]
 mod sqs;
 
+#[cfg(feature = "dedupe")]
 pub use dynamodb::DynamoDbDedupeStore;
+#[cfg(feature = "bus")]
 pub use eventbridge::EventBridgeBus;
+#[cfg(feature = "glue")]
 pub use glue::GluePartitionCatalog;
+#[cfg(feature = "s3")]
 pub use s3::S3BlobStore;
+#[cfg(feature = "scim")]
 pub use scim_dynamodb::{DynamoDbScimStore, MEMBER_SHARDS};
 #[cfg(feature = "sqs")]
 pub use sqs::{MoveReport, QueueError, SqsMover};
