@@ -694,10 +694,10 @@ pub async fn scim_concurrent_membership(store: &dyn scim::ScimStore, tag: &str) 
 }
 
 /// `TenantDirectory`: credentials found by token hash only, listed and revoked per tenant
-/// (never another tenant's), expiry kept, policies per tenant with the default when unset.
+/// (never another tenant's), expiry and scopes kept.
 pub async fn tenant_directory(d: &dyn scim::TenantDirectory, tag: &str) {
     use scim::tenants::{new_token, token_hash};
-    use scim::{CompatPolicy, Credential, UnknownMembers};
+    use scim::{Credential, Scope};
     let acme = TenantId::parse(&format!("acme-{tag}")).unwrap();
     let globex = TenantId::parse(&format!("globex-{tag}")).unwrap();
     let now =
@@ -744,9 +744,30 @@ pub async fn tenant_directory(d: &dyn scim::TenantDirectory, tag: &str) {
         "already gone"
     );
     assert_eq!(d.credential(&token_hash(&old)).await.unwrap(), None);
-    assert_eq!(d.credentials(&acme).await.unwrap(), vec![c_new]);
+    assert_eq!(d.credentials(&acme).await.unwrap(), vec![c_new.clone()]);
     assert_eq!(d.credentials(&globex).await.unwrap(), vec![c_other]);
 
+    // an audit API token beside the SCIM ones: its scopes come back as written
+    let siem = tenants::new_token("audit");
+    let c_siem = Credential::with_scopes(
+        &siem,
+        acme.clone(),
+        "splunk",
+        vec![Scope::AuditExport, Scope::AuditRead],
+        now + chrono::Duration::seconds(2),
+    );
+    d.put_credential(&c_siem).await.unwrap();
+    let back = d.credential(&token_hash(&siem)).await.unwrap().unwrap();
+    assert_eq!(back, c_siem);
+    assert!(back.allows(Scope::AuditRead) && !back.allows(Scope::Scim));
+    assert_eq!(d.credentials(&acme).await.unwrap(), vec![c_new, c_siem]);
+}
+
+/// `PolicyStore`: policies per tenant, with the default when unset.
+pub async fn policy_store(d: &dyn scim::PolicyStore, tag: &str) {
+    use scim::{CompatPolicy, UnknownMembers};
+    let acme = TenantId::parse(&format!("acme-{tag}")).unwrap();
+    let globex = TenantId::parse(&format!("globex-{tag}")).unwrap();
     assert_eq!(d.policy(&acme).await.unwrap(), CompatPolicy::default());
     let strict = CompatPolicy {
         unknown_members: UnknownMembers::Skip,

@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use envelope::TenantId;
 use http_body_util::BodyExt;
-use scim::{Credential, RateLimit, ScimStore, TenantDirectory, router_with_limits};
+use scim::{Credential, RateLimit, ScimDirectory, ScimStore, router_with_limits};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -37,7 +37,7 @@ impl Api {
     }
 }
 
-impl<S: ScimStore + TenantDirectory + Clone + 'static> Api<S> {
+impl<S: ScimStore + ScimDirectory + Clone + 'static> Api<S> {
     /// The router over `store`, which also keeps the two tenants' credentials.
     pub async fn over(store: S, limits: RateLimit) -> Self {
         let now = chrono::Utc::now();

@@ -169,6 +169,38 @@ async fn scim_concurrent_membership_dynamodb() {
 async fn tenant_directory_sqlite() {
     let store = adapters_local::SqliteScimStore::in_memory().unwrap();
     conformance::tenant_directory(&store, "sqlite").await;
+    conformance::policy_store(&store, "sqlite").await;
+}
+
+#[tokio::test]
+async fn tenant_directory_in_memory() {
+    conformance::tenant_directory(&tenants::TokenRegistry::default(), "memory").await;
+}
+
+/// A store made before scopes existed: its credentials read as SCIM tokens.
+#[tokio::test]
+async fn tenant_directory_sqlite_made_before_scopes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scim.sqlite");
+    {
+        let conn = rusqlite_open(&path);
+        conn.execute_batch(
+            "CREATE TABLE scim_credentials (token_hash TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, idp TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER) WITHOUT ROWID;
+             INSERT INTO scim_credentials VALUES ('h1', 'acme', 'okta', 0, NULL);",
+        )
+        .unwrap();
+    }
+    let store = adapters_local::SqliteScimStore::open(&path).unwrap();
+    let c = scim::TenantDirectory::credential(&store, "h1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.scopes, vec![scim::Scope::Scim]);
+    assert_eq!(c.idp, "okta");
+}
+
+fn rusqlite_open(path: &std::path::Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(path).unwrap()
 }
 
 #[tokio::test]
@@ -178,4 +210,5 @@ async fn tenant_directory_dynamodb() {
     let table = new_scim_table(&ddb).await;
     let store = adapters_aws::DynamoDbScimStore::new(ddb, table);
     conformance::tenant_directory(&store, "ddb").await;
+    conformance::policy_store(&store, "ddb").await;
 }

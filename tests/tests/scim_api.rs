@@ -571,7 +571,7 @@ async fn per_tenant_rate_limit_answers_429_with_retry_after() {
 #[tokio::test]
 async fn tokens_rotate_expire_and_policy_is_per_tenant() {
     use scim::tenants::{new_token, token_hash};
-    use scim::{CompatPolicy, Credential, TenantDirectory, UnknownMembers};
+    use scim::{CompatPolicy, Credential, PolicyStore, TenantDirectory, UnknownMembers};
     let api = api().await;
     let acme = envelope::TenantId::parse("acme").unwrap();
     let now = chrono::Utc::now();
@@ -607,6 +607,26 @@ async fn tokens_rotate_expire_and_policy_is_per_tenant() {
         401,
         None,
     );
+    // the same directory holds the audit API's tokens: valid, but never for SCIM
+    let siem = tenants::new_token("audit");
+    api.store
+        .put_credential(&Credential::with_scopes(
+            &siem,
+            acme.clone(),
+            "splunk",
+            vec![scim::Scope::AuditRead, scim::Scope::AuditExport],
+            now,
+        ))
+        .await
+        .unwrap();
+    for (method, path) in [("GET", "/Users"), ("POST", "/Users"), ("GET", "/Groups")] {
+        let body = (method == "POST").then(|| serde_json::json!({"userName": "x@acme.test"}));
+        assert_scim_error(
+            &api.call(method, path, Some(&siem), body, &[]).await,
+            403,
+            None,
+        );
+    }
 
     // acme turns strict; globex keeps the lenient defaults
     api.store

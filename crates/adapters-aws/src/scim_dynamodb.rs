@@ -26,9 +26,10 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use envelope::{EventId, TenantId};
 use futures::StreamExt;
+use scim::tenants::directory_error;
 use scim::{
-    CompatPolicy, Credential, DeadLetter, MemberEvent, OutboxEntry, PendingEvent, Resource,
-    ResourceKind, ScimStore, StoreError, TenantDirectory, UniqueAttr,
+    CompatPolicy, Credential, DeadLetter, DirectoryError, MemberEvent, OutboxEntry, PendingEvent,
+    PolicyStore, Resource, ResourceKind, ScimStore, Scope, StoreError, TenantDirectory, UniqueAttr,
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -943,6 +944,7 @@ fn credential_items(table: &str, c: &Credential) -> Result<[TransactWriteItem; 2
             .item("token_hash", s(&c.token_hash))
             .item("tenant", s(c.tenant.as_str()))
             .item("idp", s(&c.idp))
+            .item("scopes", s(Scope::list(&c.scopes)))
             .item("created", n(c.created_at.timestamp_micros()));
         if let Some(e) = c.expires_at {
             p = p.item("expires", n(e.timestamp_micros()));
@@ -973,14 +975,19 @@ fn to_credential(item: &HashMap<String, AttributeValue>) -> Result<Credential, S
         tenant: TenantId::parse(&text("tenant")?)
             .map_err(|e| StoreError::Unavailable(format!("stored credential: {e}")))?,
         idp: text("idp")?,
+        // credentials written before scopes are SCIM tokens
+        scopes: match item.get("scopes").and_then(|v| v.as_s().ok()) {
+            Some(list) => Scope::parse_list(list)
+                .map_err(|e| StoreError::Unavailable(format!("stored credential: {e}")))?,
+            None => vec![Scope::Scim],
+        },
         created_at: time("created").unwrap_or_default(),
         expires_at: time("expires"),
     })
 }
 
-#[async_trait]
-impl TenantDirectory for DynamoDbScimStore {
-    async fn credential(&self, token_hash: &str) -> Result<Option<Credential>, StoreError> {
+impl DynamoDbScimStore {
+    async fn find_credential(&self, token_hash: &str) -> Result<Option<Credential>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -995,7 +1002,7 @@ impl TenantDirectory for DynamoDbScimStore {
         out.item().map(to_credential).transpose()
     }
 
-    async fn put_credential(&self, c: &Credential) -> Result<(), StoreError> {
+    async fn write_credential(&self, c: &Credential) -> Result<(), StoreError> {
         match self
             .transact(credential_items(&self.table, c)?.to_vec())
             .await?
@@ -1007,7 +1014,7 @@ impl TenantDirectory for DynamoDbScimStore {
         }
     }
 
-    async fn revoke_credential(
+    async fn delete_credential(
         &self,
         tenant: &TenantId,
         token_hash: &str,
@@ -1036,7 +1043,7 @@ impl TenantDirectory for DynamoDbScimStore {
         Ok(self.transact(items).await?.is_ok())
     }
 
-    async fn credentials(&self, tenant: &TenantId) -> Result<Vec<Credential>, StoreError> {
+    async fn list_credentials(&self, tenant: &TenantId) -> Result<Vec<Credential>, StoreError> {
         let mut out = self
             .query_all(format!("T#{tenant}#CRED"), None, 10_000)
             .await?
@@ -1046,7 +1053,38 @@ impl TenantDirectory for DynamoDbScimStore {
         out.sort_by(|a, b| (a.created_at, &a.token_hash).cmp(&(b.created_at, &b.token_hash)));
         Ok(out)
     }
+}
 
+// The directory's errors are its own; the credential items above speak the store's.
+#[async_trait]
+impl TenantDirectory for DynamoDbScimStore {
+    async fn credential(&self, token_hash: &str) -> Result<Option<Credential>, DirectoryError> {
+        self.find_credential(token_hash)
+            .await
+            .map_err(directory_error)
+    }
+
+    async fn put_credential(&self, c: &Credential) -> Result<(), DirectoryError> {
+        self.write_credential(c).await.map_err(directory_error)
+    }
+
+    async fn revoke_credential(
+        &self,
+        tenant: &TenantId,
+        token_hash: &str,
+    ) -> Result<bool, DirectoryError> {
+        self.delete_credential(tenant, token_hash)
+            .await
+            .map_err(directory_error)
+    }
+
+    async fn credentials(&self, tenant: &TenantId) -> Result<Vec<Credential>, DirectoryError> {
+        self.list_credentials(tenant).await.map_err(directory_error)
+    }
+}
+
+#[async_trait]
+impl PolicyStore for DynamoDbScimStore {
     async fn policy(&self, tenant: &TenantId) -> Result<CompatPolicy, StoreError> {
         let out = self
             .client

@@ -8,9 +8,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use envelope::{Actor, EventId, TenantId};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use scim::tenants::directory_error;
 use scim::{
-    CompatPolicy, Credential, DeadLetter, MemberEvent, OutboxEntry, PendingEvent, Resource,
-    ResourceKind, ScimStore, StoreError, TenantDirectory, UniqueAttr,
+    CompatPolicy, Credential, DeadLetter, DirectoryError, MemberEvent, OutboxEntry, PendingEvent,
+    PolicyStore, Resource, ResourceKind, ScimStore, Scope, StoreError, TenantDirectory, UniqueAttr,
 };
 use serde_json::Value;
 
@@ -43,7 +44,8 @@ CREATE TABLE IF NOT EXISTS scim_credentials (
     tenant_id TEXT NOT NULL,
     idp TEXT NOT NULL,
     created INTEGER NOT NULL,
-    expires INTEGER
+    expires INTEGER,
+    scopes TEXT NOT NULL DEFAULT 'scim'
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS scim_credentials_tenant ON scim_credentials (tenant_id);
 CREATE TABLE IF NOT EXISTS scim_policies (
@@ -197,6 +199,17 @@ impl SqliteScimStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(map_err)?;
         conn.execute_batch(SCHEMA).map_err(map_err)?;
+        // stores made before scopes: every credential in them is a SCIM token
+        let has_scopes = conn
+            .prepare("SELECT 1 FROM pragma_table_info('scim_credentials') WHERE name = 'scopes'")
+            .and_then(|mut s| s.exists([]))
+            .map_err(map_err)?;
+        if !has_scopes {
+            conn.execute_batch(
+                "ALTER TABLE scim_credentials ADD COLUMN scopes TEXT NOT NULL DEFAULT 'scim'",
+            )
+            .map_err(map_err)?;
+        }
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -635,61 +648,72 @@ impl ScimStore for SqliteScimStore {
     }
 }
 
-fn credential_from_row(
-    row: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(String, String, String, i64, Option<i64>)> {
+type CredentialRow = (String, String, String, i64, Option<i64>, String);
+
+fn credential_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CredentialRow> {
     Ok((
         row.get(0)?,
         row.get(1)?,
         row.get(2)?,
         row.get(3)?,
         row.get(4)?,
+        row.get(5)?,
     ))
 }
 
 fn to_credential(
-    (token_hash, tenant, idp, created, expires): (String, String, String, i64, Option<i64>),
-) -> Result<Credential, StoreError> {
+    (token_hash, tenant, idp, created, expires, scopes): CredentialRow,
+) -> Result<Credential, DirectoryError> {
+    let corrupt = |what: String| DirectoryError::Unavailable(format!("stored credential: {what}"));
     Ok(Credential {
         token_hash,
-        tenant: TenantId::parse(&tenant)
-            .map_err(|e| StoreError::Unavailable(format!("stored credential: {e}")))?,
+        tenant: TenantId::parse(&tenant).map_err(|e| corrupt(e.to_string()))?,
         idp,
+        scopes: Scope::parse_list(&scopes).map_err(|e| corrupt(e.to_string()))?,
         created_at: time(created),
         expires_at: expires.map(time),
     })
 }
 
-const CREDENTIAL_COLUMNS: &str = "token_hash, tenant_id, idp, created, expires";
+const CREDENTIAL_COLUMNS: &str = "token_hash, tenant_id, idp, created, expires, scopes";
+
+fn dir_err(e: rusqlite::Error) -> DirectoryError {
+    directory_error(map_err(e))
+}
 
 #[async_trait]
 impl TenantDirectory for SqliteScimStore {
-    async fn credential(&self, token_hash: &str) -> Result<Option<Credential>, StoreError> {
+    async fn credential(&self, token_hash: &str) -> Result<Option<Credential>, DirectoryError> {
         let row = self
-            .lock()?
+            .lock()
+            .map_err(directory_error)?
             .query_row(
                 &format!("SELECT {CREDENTIAL_COLUMNS} FROM scim_credentials WHERE token_hash = ?1"),
                 params![token_hash],
                 credential_from_row,
             )
             .optional()
-            .map_err(map_err)?;
+            .map_err(dir_err)?;
         row.map(to_credential).transpose()
     }
 
-    async fn put_credential(&self, c: &Credential) -> Result<(), StoreError> {
-        self.lock()?
+    async fn put_credential(&self, c: &Credential) -> Result<(), DirectoryError> {
+        self.lock()
+            .map_err(directory_error)?
             .execute(
-                "INSERT OR REPLACE INTO scim_credentials (token_hash, tenant_id, idp, created, expires) VALUES (?1, ?2, ?3, ?4, ?5)",
+                &format!(
+                    "INSERT OR REPLACE INTO scim_credentials ({CREDENTIAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                ),
                 params![
                     c.token_hash,
                     c.tenant.as_str(),
                     c.idp,
                     micros(c.created_at),
-                    c.expires_at.map(micros)
+                    c.expires_at.map(micros),
+                    Scope::list(&c.scopes)
                 ],
             )
-            .map_err(map_err)?;
+            .map_err(dir_err)?;
         Ok(())
     }
 
@@ -697,32 +721,36 @@ impl TenantDirectory for SqliteScimStore {
         &self,
         tenant: &TenantId,
         token_hash: &str,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<bool, DirectoryError> {
         let n = self
-            .lock()?
+            .lock()
+            .map_err(directory_error)?
             .execute(
                 "DELETE FROM scim_credentials WHERE token_hash = ?1 AND tenant_id = ?2",
                 params![token_hash, tenant.as_str()],
             )
-            .map_err(map_err)?;
+            .map_err(dir_err)?;
         Ok(n == 1)
     }
 
-    async fn credentials(&self, tenant: &TenantId) -> Result<Vec<Credential>, StoreError> {
-        let conn = self.lock()?;
+    async fn credentials(&self, tenant: &TenantId) -> Result<Vec<Credential>, DirectoryError> {
+        let conn = self.lock().map_err(directory_error)?;
         let mut stmt = conn
             .prepare_cached(&format!(
                 "SELECT {CREDENTIAL_COLUMNS} FROM scim_credentials WHERE tenant_id = ?1 ORDER BY created, token_hash"
             ))
-            .map_err(map_err)?;
+            .map_err(dir_err)?;
         let rows = stmt
             .query_map(params![tenant.as_str()], credential_from_row)
-            .map_err(map_err)?
+            .map_err(dir_err)?
             .collect::<Result<Vec<_>, _>>()
-            .map_err(map_err)?;
+            .map_err(dir_err)?;
         rows.into_iter().map(to_credential).collect()
     }
+}
 
+#[async_trait]
+impl PolicyStore for SqliteScimStore {
     async fn policy(&self, tenant: &TenantId) -> Result<CompatPolicy, StoreError> {
         let text: Option<String> = self
             .lock()?

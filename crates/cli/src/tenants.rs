@@ -1,5 +1,6 @@
-//! `auditlog tokens` and `auditlog policy`: the SCIM credentials and compatibility
-//! policies of the embedded store (what `serve` authenticates against).
+//! `auditlog tokens` and `auditlog policy`: the tenant directory of the embedded store
+//! (the bearer tokens `serve` authenticates against: the IdPs' SCIM tokens and the audit
+//! API's tokens, in one directory) and the SCIM compatibility policies.
 
 use std::path::Path;
 
@@ -7,18 +8,23 @@ use adapters_local::SqliteScimStore;
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
 use envelope::TenantId;
-use scim::tenants::{new_token, token_hash};
-use scim::{CompatPolicy, Credential, TenantDirectory};
+use scim::tenants::token_hash;
+use scim::{CompatPolicy, Credential, PolicyStore, Scope, TenantDirectory};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum TokensCommand {
-    /// Issue a new bearer token for a tenant's IdP (printed once; only its hash is kept).
+    /// Issue a new bearer token (printed once; only its hash is kept): for an IdP's SCIM
+    /// requests by default, or for the audit API with `--scope audit:read[,audit:export]`.
     Issue {
         #[arg(long)]
         tenant: String,
-        /// The IdP the token is for: the actor of the events its requests cause.
+        /// Who holds the token: the IdP for a SCIM token (the actor of the events its
+        /// requests cause), a label such as "splunk" for an audit API token.
         #[arg(long, default_value = "idp")]
         idp: String,
+        /// What the token may do: scim, or audit:read and/or audit:export (comma-separated).
+        #[arg(long, default_value = "scim")]
+        scope: String,
         /// Days until the token stops working; default: no expiry.
         #[arg(long)]
         expires_days: Option<u32>,
@@ -67,16 +73,29 @@ pub async fn tokens(data: &Path, cmd: TokensCommand) -> Result<()> {
         TokensCommand::Issue {
             tenant: t,
             idp,
+            scope,
             expires_days,
         } => {
-            let token = new_token();
+            let scopes = Scope::parse_list(&scope).map_err(|e| anyhow::anyhow!("--scope: {e}"))?;
+            if scopes.is_empty() {
+                bail!("--scope: name at least one of scim, audit:read, audit:export");
+            }
+            if scopes.contains(&Scope::Scim) && scopes.len() > 1 {
+                bail!("--scope: a SCIM token is for an IdP only; issue audit tokens apart");
+            }
+            let token = tenants::new_token(if scopes.contains(&Scope::Scim) {
+                "scim"
+            } else {
+                "audit"
+            });
             let now = Utc::now();
-            let mut c = Credential::new(&token, tenant(&t)?, &idp, now);
+            let mut c = Credential::with_scopes(&token, tenant(&t)?, &idp, scopes, now);
             c.expires_at = expires_days.map(|d| now + chrono::Duration::days(i64::from(d)));
             store.put_credential(&c).await?;
             println!("{token}");
             eprintln!(
-                "token for tenant {t} (IdP {idp}) stored as {}; it is not shown again",
+                "token for tenant {t} ({idp}, {}) stored as {}; it is not shown again",
+                Scope::list(&c.scopes),
                 c.token_hash
             );
         }
@@ -97,9 +116,10 @@ pub async fn tokens(data: &Path, cmd: TokensCommand) -> Result<()> {
                     .expires_at
                     .map_or_else(|| "never".to_owned(), |e| e.to_rfc3339());
                 println!(
-                    "{}  idp={}  created={}  expires={expires}",
+                    "{}  holder={}  scopes={}  created={}  expires={expires}",
                     c.token_hash,
                     c.idp,
+                    Scope::list(&c.scopes),
                     c.created_at.to_rfc3339()
                 );
             }

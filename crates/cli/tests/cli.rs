@@ -290,8 +290,61 @@ fn serve_provisions_over_http_and_the_changes_reach_the_audit_log() {
         &["tokens", "list", "--tenant", "acme"],
     ));
     assert!(
-        listed.contains("idp=entra") && !listed.contains(&issued),
+        listed.contains("holder=entra  scopes=scim") && !listed.contains(&issued),
         "{listed}"
+    );
+    // an audit API token lives in the same directory, with its scopes
+    let audit = stdout(&auditlog(
+        dir.path(),
+        &[
+            "tokens",
+            "issue",
+            "--tenant",
+            "acme",
+            "--idp",
+            "splunk",
+            "--scope",
+            "audit:read,audit:export",
+        ],
+    ))
+    .trim()
+    .to_owned();
+    assert!(audit.starts_with("audit_"), "{audit}");
+    let listed = stdout(&auditlog(
+        dir.path(),
+        &["tokens", "list", "--tenant", "acme"],
+    ));
+    assert!(
+        listed.contains("holder=splunk  scopes=audit:read,audit:export"),
+        "{listed}"
+    );
+    fails_saying(
+        &auditlog(
+            dir.path(),
+            &[
+                "tokens",
+                "issue",
+                "--tenant",
+                "acme",
+                "--scope",
+                "audit:write",
+            ],
+        ),
+        "unknown scope",
+    );
+    fails_saying(
+        &auditlog(
+            dir.path(),
+            &[
+                "tokens",
+                "issue",
+                "--tenant",
+                "acme",
+                "--scope",
+                "scim,audit:read",
+            ],
+        ),
+        "issue audit tokens apart",
     );
     let policy = stdout(&auditlog(
         dir.path(),
@@ -333,6 +386,8 @@ fn serve_provisions_over_http_and_the_changes_reach_the_audit_log() {
     assert_eq!(status, 401);
     let (status, _) = http(port, "GET", "/scim/v2/Users", &issued, "");
     assert_eq!(status, 200, "an issued token works");
+    let (status, _) = http(port, "GET", "/scim/v2/Users", &audit, "");
+    assert_eq!(status, 403, "an audit token does not provision");
     stdout(&auditlog(
         dir.path(),
         &["tokens", "revoke", "--tenant", "acme", &issued],

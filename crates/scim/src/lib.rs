@@ -46,6 +46,9 @@ pub mod paging;
 pub mod relay;
 pub mod tenants;
 
-pub use tenants::{CompatPolicy, Credential, TenantDirectory, TokenRegistry, UnknownMembers};
+pub use tenants::{
+    CompatPolicy, Credential, DirectoryError, PolicyStore, ScimDirectory, Scope, TenantDirectory,
+    TokenRegistry, UnknownMembers,
+};
 
 pub use relay::{OutboxRelay, RelayError, RelayReport};

@@ -17,7 +17,8 @@ use serde_json::{Value, json};
 use crate::patch::ResourceKind;
 use crate::service::{Caller, ScimError, ScimService, Shape, etag, parse_patch};
 use crate::store::ScimStore;
-use crate::tenants::{TenantDirectory, token_hash};
+use crate::store::StoreError;
+use crate::tenants::{ScimDirectory, Scope, token_hash};
 
 pub const SCIM_JSON: &str = "application/scim+json";
 
@@ -84,7 +85,7 @@ impl Default for RateLimit {
 
 struct AppState<S> {
     service: ScimService<S>,
-    directory: Box<dyn TenantDirectory>,
+    directory: Box<dyn ScimDirectory>,
     limits: RateLimit,
 }
 
@@ -129,9 +130,18 @@ async fn caller<S>(state: &AppState<S>, headers: &HeaderMap) -> Result<Caller, S
     let credential = state
         .directory
         .credential(&token_hash(token))
-        .await?
+        .await
+        .map_err(StoreError::from)?
         .filter(|c| c.valid_at(chrono::Utc::now()))
         .ok_or_else(unauthorized)?;
+    if !credential.allows(Scope::Scim) {
+        // an audit API token of the same tenant: valid, but not for provisioning
+        return Err(ScimError::new(
+            403,
+            None,
+            "this token is not for the SCIM API",
+        ));
+    }
     state.limits.take(&credential.tenant).map_err(too_many)?;
     let policy = state.directory.policy(&credential.tenant).await?;
     Ok(Caller {
@@ -452,7 +462,7 @@ async fn read_only_endpoint<S: ScimStore>(
 /// `meta.location` starts with.
 pub fn router<S: ScimStore + 'static>(
     store: S,
-    directory: impl TenantDirectory + 'static,
+    directory: impl ScimDirectory + 'static,
     base_url: &str,
 ) -> Router {
     router_with_limits(store, directory, base_url, RateLimit::default())
@@ -460,7 +470,7 @@ pub fn router<S: ScimStore + 'static>(
 
 pub fn router_with_limits<S: ScimStore + 'static>(
     store: S,
-    directory: impl TenantDirectory + 'static,
+    directory: impl ScimDirectory + 'static,
     base_url: &str,
     limits: RateLimit,
 ) -> Router {

@@ -1,62 +1,39 @@
-//! Who may call, as which tenant, and how leniently their IdP's requests are read.
+//! Who may call the SCIM API, and how leniently their IdP's requests are read.
 //!
-//! - `Credential`: a bearer token's SHA-256 (the token itself is never stored), the
-//!   tenant and IdP it stands for, and an optional expiry. A tenant may hold several,
-//!   which is how tokens rotate: issue the new one, move the IdP over, revoke the old.
+//! - Credentials live in the shared tenant directory (`tenants`): a SCIM token is a
+//!   `Credential` with the `scim` scope; tokens of other products (the audit API's) are
+//!   refused here.
 //! - `CompatPolicy`: the per-tenant switches for IdP dialects. The defaults accept what
 //!   Entra ID, Okta, OneLogin, JumpCloud and Rippling send; a tenant can be made stricter.
-//! - `TenantDirectory`: the port both are kept behind (SQLite and DynamoDB adapters, and
-//!   the in-memory `TokenRegistry` for tests and fixed configurations).
-
-use std::collections::HashMap;
-use std::sync::RwLock;
+//!   Kept behind the `PolicyStore` port, beside the directory in the same store.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use envelope::TenantId;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::store::StoreError;
 
-/// Lowercase hex SHA-256 of a bearer token: what is stored and looked up.
-pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.trim().as_bytes()))
-}
+pub use tenants::{Credential, DirectoryError, Scope, TenantDirectory, TokenRegistry, token_hash};
 
-/// A new random bearer token (256 bits, from two v4 UUIDs' random bits).
+/// A new SCIM bearer token.
 pub fn new_token() -> String {
-    format!(
-        "scim_{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    )
+    tenants::new_token("scim")
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Credential {
-    pub token_hash: String,
-    pub tenant: TenantId,
-    /// The IdP this token was issued to: the `actor.id` of the events its requests cause.
-    pub idp: String,
-    pub created_at: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expires_at: Option<DateTime<Utc>>,
-}
-
-impl Credential {
-    pub fn new(token: &str, tenant: TenantId, idp: &str, now: DateTime<Utc>) -> Self {
-        Self {
-            token_hash: token_hash(token),
-            tenant,
-            idp: idp.to_owned(),
-            created_at: now,
-            expires_at: None,
+impl From<DirectoryError> for StoreError {
+    fn from(e: DirectoryError) -> Self {
+        match e {
+            DirectoryError::Throttled(m) => StoreError::Throttled(m),
+            DirectoryError::Unavailable(m) => StoreError::Unavailable(m),
         }
     }
+}
 
-    pub fn valid_at(&self, now: DateTime<Utc>) -> bool {
-        self.expires_at.is_none_or(|e| now < e)
+/// The other way, for adapters that implement the directory over a SCIM store.
+pub fn directory_error(e: StoreError) -> DirectoryError {
+    match e {
+        StoreError::Throttled(m) => DirectoryError::Throttled(m),
+        other => DirectoryError::Unavailable(other.to_string()),
     }
 }
 
@@ -109,38 +86,16 @@ impl CompatPolicy {
     }
 }
 
+/// Per-tenant SCIM compatibility policies.
 #[async_trait]
-pub trait TenantDirectory: Send + Sync {
-    /// The credential with this token hash, if any (expired ones included: the caller
-    /// checks `valid_at`).
-    async fn credential(&self, token_hash: &str) -> Result<Option<Credential>, StoreError>;
-    async fn put_credential(&self, credential: &Credential) -> Result<(), StoreError>;
-    /// Revokes one of the tenant's credentials; false if the tenant has no such one.
-    async fn revoke_credential(
-        &self,
-        tenant: &TenantId,
-        token_hash: &str,
-    ) -> Result<bool, StoreError>;
-    async fn credentials(&self, tenant: &TenantId) -> Result<Vec<Credential>, StoreError>;
+pub trait PolicyStore: Send + Sync {
     /// The tenant's policy, or the default when none was set.
     async fn policy(&self, tenant: &TenantId) -> Result<CompatPolicy, StoreError>;
     async fn put_policy(&self, tenant: &TenantId, policy: &CompatPolicy) -> Result<(), StoreError>;
 }
 
 #[async_trait]
-impl<T: TenantDirectory + ?Sized> TenantDirectory for std::sync::Arc<T> {
-    async fn credential(&self, h: &str) -> Result<Option<Credential>, StoreError> {
-        (**self).credential(h).await
-    }
-    async fn put_credential(&self, c: &Credential) -> Result<(), StoreError> {
-        (**self).put_credential(c).await
-    }
-    async fn revoke_credential(&self, t: &TenantId, h: &str) -> Result<bool, StoreError> {
-        (**self).revoke_credential(t, h).await
-    }
-    async fn credentials(&self, t: &TenantId) -> Result<Vec<Credential>, StoreError> {
-        (**self).credentials(t).await
-    }
+impl<T: PolicyStore + ?Sized> PolicyStore for std::sync::Arc<T> {
     async fn policy(&self, t: &TenantId) -> Result<CompatPolicy, StoreError> {
         (**self).policy(t).await
     }
@@ -149,89 +104,13 @@ impl<T: TenantDirectory + ?Sized> TenantDirectory for std::sync::Arc<T> {
     }
 }
 
-/// An in-memory directory: for tests, and for a fixed set of tokens given at start-up.
-#[derive(Debug, Default)]
-pub struct TokenRegistry {
-    credentials: RwLock<HashMap<String, Credential>>,
-    policies: RwLock<HashMap<TenantId, CompatPolicy>>,
-}
-
-impl TokenRegistry {
-    /// Registers a token (only its hash is kept).
-    pub fn add(&mut self, token: &str, tenant: TenantId, idp: &str) {
-        let c = Credential::new(token, tenant, idp, Utc::now());
-        if let Ok(mut map) = self.credentials.write() {
-            map.insert(c.token_hash.clone(), c);
-        }
-    }
-}
-
-fn poisoned() -> StoreError {
-    StoreError::Unavailable("token registry lock poisoned".into())
-}
-
-#[async_trait]
-impl TenantDirectory for TokenRegistry {
-    async fn credential(&self, h: &str) -> Result<Option<Credential>, StoreError> {
-        Ok(self
-            .credentials
-            .read()
-            .map_err(|_| poisoned())?
-            .get(h)
-            .cloned())
-    }
-    async fn put_credential(&self, c: &Credential) -> Result<(), StoreError> {
-        self.credentials
-            .write()
-            .map_err(|_| poisoned())?
-            .insert(c.token_hash.clone(), c.clone());
-        Ok(())
-    }
-    async fn revoke_credential(&self, t: &TenantId, h: &str) -> Result<bool, StoreError> {
-        let mut map = self.credentials.write().map_err(|_| poisoned())?;
-        if map.get(h).is_some_and(|c| &c.tenant == t) {
-            map.remove(h);
-            return Ok(true);
-        }
-        Ok(false)
-    }
-    async fn credentials(&self, t: &TenantId) -> Result<Vec<Credential>, StoreError> {
-        let map = self.credentials.read().map_err(|_| poisoned())?;
-        let mut out: Vec<Credential> = map.values().filter(|c| &c.tenant == t).cloned().collect();
-        out.sort_by_key(|c| (c.created_at, c.token_hash.clone()));
-        Ok(out)
-    }
-    async fn policy(&self, t: &TenantId) -> Result<CompatPolicy, StoreError> {
-        Ok(self
-            .policies
-            .read()
-            .map_err(|_| poisoned())?
-            .get(t)
-            .copied()
-            .unwrap_or_default())
-    }
-    async fn put_policy(&self, t: &TenantId, p: &CompatPolicy) -> Result<(), StoreError> {
-        self.policies
-            .write()
-            .map_err(|_| poisoned())?
-            .insert(t.clone(), *p);
-        Ok(())
-    }
-}
+/// What the SCIM router needs of the tenant store: the credentials and the policies.
+pub trait ScimDirectory: TenantDirectory + PolicyStore {}
+impl<T: TenantDirectory + PolicyStore + ?Sized> ScimDirectory for T {}
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tokens_are_random_and_only_their_hash_is_kept() {
-        let (a, b) = (new_token(), new_token());
-        assert_ne!(a, b);
-        assert!(a.len() >= 64);
-        let c = Credential::new(&a, TenantId::parse("acme").unwrap(), "okta", Utc::now());
-        assert_eq!(c.token_hash, token_hash(&a));
-        assert!(!serde_json::to_string(&c).unwrap().contains(&a));
-    }
 
     #[test]
     fn a_policy_document_may_name_only_what_it_changes() {
