@@ -80,6 +80,9 @@ impl BlobStore for S3BlobStore {
                     out.push(ObjectInfo {
                         key: key.to_owned(),
                         size: o.size().unwrap_or(0).max(0) as u64,
+                        modified: o.last_modified().and_then(|t| {
+                            chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+                        }),
                     });
                 }
             }

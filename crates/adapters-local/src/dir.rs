@@ -70,9 +70,14 @@ fn walk(dir: &Path, root: &Path, prefix: &str, out: &mut Vec<ObjectInfo>) -> std
                 walk(&path, root, prefix, out)?;
             }
         } else if ty.is_file() && rel.starts_with(prefix) {
+            let meta = entry.metadata()?;
             out.push(ObjectInfo {
                 key: rel,
-                size: entry.metadata()?.len(),
+                size: meta.len(),
+                modified: meta
+                    .modified()
+                    .ok()
+                    .map(chrono::DateTime::<chrono::Utc>::from),
             });
         }
     }

@@ -16,7 +16,7 @@ use crate::ports::{
 
 #[derive(Default)]
 pub struct MemoryBlobStore {
-    objects: Mutex<BTreeMap<String, Bytes>>,
+    objects: Mutex<BTreeMap<String, (Bytes, DateTime<Utc>)>>,
     puts: Mutex<usize>,
 }
 
@@ -44,7 +44,7 @@ impl BlobStore for MemoryBlobStore {
         self.objects
             .lock()
             .map_err(poisoned)?
-            .insert(key.to_owned(), body);
+            .insert(key.to_owned(), (body, Utc::now()));
         Ok(())
     }
 
@@ -53,7 +53,7 @@ impl BlobStore for MemoryBlobStore {
             .lock()
             .map_err(poisoned)?
             .get(key)
-            .cloned()
+            .map(|(body, _)| body.clone())
             .ok_or_else(|| BlobError::NotFound(key.to_owned()))
     }
 
@@ -64,9 +64,10 @@ impl BlobStore for MemoryBlobStore {
             .map_err(poisoned)?
             .range(prefix.to_owned()..)
             .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(k, v)| ObjectInfo {
+            .map(|(k, (body, at))| ObjectInfo {
                 key: k.clone(),
-                size: v.len() as u64,
+                size: body.len() as u64,
+                modified: Some(*at),
             })
             .collect())
     }

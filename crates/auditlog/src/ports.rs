@@ -63,6 +63,10 @@ impl<T: Clock + ?Sized> Clock for std::sync::Arc<T> {
 pub struct ObjectInfo {
     pub key: String,
     pub size: u64,
+    /// When the object was last written (S3 `LastModified`, a file's mtime), if the
+    /// store knows: a file written at `m` holds no row ingested after `m`, which is how
+    /// a poll skips files that cannot hold anything new.
+    pub modified: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -2,14 +2,14 @@
 //! not yet compacted), deduplicated by event id: what `auditlog show` and the audit API
 //! return. It lists only `audit/tenant_id=<t>/` and keeps only that tenant's ingest rows.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use envelope::TenantId;
 
 use crate::codec::{CodecError, decode_parquet};
 use crate::layout::{INGEST_PREFIX, ObjectKey, tenant_prefix};
-use crate::ports::{BlobError, BlobStore};
+use crate::ports::{BlobError, BlobStore, ObjectInfo};
 use crate::record::AuditRecord;
 
 /// Reading or rewriting the stored tiers failed: the store, or a file in it.
@@ -32,6 +32,12 @@ pub enum StorageError {
     /// faster than we read): try again, rather than answer with rows missing.
     #[error("the stored files changed under {} consecutive reads (gone: {}); retry", .keys.len(), .keys.join(", "))]
     Unstable { keys: Vec<String> },
+}
+
+/// The files that may hold one tenant's rows, by `dt` day.
+#[derive(Debug, Clone, Default)]
+pub struct TenantFiles {
+    pub days: BTreeMap<NaiveDate, Vec<ObjectInfo>>,
 }
 
 pub struct TenantReader<B> {
@@ -62,6 +68,54 @@ impl<B: BlobStore> TenantReader<B> {
             }
         }
         Err(StorageError::Unstable { keys: vanished })
+    }
+
+    /// Every file that may hold rows of `tenant`, by day (`dt`): its tenant-tier parts,
+    /// and the ingest files of every day (which hold many tenants). Two listings.
+    pub async fn files(&self, tenant: &TenantId) -> Result<TenantFiles, StorageError> {
+        let mut days: BTreeMap<NaiveDate, Vec<ObjectInfo>> = BTreeMap::new();
+        for object in self.blobs.list(&tenant_prefix(tenant)).await? {
+            if let Ok(ObjectKey::Tenant { partition }) = ObjectKey::parse(&object.key)
+                && &partition.tenant == tenant
+            {
+                days.entry(partition.dt).or_default().push(object);
+            }
+        }
+        for object in self.blobs.list(INGEST_PREFIX).await? {
+            if let Ok(ObjectKey::Ingest { dt }) = ObjectKey::parse(&object.key) {
+                days.entry(dt).or_default().push(object);
+            }
+        }
+        Ok(TenantFiles { days })
+    }
+
+    /// The rows of `tenant` in `files`, one per event id (the original, as the views
+    /// keep it), in no particular order; `Ok(Err(key))` if a listed file was gone.
+    pub async fn read_files(
+        &self,
+        tenant: &TenantId,
+        files: &[ObjectInfo],
+        keep: &(dyn Fn(&AuditRecord) -> bool + Sync),
+    ) -> Result<Result<Vec<AuditRecord>, String>, StorageError> {
+        let mut originals = Originals::default();
+        for file in files {
+            let bytes = match self.blobs.get(&file.key).await {
+                Ok(b) => b,
+                Err(BlobError::NotFound(_)) => return Ok(Err(file.key.clone())),
+                Err(e) => return Err(e.into()),
+            };
+            let records =
+                decode_parquet(bytes, Some(tenant)).map_err(|source| StorageError::Codec {
+                    key: file.key.clone(),
+                    source,
+                })?;
+            for r in records {
+                if &r.tenant_id == tenant {
+                    originals.offer(r);
+                }
+            }
+        }
+        Ok(Ok(originals.into_unsorted().filter(|r| keep(r)).collect()))
     }
 
     /// One attempt: the rows, or the key of a listed file that was gone when read.
@@ -118,7 +172,7 @@ impl<B: BlobStore> TenantReader<B> {
 }
 
 /// Fresh listings a read tries before giving up on a store that keeps changing.
-const READ_ATTEMPTS: usize = 5;
+pub const READ_ATTEMPTS: usize = 5;
 
 /// One row per event id, whatever copies the tiers hold: of two copies, the first
 /// ingested is the original. Shared by the reader and the compactor so that both keep
@@ -167,6 +221,12 @@ impl Originals {
                 }
             }
         }
+    }
+
+    /// The originals, unordered: the duplicate filter must see every copy first, and only
+    /// then may a caller drop rows (a filter applied earlier could keep a later copy).
+    pub(crate) fn into_unsorted(self) -> impl Iterator<Item = AuditRecord> {
+        self.kept.into_values()
     }
 
     /// The originals, in the tenant tier's row order (time, then id).

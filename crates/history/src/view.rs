@@ -1,0 +1,97 @@
+//! The JSON shape of an event in the API: what `GET /v1/events` lists (without the
+//! payload, which may be large) and what `GET /v1/events/{id}` and NDJSON exports give.
+
+use chrono::SecondsFormat;
+use serde::Serialize;
+
+use auditlog::AuditRecord;
+
+#[derive(Debug, Serialize)]
+pub struct Actor<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    pub id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Target<'a> {
+    #[serde(rename = "type")]
+    pub kind: Option<&'a str>,
+    pub id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EventView<'a> {
+    pub event_id: &'a str,
+    pub event_type: &'a str,
+    pub schema_version: i32,
+    pub occurred_at: String,
+    pub ingested_at: String,
+    pub action: &'a str,
+    pub outcome: &'a str,
+    pub actor: Actor<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target<'a>>,
+    pub producer: &'a str,
+    pub source: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<&'a str>,
+    pub payload_sha256: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<serde_json::Value>,
+}
+
+impl<'a> EventView<'a> {
+    /// Without the payload: a list row.
+    pub fn summary(r: &'a AuditRecord) -> Self {
+        let target = (r.target_type.is_some() || r.target_id.is_some()).then(|| Target {
+            kind: r.target_type.as_deref(),
+            id: r.target_id.as_deref(),
+            name: r.target_name.as_deref(),
+        });
+        Self {
+            event_id: r.event_id.as_str(),
+            event_type: &r.event_type,
+            schema_version: r.schema_version,
+            occurred_at: r.occurred_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+            ingested_at: r.ingested_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+            action: &r.action,
+            outcome: &r.outcome,
+            actor: Actor {
+                kind: &r.actor_type,
+                id: &r.actor_id,
+                name: r.actor_name.as_deref(),
+            },
+            target,
+            producer: &r.producer,
+            source: &r.source,
+            correlation_id: r.correlation_id.as_deref(),
+            request_id: r.request_id.as_deref(),
+            source_ip: r.source_ip.as_deref(),
+            user_agent: r.user_agent.as_deref(),
+            payload_sha256: &r.payload_sha256,
+            payload: None,
+        }
+    }
+
+    /// With the payload as JSON.
+    pub fn full(r: &'a AuditRecord) -> Self {
+        let mut v = Self::summary(r);
+        // we stored the payload as canonical JSON; text that is not JSON stays a string
+        v.payload = Some(
+            serde_json::from_str(&r.payload)
+                .unwrap_or_else(|_| serde_json::Value::String(r.payload.clone())),
+        );
+        v
+    }
+}
