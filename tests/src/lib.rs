@@ -3,6 +3,7 @@
 //! it, and the conformance suites that every adapter of a port must pass.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod audit_http;
 pub mod conformance;
 pub mod idp_replay;
 pub mod scim_http;

@@ -3,6 +3,7 @@
 //! one moto_server. Each module is one former test file.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
+mod audit_api;
 mod conformance;
 mod glue_catalog;
 mod idp_replay;

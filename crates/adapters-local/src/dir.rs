@@ -30,7 +30,14 @@ impl LocalDirBlobStore {
         &self.root
     }
 
-    fn path_of(&self, key: &str) -> Result<PathBuf, BlobError> {
+    /// A fresh path in the temporary directory (same file system: renames are atomic).
+    pub(crate) fn tmp_path(&self) -> PathBuf {
+        self.root
+            .join(TMP_DIR)
+            .join(uuid::Uuid::new_v4().to_string())
+    }
+
+    pub(crate) fn path_of(&self, key: &str) -> Result<PathBuf, BlobError> {
         let bad = key.is_empty()
             || key.starts_with('/')
             || key.contains('\\')

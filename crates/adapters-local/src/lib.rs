@@ -7,6 +7,7 @@
 mod bus;
 mod delivery;
 mod dir;
+mod exports;
 mod scim_sqlite;
 mod sqlite;
 

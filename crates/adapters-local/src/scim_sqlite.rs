@@ -48,6 +48,12 @@ CREATE TABLE IF NOT EXISTS scim_credentials (
     scopes TEXT NOT NULL DEFAULT 'scim'
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS scim_credentials_tenant ON scim_credentials (tenant_id);
+CREATE TABLE IF NOT EXISTS redeemed_tokens (
+    tenant_id TEXT NOT NULL,
+    token_id TEXT NOT NULL,
+    expires INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, token_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS scim_policies (
     tenant_id TEXT PRIMARY KEY,
     policy TEXT NOT NULL
@@ -679,6 +685,31 @@ const CREDENTIAL_COLUMNS: &str = "token_hash, tenant_id, idp, created, expires, 
 
 fn dir_err(e: rusqlite::Error) -> DirectoryError {
     directory_error(map_err(e))
+}
+
+#[async_trait]
+impl tenants::OneTimeTokens for SqliteScimStore {
+    async fn redeem(
+        &self,
+        tenant: &TenantId,
+        token_id: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DirectoryError> {
+        let conn = self.lock().map_err(directory_error)?;
+        conn.execute(
+            "DELETE FROM redeemed_tokens WHERE expires < ?1",
+            params![micros(now)],
+        )
+        .map_err(dir_err)?;
+        let n = conn
+            .execute(
+                "INSERT OR IGNORE INTO redeemed_tokens (tenant_id, token_id, expires) VALUES (?1, ?2, ?3)",
+                params![tenant.as_str(), token_id, micros(expires_at)],
+            )
+            .map_err(dir_err)?;
+        Ok(n == 1)
+    }
 }
 
 #[async_trait]

@@ -56,6 +56,11 @@ const BUILTIN: &[(&str, u32, &str)] = builtin![
     "scim.group.member_added" => 1,
     "scim.group.member_removed" => 1,
     "app.generic" => 1,
+    "audit.log.viewed" => 1,
+    "audit.log.searched" => 1,
+    "audit.log.exported" => 1,
+    "audit.token.created" => 1,
+    "audit.token.revoked" => 1,
 ];
 
 /// Maps `(event_type, schema_version)` to a compiled validator.

@@ -184,10 +184,54 @@ impl<T: TenantDirectory + ?Sized> TenantDirectory for std::sync::Arc<T> {
     }
 }
 
+/// Tokens that may be used once (viewer tokens, exchanged for a session): remembers
+/// each one's id until it expires, so a replayed token is refused.
+#[async_trait]
+pub trait OneTimeTokens: Send + Sync {
+    /// True the first time `(tenant, token_id)` is redeemed, false ever after (until
+    /// `expires_at`, when the token is dead anyway; entries past it, by `now`, may go).
+    async fn redeem(
+        &self,
+        tenant: &TenantId,
+        token_id: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DirectoryError>;
+}
+
+#[async_trait]
+impl<T: OneTimeTokens + ?Sized> OneTimeTokens for std::sync::Arc<T> {
+    async fn redeem(
+        &self,
+        t: &TenantId,
+        id: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DirectoryError> {
+        (**self).redeem(t, id, until, now).await
+    }
+}
+
 /// An in-memory directory: for tests, and for a fixed set of tokens given at start-up.
 #[derive(Debug, Default)]
 pub struct TokenRegistry {
     credentials: RwLock<HashMap<String, Credential>>,
+    redeemed: RwLock<HashMap<(TenantId, String), DateTime<Utc>>>,
+}
+
+#[async_trait]
+impl OneTimeTokens for TokenRegistry {
+    async fn redeem(
+        &self,
+        t: &TenantId,
+        id: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DirectoryError> {
+        let mut map = self.redeemed.write().map_err(|_| poisoned())?;
+        map.retain(|_, exp| *exp > now);
+        Ok(map.insert((t.clone(), id.to_owned()), until).is_none())
+    }
 }
 
 fn poisoned() -> DirectoryError {
