@@ -120,8 +120,8 @@ async fn filters(h: &AuditHarness) {
         )
         .await;
     assert_eq!(names(&r.body), ["a-4", "a-2"]);
-    let target = format!("/v1/events?target=document:doc-a-3");
-    assert_eq!(names(&h.get(&target, Some(ACME_READ)).await.body), ["a-3"]);
+    let target = "/v1/events?target=document:doc-a-3";
+    assert_eq!(names(&h.get(target, Some(ACME_READ)).await.body), ["a-3"]);
     let r = h.get("/v1/events?outcome=failure", Some(ACME_READ)).await;
     assert!(names(&r.body).is_empty());
     // a cursor continues only its own query
@@ -457,7 +457,8 @@ async fn reads_are_audited(h: &AuditHarness) {
     assert_eq!(recorded[1].1["target"]["id"], eid("a-2"));
     // every recorded event is valid against its schema
     let registry = envelope::SchemaRegistry::builtin().unwrap();
-    for e in h.trail.events.lock().unwrap().iter() {
+    let events = h.trail.events.lock().unwrap().clone();
+    for e in &events {
         let p = envelope::Publisher::new(
             adapters_local::InProcessBus::new(envelope::PUT_EVENTS_MAX_BYTES),
             registry.clone(),

@@ -11,6 +11,7 @@ mod serve;
 mod soak;
 mod tenants;
 mod traffic;
+mod trail;
 
 use std::path::PathBuf;
 
@@ -161,7 +162,7 @@ async fn main() -> Result<()> {
         Command::Outbox(cmd) => ops::outbox(&cli.data, cmd).await,
         Command::Query(args) => query_cmd::run(&cli.data, args).await,
         Command::Bench(cmd) => bench::run(&cli.data, cmd).await,
-        Command::Tokens(cmd) => tenants::tokens(&cli.data, cmd).await,
+        Command::Tokens(cmd) => tenants::tokens(&cli.data, schemas, cmd).await,
         Command::Policy(cmd) => tenants::policy(&cli.data, cmd).await,
     }
 }

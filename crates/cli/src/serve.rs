@@ -1,19 +1,20 @@
-//! `auditlog serve`: the SCIM API on localhost over the embedded store, with its outbox
-//! relayed to the in-process bus and the bus drained into the audit log, so that a
-//! client can provision against it and then read the audit records with `show`.
+//! `auditlog serve`: the SCIM API and the audit API (with its viewer) on localhost over
+//! the embedded stores. The SCIM outbox and the audit API's own events go onto one
+//! in-process bus that is drained into the audit log, so a client can provision
+//! against it and then read, poll and export the resulting history at `/v1`.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapters_local::{Delivery, DeliveryConfig, InProcessBus, LocalQueue, SqliteScimStore};
+use adapters_local::{Delivery, DeliveryConfig, LocalQueue, SqliteScimStore};
 use anyhow::{Context, Result, bail};
-use envelope::pattern::EventPattern;
 use envelope::{Publisher, PublisherConfig, TenantId};
 use scim::{Credential, OutboxRelay, TenantDirectory};
 
 use crate::pipeline::open;
+use crate::tenants::{SEAL_KEY_FILE, VIEWER_SECRET_FILE, secret_file};
 
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
@@ -24,6 +25,10 @@ pub struct ServeArgs {
     /// Without any, a development token is generated and printed.
     #[arg(long = "token")]
     tokens: Vec<String>,
+    /// How far behind the clock the poll stream stays (an event appears to pollers this
+    /// long after it is accepted; here the subscriber runs in-process, so a few seconds).
+    #[arg(long, default_value_t = 5)]
+    poll_lag_secs: u64,
 }
 
 fn parse_token(spec: &str) -> Result<(String, TenantId, String)> {
@@ -63,17 +68,33 @@ pub async fn serve(data: &Path, schemas: Option<&Path>, args: ServeArgs) -> Resu
     }
     let registry = embedded.registry;
 
-    // outbox -> bus -> queue -> audit subscriber, in the background
+    // outbox and audit API -> bus -> queue -> audit subscriber, in the background
     let queue = Arc::new(LocalQueue::default());
-    let mut bus = InProcessBus::new(envelope::PUT_EVENTS_MAX_BYTES);
-    bus.add_rule(
-        EventPattern::parse(r#"{"account": [{"exists": true}]}"#)?,
-        queue.clone(),
-    );
+    let bus = crate::trail::audit_bus(queue.clone())?;
     let relay = OutboxRelay::new(
         store.clone(),
-        Publisher::new(bus, (*registry).clone(), PublisherConfig::default()),
+        Publisher::new(bus.clone(), (*registry).clone(), PublisherConfig::default()),
     );
+    let audit = audit_api::AuditApi::new(audit_api::AuditApiParts {
+        blobs: embedded.blobs.clone(),
+        directory: store.clone(),
+        redeemed: store.clone(),
+        exports: embedded.blobs.clone(),
+        queue: None,
+        trail: Arc::new(Publisher::new(
+            bus,
+            (*registry).clone(),
+            PublisherConfig::default(),
+        )),
+        clock: Arc::new(auditlog::SystemClock),
+        seal: history::SealKey::new(&secret_file(data, SEAL_KEY_FILE)?)?,
+        viewer_secret: Some(secret_file(data, VIEWER_SECRET_FILE)?),
+        history: history::HistoryConfig {
+            poll_lag: Duration::from_secs(args.poll_lag_secs),
+            ..history::HistoryConfig::default()
+        },
+        inline_export_bytes: audit_api::INLINE_EXPORT_BYTES,
+    });
     let subscriber = embedded.subscriber;
     // the audit queue's redrive policy: five receives, then the dead-letter queue
     let delivery = Delivery::new(
@@ -102,12 +123,15 @@ pub async fn serve(data: &Path, schemas: Option<&Path>, args: ServeArgs) -> Resu
     });
 
     let base = format!("http://{}/scim/v2", args.listen);
-    let app = scim::mounted(scim::router(store.clone(), store, &base));
+    let app =
+        scim::mounted(scim::router(store.clone(), store, &base)).merge(audit_api::router(audit));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
+    println!("SCIM API at {base}");
     println!(
-        "SCIM API at {base} (audit records: auditlog --data {} show --tenant <t>)",
+        "audit API at http://{0}/v1 (viewer: http://{0}/viewer; tokens: auditlog --data {1} tokens issue --tenant <t> --scope audit:read)",
+        args.listen,
         data.display()
     );
     axum::serve(listener, app)

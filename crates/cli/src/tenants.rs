@@ -40,6 +40,84 @@ pub enum TokensCommand {
         #[arg(long)]
         tenant: String,
     },
+    /// Mint a viewer token for a signed-in user, as the SaaS backend does (HS256 JWT
+    /// with the viewer secret in DATA/viewer-token.secret), for trying the viewer.
+    Viewer {
+        #[arg(long)]
+        tenant: String,
+        /// The viewing user's id (the actor of the views they cause).
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, default_value = "audit:read,audit:export")]
+        scope: String,
+        /// Seconds the token is valid for exchange (at most 300).
+        #[arg(long, default_value_t = 300)]
+        lifetime: i64,
+    },
+}
+
+/// A secret kept in a file of the data directory, made on first use (readable by the
+/// owner only): the audit API's sealing key, the viewer-token secret.
+pub(crate) fn secret_file(data: &Path, name: &str) -> Result<Vec<u8>> {
+    let path = data.join(name);
+    if let Ok(s) = std::fs::read(&path) {
+        if s.len() >= 32 {
+            return Ok(s);
+        }
+        bail!(
+            "{} holds under 32 bytes; delete it to make a new one",
+            path.display()
+        );
+    }
+    std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+    let secret = history::SealKey::generate();
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    use std::io::Write;
+    opts.open(&path)
+        .and_then(|mut f| f.write_all(&secret))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(secret)
+}
+
+pub(crate) const SEAL_KEY_FILE: &str = "audit-api.key";
+pub(crate) const VIEWER_SECRET_FILE: &str = "viewer-token.secret";
+
+/// The actor of what the CLI does: the operator at this machine.
+fn operator() -> envelope::Actor {
+    envelope::Actor {
+        kind: envelope::ActorType::Service,
+        id: "auditlog-cli".into(),
+        name: std::env::var("USER").ok().filter(|u| !u.is_empty()),
+    }
+}
+
+fn token_event(c: &Credential, event_type: &str, action: &str) -> envelope::OutgoingEvent {
+    let kind = if c.allows(Scope::Scim) {
+        "scim_token"
+    } else {
+        "audit_token"
+    };
+    let mut payload = serde_json::json!({
+        "action": action,
+        "target": {"type": kind, "id": &c.token_hash[..16], "name": c.idp},
+        "scopes": c.scopes,
+    });
+    if action == "created" {
+        payload["expires_at"] = serde_json::json!(c.expires_at.map(|e| e.to_rfc3339()));
+    }
+    audit_api::trail::audit_event(
+        &c.tenant,
+        &operator(),
+        event_type,
+        payload,
+        Utc::now(),
+        (None, None),
+    )
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -67,7 +145,7 @@ fn store(data: &Path) -> Result<SqliteScimStore> {
     Ok(SqliteScimStore::open(&data.join("scim.sqlite"))?)
 }
 
-pub async fn tokens(data: &Path, cmd: TokensCommand) -> Result<()> {
+pub async fn tokens(data: &Path, schemas: Option<&Path>, cmd: TokensCommand) -> Result<()> {
     let store = store(data)?;
     match cmd {
         TokensCommand::Issue {
@@ -98,6 +176,10 @@ pub async fn tokens(data: &Path, cmd: TokensCommand) -> Result<()> {
                 Scope::list(&c.scopes),
                 c.token_hash
             );
+            crate::trail::LocalTrail::open(data, schemas)?
+                .record(token_event(&c, audit_api::trail::TOKEN_CREATED, "created"))
+                .await
+                .context("the token works, but its audit event is not in the log")?;
         }
         TokensCommand::Revoke { tenant: t, token } => {
             let hash = if token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -105,10 +187,22 @@ pub async fn tokens(data: &Path, cmd: TokensCommand) -> Result<()> {
             } else {
                 token_hash(&token)
             };
-            if !store.revoke_credential(&tenant(&t)?, &hash).await? {
+            let tenant = tenant(&t)?;
+            let Some(c) = store
+                .credential(&hash)
+                .await?
+                .filter(|c| c.tenant == tenant)
+            else {
+                bail!("tenant {t} has no token {hash}");
+            };
+            if !store.revoke_credential(&tenant, &hash).await? {
                 bail!("tenant {t} has no token {hash}");
             }
             println!("revoked {hash}");
+            crate::trail::LocalTrail::open(data, schemas)?
+                .record(token_event(&c, audit_api::trail::TOKEN_REVOKED, "revoked"))
+                .await
+                .context("the token is revoked, but its audit event is not in the log")?;
         }
         TokensCommand::List { tenant: t } => {
             for c in store.credentials(&tenant(&t)?).await? {
@@ -123,6 +217,42 @@ pub async fn tokens(data: &Path, cmd: TokensCommand) -> Result<()> {
                     c.created_at.to_rfc3339()
                 );
             }
+        }
+        TokensCommand::Viewer {
+            tenant: t,
+            user,
+            name,
+            scope,
+            lifetime,
+        } => {
+            let tenant = tenant(&t)?;
+            let scopes = Scope::parse_list(&scope).map_err(|e| anyhow::anyhow!("--scope: {e}"))?;
+            if !(1..=audit_api::auth::VIEWER_TOKEN_MAX_SECS).contains(&lifetime) {
+                bail!(
+                    "--lifetime: 1 to {} seconds",
+                    audit_api::auth::VIEWER_TOKEN_MAX_SECS
+                );
+            }
+            let now = Utc::now().timestamp();
+            let token = audit_api::mint_viewer_token(
+                &secret_file(data, VIEWER_SECRET_FILE)?,
+                &audit_api::ViewerClaims {
+                    tid: tenant.as_str().to_owned(),
+                    sub: user,
+                    name,
+                    scope: scopes
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    aud: audit_api::auth::VIEWER_AUDIENCE.to_owned(),
+                    iat: now,
+                    exp: now + lifetime,
+                    jti: uuid::Uuid::new_v4().to_string(),
+                },
+            )
+            .map_err(|e| anyhow::anyhow!("minting: {e}"))?;
+            println!("{token}");
         }
     }
     Ok(())

@@ -418,17 +418,36 @@ fn serve_provisions_over_http_and_the_changes_reach_the_audit_log() {
     loop {
         let out = auditlog(dir.path(), &["show", "--tenant", "acme", "--json"]);
         let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let types: Vec<String> = text
+        let rows: Vec<serde_json::Value> = text
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .collect();
+        let scim: Vec<String> = rows
+            .iter()
+            .filter(|v| v["event_type"].as_str().unwrap().starts_with("scim."))
             .map(|v| {
                 assert_eq!(v["actor_id"], "okta");
                 assert_eq!(v["target_id"], id.as_str());
                 v["event_type"].as_str().unwrap().to_owned()
             })
             .collect();
-        if types.len() == 2 {
-            assert_eq!(types, ["scim.user.created", "scim.user.deactivated"]);
+        if scim.len() == 2 {
+            assert_eq!(scim, ["scim.user.created", "scim.user.deactivated"]);
+            // issuing and revoking tokens is in the log too
+            let tokens: Vec<&str> = rows
+                .iter()
+                .filter_map(|v| v["event_type"].as_str())
+                .filter(|t| t.starts_with("audit.token."))
+                .collect();
+            assert_eq!(
+                tokens,
+                [
+                    "audit.token.created",
+                    "audit.token.created",
+                    "audit.token.revoked"
+                ],
+                "{text}"
+            );
             break;
         }
         assert!(
@@ -437,6 +456,77 @@ fn serve_provisions_over_http_and_the_changes_reach_the_audit_log() {
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
+
+    // the audit API beside the SCIM API: the same history, for the tenant's token
+    let (status, body) = http(port, "GET", "/v1/events?limit=10", &audit, "");
+    assert_eq!(status, 200, "{body}");
+    let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let types: Vec<&str> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert!(types.contains(&"scim.user.deactivated"), "{body}");
+    let (status, _) = http(port, "GET", "/v1/events", &issued, "");
+    assert_eq!(status, 401, "a revoked SCIM token reads nothing");
+    let (status, _) = http(port, "GET", "/v1/events", "acme-secret-1", "");
+    assert_eq!(status, 403, "a SCIM token is not an audit token");
+
+    // a viewer token, minted as the SaaS backend would, exchanged once for a session
+    let viewer = stdout(&auditlog(
+        dir.path(),
+        &[
+            "tokens", "viewer", "--tenant", "acme", "--user", "u-7", "--name", "Ada",
+        ],
+    ));
+    let (status, body) = http(
+        port,
+        "POST",
+        "/v1/viewer/session",
+        "",
+        &format!(r#"{{"viewer_token":"{}"}}"#, viewer.trim()),
+    );
+    assert_eq!(status, 201, "{body}");
+    let session: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let session = session["session_token"].as_str().unwrap().to_owned();
+    let (status, body) = http(
+        port,
+        "GET",
+        "/v1/events?event_type=scim.user.*",
+        &session,
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    // ... and that search is itself in the history, by the viewing user
+    loop {
+        let (_, body) = http(
+            port,
+            "GET",
+            "/v1/events?event_type=audit.log.searched",
+            &audit,
+            "",
+        );
+        let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let by_viewer = page["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["actor"]["id"] == "u-7" && e["actor"]["type"] == "user");
+        if by_viewer {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline + std::time::Duration::from_secs(20),
+            "the viewer's search was not recorded: {body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // a SIEM polls from the start and gets everything, with a checkpoint to go on
+    let (status, body) = http(port, "GET", "/v1/events/stream?limit=1000", &audit, "");
+    assert_eq!(status, 200, "{body}");
+    let polled: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(polled["next"].as_str().unwrap().starts_with("k1."));
 }
 
 #[test]

@@ -312,6 +312,7 @@ fn day_in(query: &EventQuery, d: NaiveDate) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
 
     fn cell(s: &str) -> String {

@@ -447,6 +447,7 @@ fn id_time(id: &str) -> Option<DateTime<Utc>> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
 
     #[test]

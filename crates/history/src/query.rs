@@ -258,6 +258,7 @@ impl EventQuery {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
 
     fn parse(pairs: &[(&str, &str)]) -> Result<EventQuery, QueryError> {

@@ -54,7 +54,7 @@ pub struct EventView<'a> {
 impl<'a> EventView<'a> {
     /// Without the payload: a list row.
     pub fn summary(r: &'a AuditRecord) -> Self {
-        let target = (r.target_type.is_some() || r.target_id.is_some()).then(|| Target {
+        let target = (r.target_type.is_some() || r.target_id.is_some()).then_some(Target {
             kind: r.target_type.as_deref(),
             id: r.target_id.as_deref(),
             name: r.target_name.as_deref(),

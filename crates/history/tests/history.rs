@@ -1,6 +1,8 @@
 //! The history over both tiers, on the in-memory blob store: page order and paging,
 //! deduplication, cursors, one event, polling in ingestion order, exports.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
