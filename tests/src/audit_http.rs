@@ -153,6 +153,7 @@ impl AuditHarness {
             viewer_secret: Some(VIEWER_SECRET.to_vec()),
             history: HistoryConfig::default(),
             inline_export_bytes,
+            frame_ancestors: "'self'".into(),
         });
         AuditHarness {
             app: audit_api::router(api.clone()),

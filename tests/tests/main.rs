@@ -16,3 +16,4 @@ mod scim_lambda;
 mod scim_outbox;
 mod scim_paging;
 mod template;
+mod viewer_browser;

@@ -17,6 +17,7 @@ pub mod auth;
 pub mod error;
 pub mod exports;
 pub mod trail;
+pub mod viewer;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -58,6 +59,9 @@ pub struct AuditApiParts {
     pub viewer_secret: Option<Vec<u8>>,
     pub history: HistoryConfig,
     pub inline_export_bytes: u64,
+    /// Who may frame the viewer (CSP `frame-ancestors`): `'self'`, or the admin
+    /// console's origins, space-separated.
+    pub frame_ancestors: String,
 }
 
 pub struct AuditApi {
@@ -69,6 +73,7 @@ pub struct AuditApi {
     trail: Arc<dyn AuditTrail>,
     clock: Arc<dyn Clock>,
     inline_export_bytes: u64,
+    frame_ancestors: String,
 }
 
 impl AuditApi {
@@ -87,6 +92,7 @@ impl AuditApi {
             trail: p.trail,
             clock: p.clock,
             inline_export_bytes: p.inline_export_bytes,
+            frame_ancestors: p.frame_ancestors,
         })
     }
 
@@ -246,6 +252,8 @@ pub fn router(api: Arc<AuditApi>) -> Router {
         .route("/v1/exports/{id}", get(get_export))
         .route("/v1/exports/{id}/download", get(download_export))
         .route("/v1/viewer/session", post(viewer_session))
+        .route("/viewer", get(viewer_page))
+        .route("/viewer/{file}", get(viewer_file))
         .route(
             "/v1/{*rest}",
             axum::routing::any(|| async {
@@ -576,6 +584,16 @@ async fn download_export(State(api): Api, headers: HeaderMap, Path(id): Path<Str
         Ok(r)
     };
     inner.await.unwrap_or_else(|e: ApiError| e.into_response())
+}
+
+async fn viewer_page(State(api): Api) -> Response {
+    viewer::asset("", &api.frame_ancestors)
+        .unwrap_or_else(|| ApiError::not_found("no viewer").into_response())
+}
+
+async fn viewer_file(State(api): Api, Path(file): Path<String>) -> Response {
+    viewer::asset(&format!("/{file}"), &api.frame_ancestors)
+        .unwrap_or_else(|| ApiError::not_found("no such viewer file").into_response())
 }
 
 async fn viewer_session(State(api): Api, body: axum::body::Bytes) -> Response {

@@ -29,6 +29,10 @@ pub struct ServeArgs {
     /// long after it is accepted; here the subscriber runs in-process, so a few seconds).
     #[arg(long, default_value_t = 5)]
     poll_lag_secs: u64,
+    /// Origins that may embed the viewer in a frame (CSP frame-ancestors), e.g.
+    /// "https://admin.example.com".
+    #[arg(long, default_value = "'self' http://localhost:* http://127.0.0.1:*")]
+    frame_ancestors: String,
 }
 
 fn parse_token(spec: &str) -> Result<(String, TenantId, String)> {
@@ -94,6 +98,7 @@ pub async fn serve(data: &Path, schemas: Option<&Path>, args: ServeArgs) -> Resu
             ..history::HistoryConfig::default()
         },
         inline_export_bytes: audit_api::INLINE_EXPORT_BYTES,
+        frame_ancestors: args.frame_ancestors.clone(),
     });
     let subscriber = embedded.subscriber;
     // the audit queue's redrive policy: five receives, then the dead-letter queue
