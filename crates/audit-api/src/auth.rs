@@ -75,12 +75,13 @@ struct SessionClaims {
 }
 
 /// What a session exchange answers.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Session {
     pub session_token: String,
     pub expires_at: DateTime<Utc>,
     pub tenant: String,
     pub user: String,
+    #[schema(value_type = Vec<String>, example = json!(["audit:read"]))]
     pub scopes: Vec<Scope>,
 }
 

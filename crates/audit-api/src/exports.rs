@@ -24,7 +24,7 @@ pub struct ExportJob {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
     Queued,
@@ -33,8 +33,8 @@ pub enum JobState {
     Failed,
 }
 
-/// What `GET /v1/exports/{id}` shows (plus a download URL once it succeeded).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What `GET /v1/exports/{id}` shows (plus `download_url` once it succeeded).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExportStatus {
     pub id: String,
     pub status: JobState,

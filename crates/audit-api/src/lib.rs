@@ -16,6 +16,7 @@
 pub mod auth;
 pub mod error;
 pub mod exports;
+pub mod openapi;
 pub mod trail;
 pub mod viewer;
 
@@ -28,9 +29,12 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use serde_json::{Value, json};
 use tenants::{OneTimeTokens, Scope, TenantDirectory};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use history::{
     DEFAULT_LIMIT, EventQuery, EventView, ExportFormat, ExportStore, History, HistoryConfig,
@@ -242,16 +246,35 @@ fn export_payload(status: &ExportStatus) -> Value {
 
 type Api = State<Arc<AuditApi>>;
 
-/// The API's routes, mounted at the root (they all start with `/v1`).
+/// The documented routes: each handler with its OpenAPI description.
+fn documented() -> OpenApiRouter<Arc<AuditApi>> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(list_events))
+        .routes(routes!(stream_events))
+        .routes(routes!(get_event))
+        .routes(routes!(create_export))
+        .routes(routes!(get_export))
+        .routes(routes!(download_export))
+        .routes(routes!(viewer_session))
+}
+
+/// The OpenAPI document of the routes `router` mounts.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    documented().split_for_parts().1
+}
+
+/// The API's routes, mounted at the root (`/v1` and `/viewer`).
 pub fn router(api: Arc<AuditApi>) -> Router {
-    Router::new()
-        .route("/v1/events", get(list_events))
-        .route("/v1/events/stream", get(stream_events))
-        .route("/v1/events/{id}", get(get_event))
-        .route("/v1/exports", post(create_export))
-        .route("/v1/exports/{id}", get(get_export))
-        .route("/v1/exports/{id}/download", get(download_export))
-        .route("/v1/viewer/session", post(viewer_session))
+    let (routes, doc) = documented().split_for_parts();
+    let doc = Arc::new(doc);
+    routes
+        .route(
+            "/v1/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
         .route("/viewer", get(viewer_page))
         .route("/viewer/{file}", get(viewer_file))
         .route(
@@ -298,6 +321,12 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+/// The tenant's events, newest first by (occurred_at, event_id). The first page of a
+/// search is recorded as `audit.log.searched` (or `audit.log.viewed` without filters).
+#[utoipa::path(get, path = "/v1/events", tag = "events", params(openapi::EventFilters),
+    responses((status = 200, body = openapi::EventPage, description = "A page; `Link: <...>; rel=\"next\"` when there is more"),
+        (status = 400, body = openapi::ErrorBody), (status = 401, body = openapi::ErrorBody),
+        (status = 403, body = openapi::ErrorBody), (status = 503, body = openapi::ErrorBody)))]
 async fn list_events(State(api): Api, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     match list_events_inner(&api, &headers, &raw).await {
         Ok(r) => r,
@@ -364,6 +393,11 @@ async fn list_events_inner(
     Ok(response)
 }
 
+/// One event with its payload; recorded as `audit.log.viewed`.
+#[utoipa::path(get, path = "/v1/events/{id}", tag = "events",
+    params(("id" = String, Path, description = "The event id")),
+    responses((status = 200, body = history::EventView<'static>), (status = 404, body = openapi::ErrorBody),
+        (status = 401, body = openapi::ErrorBody)))]
 async fn get_event(State(api): Api, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let inner = async {
         let caller = api.caller(&headers).await?;
@@ -385,6 +419,11 @@ async fn get_event(State(api): Api, headers: HeaderMap, Path(id): Path<String>) 
     inner.await.unwrap_or_else(|e: ApiError| e.into_response())
 }
 
+/// Every event in the order it was accepted, after a checkpoint: a late event with an
+/// old occurred_at is still delivered. Poll again with `next`, also after an empty page.
+#[utoipa::path(get, path = "/v1/events/stream", tag = "events", params(openapi::StreamParams),
+    responses((status = 200, body = openapi::StreamPage), (status = 400, body = openapi::ErrorBody),
+        (status = 401, body = openapi::ErrorBody)))]
 async fn stream_events(State(api): Api, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     let inner = async {
         let caller = api.caller(&headers).await?;
@@ -459,6 +498,11 @@ fn export_request(body: &[u8]) -> Result<(EventQuery, ExportFormat), ApiError> {
     Ok((query, format))
 }
 
+/// Exports every matching event, oldest first, as CSV or NDJSON. Small exports answer
+/// at once (201, with `download_url`); bigger ones run as a job (202; poll `Location`).
+#[utoipa::path(post, path = "/v1/exports", tag = "exports", request_body = openapi::ExportRequest,
+    responses((status = 201, body = ExportStatus), (status = 202, body = ExportStatus),
+        (status = 400, body = openapi::ErrorBody), (status = 403, body = openapi::ErrorBody)))]
 async fn create_export(State(api): Api, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     let inner = async {
         let caller = api.caller(&headers).await?;
@@ -536,6 +580,10 @@ async fn status_body(
     Ok(body)
 }
 
+/// An export's status; `download_url` once it succeeded (presigned on S3).
+#[utoipa::path(get, path = "/v1/exports/{id}", tag = "exports",
+    params(("id" = String, Path, description = "The export id")),
+    responses((status = 200, body = ExportStatus), (status = 404, body = openapi::ErrorBody)))]
 async fn get_export(State(api): Api, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let inner = async {
         let caller = api.caller(&headers).await?;
@@ -554,6 +602,11 @@ async fn get_export(State(api): Api, headers: HeaderMap, Path(id): Path<String>)
     inner.await.unwrap_or_else(|e: ApiError| e.into_response())
 }
 
+/// The export file, where the store has no presigned URLs (the embedded store).
+#[utoipa::path(get, path = "/v1/exports/{id}/download", tag = "exports",
+    params(("id" = String, Path, description = "The export id")),
+    responses((status = 200, description = "The CSV or NDJSON file", content_type = "text/csv"),
+        (status = 404, body = openapi::ErrorBody)))]
 async fn download_export(State(api): Api, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let inner = async {
         let caller = api.caller(&headers).await?;
@@ -596,6 +649,11 @@ async fn viewer_file(State(api): Api, Path(file): Path<String>) -> Response {
         .unwrap_or_else(|| ApiError::not_found("no such viewer file").into_response())
 }
 
+/// Exchanges a viewer token (minted by the SaaS backend, used once) for a session token
+/// of 15 minutes; recorded as `audit.token.created`.
+#[utoipa::path(post, path = "/v1/viewer/session", tag = "viewer", security(()),
+    request_body = openapi::SessionRequest,
+    responses((status = 201, body = Session), (status = 401, body = openapi::ErrorBody)))]
 async fn viewer_session(State(api): Api, body: axum::body::Bytes) -> Response {
     let inner = async {
         let v: Value = serde_json::from_slice(&body).map_err(|_| {

@@ -17,7 +17,7 @@ use crate::history::{History, HistoryError};
 use crate::query::EventQuery;
 use crate::view::EventView;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ExportFormat {
     Csv,

@@ -6,7 +6,9 @@ use serde::Serialize;
 
 use auditlog::AuditRecord;
 
-#[derive(Debug, Serialize)]
+/// Who did it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = EventActor)]
 pub struct Actor<'a> {
     #[serde(rename = "type")]
     pub kind: &'a str,
@@ -15,7 +17,9 @@ pub struct Actor<'a> {
     pub name: Option<&'a str>,
 }
 
-#[derive(Debug, Serialize)]
+/// What it was done to.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = EventTarget)]
 pub struct Target<'a> {
     #[serde(rename = "type")]
     pub kind: Option<&'a str>,
@@ -24,12 +28,16 @@ pub struct Target<'a> {
     pub name: Option<&'a str>,
 }
 
-#[derive(Debug, Serialize)]
+/// One audit event. Lists leave `payload` out; one event and the stream include it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Event)]
 pub struct EventView<'a> {
     pub event_id: &'a str,
     pub event_type: &'a str,
     pub schema_version: i32,
+    /// When it happened (RFC 3339, UTC, microseconds).
     pub occurred_at: String,
+    /// When the audit log accepted it: the order the stream delivers in.
     pub ingested_at: String,
     pub action: &'a str,
     pub outcome: &'a str,
@@ -47,7 +55,9 @@ pub struct EventView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<&'a str>,
     pub payload_sha256: &'a str,
+    /// The event-type-specific body, as the producer sent it.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub payload: Option<serde_json::Value>,
 }
 
