@@ -599,3 +599,65 @@ async fn the_openapi_document_is_in_step_with_the_router() {
         "docs/openapi.json is not the router's document; regenerate it: UPDATE_OPENAPI=1 bash scripts/test audit_api"
     );
 }
+
+#[tokio::test]
+async fn audit_api_on_s3_and_dynamodb() {
+    let c = auditlog_tests::sdk_config().await;
+    let s3 = auditlog_tests::s3_client(&c);
+    let bucket = auditlog_tests::new_bucket(&s3).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&c);
+    let table = auditlog_tests::new_scim_table(&ddb).await;
+    let blobs = Arc::new(adapters_aws::S3BlobStore::new(s3, bucket));
+    let directory = Arc::new(adapters_aws::DynamoDbTenantDirectory::new(ddb, table));
+    let h = AuditHarness::over(
+        blobs.clone(),
+        directory.clone(),
+        directory,
+        blobs,
+        history_inline(),
+    )
+    .await;
+    suite(&h).await;
+}
+
+#[tokio::test]
+async fn a_big_export_on_s3_is_a_multipart_upload_with_a_presigned_link() {
+    let c = auditlog_tests::sdk_config().await;
+    let s3 = auditlog_tests::s3_client(&c);
+    let bucket = auditlog_tests::new_bucket(&s3).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&c);
+    let table = auditlog_tests::new_scim_table(&ddb).await;
+    let blobs = Arc::new(adapters_aws::S3BlobStore::new(s3.clone(), bucket.clone()));
+    let directory = Arc::new(adapters_aws::DynamoDbTenantDirectory::new(ddb, table));
+    let h = AuditHarness::over(blobs.clone(), directory.clone(), directory, blobs, 0).await;
+    // 40,000 rows: about 16 MB of CSV, a part of 8 MiB and a last one
+    let mut rows = Vec::new();
+    for i in 0..40_000i64 {
+        rows.push(record("acme", &format!("big-{i}"), at(21, i), "u-ada"));
+    }
+    h.ingest(&rows).await;
+    let r = h
+        .post("/v1/exports", Some(ACME_EXPORT), json!({"format": "csv"}))
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let status = wait_for_export(&h, ACME_EXPORT, r.body["id"].as_str().unwrap()).await;
+    assert_eq!(status["rows"], 40_000);
+    let url = status["download_url"].as_str().unwrap();
+    assert!(url.contains("X-Amz-Signature"), "{url}");
+    let csv = presigned_get(url).await;
+    assert!(csv.len() > history::CHUNK_BYTES, "{} bytes", csv.len());
+    assert_eq!(csv.split("\r\n").filter(|l| !l.is_empty()).count(), 40_001);
+    // a multipart object's ETag ends in -<parts>
+    let head = s3
+        .head_object()
+        .bucket(&bucket)
+        .key(format!(
+            "exports/tenant_id=acme/{}.csv",
+            status["id"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    let etag = head.e_tag().unwrap();
+    assert!(etag.trim_matches('"').ends_with("-2"), "{etag}");
+}

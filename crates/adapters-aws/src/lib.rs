@@ -5,14 +5,19 @@
 //! they are classified into the ports' semantic errors (throttled, unavailable, not found).
 
 //!
-//! Each store is a feature (`s3`, `dedupe`, `glue`, `scim`, `bus`, `sqs`), so that a
+//! Each store is a feature (`s3`, `exports`, `dedupe`, `glue`, `directory`, `scim`, `bus`,
+//! `sqs`), so that a
 //! function compiles only the SDKs and crates it uses.
 
 mod classify;
+#[cfg(feature = "directory")]
+mod directory;
 #[cfg(feature = "dedupe")]
 mod dynamodb;
 #[cfg(feature = "bus")]
 mod eventbridge;
+#[cfg(feature = "exports")]
+mod exports;
 #[cfg(feature = "glue")]
 mod glue;
 #[cfg(feature = "s3")]
@@ -22,6 +27,8 @@ mod scim_dynamodb;
 #[cfg(feature = "sqs")]
 mod sqs;
 
+#[cfg(feature = "directory")]
+pub use directory::DynamoDbTenantDirectory;
 #[cfg(feature = "dedupe")]
 pub use dynamodb::DynamoDbDedupeStore;
 #[cfg(feature = "bus")]

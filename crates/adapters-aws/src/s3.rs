@@ -10,8 +10,8 @@ use crate::classify::{AwsError, Kind, OperationError, classify, describe};
 
 #[derive(Debug, Clone)]
 pub struct S3BlobStore {
-    client: Client,
-    bucket: String,
+    pub(crate) client: Client,
+    pub(crate) bucket: String,
 }
 
 impl S3BlobStore {
@@ -23,7 +23,7 @@ impl S3BlobStore {
     }
 }
 
-fn map<E: OperationError>(e: &AwsError<E>, key: &str) -> BlobError {
+pub(crate) fn map<E: OperationError>(e: &AwsError<E>, key: &str) -> BlobError {
     match classify(e) {
         Kind::NotFound => BlobError::NotFound(key.to_owned()),
         Kind::Throttled => BlobError::Throttled(describe(e)),

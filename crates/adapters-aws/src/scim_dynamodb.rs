@@ -26,15 +26,15 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use envelope::{EventId, TenantId};
 use futures::StreamExt;
-use scim::tenants::directory_error;
 use scim::{
     CompatPolicy, Credential, DeadLetter, DirectoryError, MemberEvent, OutboxEntry, PendingEvent,
-    PolicyStore, Resource, ResourceKind, ScimStore, Scope, StoreError, TenantDirectory, UniqueAttr,
+    PolicyStore, Resource, ResourceKind, ScimStore, StoreError, TenantDirectory, UniqueAttr,
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::classify::{AwsError, Kind, OperationError, classify, describe};
+use crate::directory::DynamoDbTenantDirectory;
 
 /// Partition keys per group's memberships.
 pub const MEMBER_SHARDS: u32 = 16;
@@ -927,145 +927,28 @@ impl ScimStore for DynamoDbScimStore {
     }
 }
 
-// Credentials and policies share the table:
+// The tenant directory's items (credentials, redeemed one-time tokens) share the table;
+// `DynamoDbTenantDirectory` owns them. The compatibility policy is the SCIM store's:
 //
 // | item | pk | sk |
 // |---|---|---|
-// | credential, by token hash | `C#<sha256 of token>` | `C` |
-// | credential, listed by tenant | `T#<tenant>#CRED` | `<sha256 of token>` |
 // | compatibility policy | `T#<tenant>#POLICY` | `P` |
 
-fn credential_items(table: &str, c: &Credential) -> Result<[TransactWriteItem; 2], StoreError> {
-    let put = |pk: String, sk: String| -> Result<TransactWriteItem, StoreError> {
-        let mut p = Put::builder()
-            .table_name(table)
-            .item("pk", s(pk))
-            .item("sk", s(sk))
-            .item("token_hash", s(&c.token_hash))
-            .item("tenant", s(c.tenant.as_str()))
-            .item("idp", s(&c.idp))
-            .item("scopes", s(Scope::list(&c.scopes)))
-            .item("created", n(c.created_at.timestamp_micros()));
-        if let Some(e) = c.expires_at {
-            p = p.item("expires", n(e.timestamp_micros()));
-        }
-        Ok(TransactWriteItem::builder().put(build(p.build())?).build())
-    };
-    Ok([
-        put(format!("C#{}", c.token_hash), "C".into())?,
-        put(format!("T#{}#CRED", c.tenant), c.token_hash.clone())?,
-    ])
-}
-
-fn to_credential(item: &HashMap<String, AttributeValue>) -> Result<Credential, StoreError> {
-    let text = |k: &str| {
-        item.get(k)
-            .and_then(|v| v.as_s().ok())
-            .cloned()
-            .ok_or_else(|| StoreError::Unavailable(format!("credential item without {k}")))
-    };
-    let time = |k: &str| {
-        item.get(k)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse::<i64>().ok())
-            .and_then(DateTime::<Utc>::from_timestamp_micros)
-    };
-    Ok(Credential {
-        token_hash: text("token_hash")?,
-        tenant: TenantId::parse(&text("tenant")?)
-            .map_err(|e| StoreError::Unavailable(format!("stored credential: {e}")))?,
-        idp: text("idp")?,
-        // credentials written before scopes are SCIM tokens
-        scopes: match item.get("scopes").and_then(|v| v.as_s().ok()) {
-            Some(list) => Scope::parse_list(list)
-                .map_err(|e| StoreError::Unavailable(format!("stored credential: {e}")))?,
-            None => vec![Scope::Scim],
-        },
-        created_at: time("created").unwrap_or_default(),
-        expires_at: time("expires"),
-    })
-}
-
 impl DynamoDbScimStore {
-    async fn find_credential(&self, token_hash: &str) -> Result<Option<Credential>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("C#{token_hash}")))
-            .key("sk", s("C"))
-            // a revoked token stops working at once
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| map(&e))?;
-        out.item().map(to_credential).transpose()
-    }
-
-    async fn write_credential(&self, c: &Credential) -> Result<(), StoreError> {
-        match self
-            .transact(credential_items(&self.table, c)?.to_vec())
-            .await?
-        {
-            Ok(()) => Ok(()),
-            Err(_) => Err(StoreError::Unavailable(
-                "credential write was cancelled".into(),
-            )),
-        }
-    }
-
-    async fn delete_credential(
-        &self,
-        tenant: &TenantId,
-        token_hash: &str,
-    ) -> Result<bool, StoreError> {
-        // only the tenant's own credential: the condition names the tenant
-        let lookup = build(
-            Delete::builder()
-                .table_name(&self.table)
-                .key("pk", s(format!("C#{token_hash}")))
-                .key("sk", s("C"))
-                .condition_expression("tenant = :t")
-                .expression_attribute_values(":t", s(tenant.as_str()))
-                .build(),
-        )?;
-        let listed = build(
-            Delete::builder()
-                .table_name(&self.table)
-                .key("pk", s(format!("T#{tenant}#CRED")))
-                .key("sk", s(token_hash))
-                .build(),
-        )?;
-        let items = vec![
-            TransactWriteItem::builder().delete(lookup).build(),
-            TransactWriteItem::builder().delete(listed).build(),
-        ];
-        Ok(self.transact(items).await?.is_ok())
-    }
-
-    async fn list_credentials(&self, tenant: &TenantId) -> Result<Vec<Credential>, StoreError> {
-        let mut out = self
-            .query_all(format!("T#{tenant}#CRED"), None, 10_000)
-            .await?
-            .iter()
-            .map(to_credential)
-            .collect::<Result<Vec<_>, _>>()?;
-        out.sort_by(|a, b| (a.created_at, &a.token_hash).cmp(&(b.created_at, &b.token_hash)));
-        Ok(out)
+    /// The tenant directory in this store's table.
+    pub fn directory(&self) -> DynamoDbTenantDirectory {
+        DynamoDbTenantDirectory::new(self.client.clone(), self.table.clone())
     }
 }
 
-// The directory's errors are its own; the credential items above speak the store's.
 #[async_trait]
 impl TenantDirectory for DynamoDbScimStore {
     async fn credential(&self, token_hash: &str) -> Result<Option<Credential>, DirectoryError> {
-        self.find_credential(token_hash)
-            .await
-            .map_err(directory_error)
+        self.directory().credential(token_hash).await
     }
 
     async fn put_credential(&self, c: &Credential) -> Result<(), DirectoryError> {
-        self.write_credential(c).await.map_err(directory_error)
+        self.directory().put_credential(c).await
     }
 
     async fn revoke_credential(
@@ -1073,13 +956,11 @@ impl TenantDirectory for DynamoDbScimStore {
         tenant: &TenantId,
         token_hash: &str,
     ) -> Result<bool, DirectoryError> {
-        self.delete_credential(tenant, token_hash)
-            .await
-            .map_err(directory_error)
+        self.directory().revoke_credential(tenant, token_hash).await
     }
 
     async fn credentials(&self, tenant: &TenantId) -> Result<Vec<Credential>, DirectoryError> {
-        self.list_credentials(tenant).await.map_err(directory_error)
+        self.directory().credentials(tenant).await
     }
 }
 

@@ -13,7 +13,7 @@ pub mod query;
 pub mod seal;
 pub mod view;
 
-pub use export::{CSV_COLUMNS, ExportFormat, ExportStore, ExportUpload, RowWriter};
+pub use export::{CHUNK_BYTES, CSV_COLUMNS, ExportFormat, ExportStore, ExportUpload, RowWriter};
 pub use history::{History, HistoryConfig, HistoryError, MAX_POLL_LIMIT, Page, PollPage};
 pub use query::{DEFAULT_LIMIT, EventQuery, MAX_LIMIT, Match, QueryError};
 pub use seal::{SealError, SealKey};

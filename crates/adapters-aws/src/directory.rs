@@ -1,0 +1,268 @@
+//! `TenantDirectory` and `OneTimeTokens` on DynamoDB: the tenant directory's items in
+//! the SCIM table (one table for the tenant's access), without the SCIM stack, so the
+//! audit API compiles only this.
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | credential, by token hash | `C#<sha256 of token>` | `C` |
+//! | credential, listed by tenant | `T#<tenant>#CRED` | `<sha256 of token>` |
+//! | a redeemed one-time token (TTL `expires_at`) | `V#<tenant>#<token id>` | `V` |
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use chrono::{DateTime, Utc};
+use envelope::TenantId;
+use tenants::{Credential, DirectoryError, OneTimeTokens, Scope, TenantDirectory};
+
+use crate::classify::{AwsError, Kind, OperationError, classify, describe};
+
+#[derive(Debug, Clone)]
+pub struct DynamoDbTenantDirectory {
+    client: Client,
+    table: String,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn map<E: OperationError>(e: &AwsError<E>) -> DirectoryError {
+    match classify(e) {
+        Kind::Throttled => DirectoryError::Throttled(describe(e)),
+        _ => DirectoryError::Unavailable(describe(e)),
+    }
+}
+
+fn build<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, DirectoryError> {
+    r.map_err(|e| DirectoryError::Unavailable(e.to_string()))
+}
+
+fn bad(what: String) -> DirectoryError {
+    DirectoryError::Unavailable(format!("stored credential: {what}"))
+}
+
+/// Transactions retried on conflicts and throttling.
+const TRANSACT_ATTEMPTS: u32 = 5;
+
+fn credential_items(table: &str, c: &Credential) -> Result<[TransactWriteItem; 2], DirectoryError> {
+    let put = |pk: String, sk: String| -> Result<TransactWriteItem, DirectoryError> {
+        let mut p = Put::builder()
+            .table_name(table)
+            .item("pk", s(pk))
+            .item("sk", s(sk))
+            .item("token_hash", s(&c.token_hash))
+            .item("tenant", s(c.tenant.as_str()))
+            .item("idp", s(&c.idp))
+            .item("scopes", s(Scope::list(&c.scopes)))
+            .item("created", n(c.created_at.timestamp_micros()));
+        if let Some(e) = c.expires_at {
+            p = p.item("expires", n(e.timestamp_micros()));
+        }
+        Ok(TransactWriteItem::builder().put(build(p.build())?).build())
+    };
+    Ok([
+        put(format!("C#{}", c.token_hash), "C".into())?,
+        put(format!("T#{}#CRED", c.tenant), c.token_hash.clone())?,
+    ])
+}
+
+fn to_credential(item: &HashMap<String, AttributeValue>) -> Result<Credential, DirectoryError> {
+    let text = |k: &str| {
+        item.get(k)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .ok_or_else(|| bad(format!("no {k}")))
+    };
+    let time = |k: &str| {
+        item.get(k)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+            .and_then(DateTime::<Utc>::from_timestamp_micros)
+    };
+    Ok(Credential {
+        token_hash: text("token_hash")?,
+        tenant: TenantId::parse(&text("tenant")?).map_err(|e| bad(e.to_string()))?,
+        idp: text("idp")?,
+        // credentials written before scopes are SCIM tokens
+        scopes: match item.get("scopes").and_then(|v| v.as_s().ok()) {
+            Some(list) => Scope::parse_list(list).map_err(|e| bad(e.to_string()))?,
+            None => vec![Scope::Scim],
+        },
+        created_at: time("created").unwrap_or_default(),
+        expires_at: time("expires"),
+    })
+}
+
+impl DynamoDbTenantDirectory {
+    /// The directory in `table` (the SCIM table: `pk`, `sk` strings, TTL on `ttl`).
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Ok(true) if applied, Ok(false) if a condition failed.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<bool, DirectoryError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let e = match self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await
+            {
+                Ok(_) => return Ok(true),
+                Err(e) => e,
+            };
+            let reasons = match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(c)) => Some(
+                    c.cancellation_reasons()
+                        .iter()
+                        .any(|r| r.code() == Some("ConditionalCheckFailed")),
+                ),
+                _ => None,
+            };
+            if reasons == Some(true) {
+                return Ok(false);
+            }
+            let retryable =
+                reasons.is_some() || matches!(classify(&e), Kind::Throttled | Kind::Transient);
+            if !retryable || attempt >= TRANSACT_ATTEMPTS {
+                return Err(map(&e));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+        }
+    }
+}
+
+#[async_trait]
+impl TenantDirectory for DynamoDbTenantDirectory {
+    async fn credential(&self, token_hash: &str) -> Result<Option<Credential>, DirectoryError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("C#{token_hash}")))
+            .key("sk", s("C"))
+            // a revoked token stops working at once
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| map(&e))?;
+        out.item().map(to_credential).transpose()
+    }
+
+    async fn put_credential(&self, c: &Credential) -> Result<(), DirectoryError> {
+        if self
+            .transact(credential_items(&self.table, c)?.to_vec())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(DirectoryError::Unavailable(
+                "credential write was cancelled".into(),
+            ))
+        }
+    }
+
+    async fn revoke_credential(
+        &self,
+        tenant: &TenantId,
+        token_hash: &str,
+    ) -> Result<bool, DirectoryError> {
+        // only the tenant's own credential: the condition names the tenant
+        let lookup = build(
+            Delete::builder()
+                .table_name(&self.table)
+                .key("pk", s(format!("C#{token_hash}")))
+                .key("sk", s("C"))
+                .condition_expression("tenant = :t")
+                .expression_attribute_values(":t", s(tenant.as_str()))
+                .build(),
+        )?;
+        let listed = build(
+            Delete::builder()
+                .table_name(&self.table)
+                .key("pk", s(format!("T#{tenant}#CRED")))
+                .key("sk", s(token_hash))
+                .build(),
+        )?;
+        self.transact(vec![
+            TransactWriteItem::builder().delete(lookup).build(),
+            TransactWriteItem::builder().delete(listed).build(),
+        ])
+        .await
+    }
+
+    async fn credentials(&self, tenant: &TenantId) -> Result<Vec<Credential>, DirectoryError> {
+        let mut out = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(format!("T#{tenant}#CRED")))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| map(&e))?;
+            for item in page.items() {
+                out.push(to_credential(item)?);
+            }
+            match page.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        out.sort_by(|a, b| (a.created_at, &a.token_hash).cmp(&(b.created_at, &b.token_hash)));
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl OneTimeTokens for DynamoDbTenantDirectory {
+    async fn redeem(
+        &self,
+        tenant: &TenantId,
+        token_id: &str,
+        expires_at: DateTime<Utc>,
+        _now: DateTime<Utc>,
+    ) -> Result<bool, DirectoryError> {
+        // the item outlives the token by a day, then TTL removes it
+        let ttl = expires_at.timestamp() + 86_400;
+        let r = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("V#{tenant}#{token_id}")))
+            .item("sk", s("V"))
+            .item("ttl", n(ttl))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(map(&e)),
+        }
+    }
+}
