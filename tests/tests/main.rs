@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod audit_api;
+mod audit_lambda;
 mod conformance;
 mod glue_catalog;
 mod idp_replay;

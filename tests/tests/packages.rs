@@ -78,6 +78,19 @@ fn each_function_compiles_only_what_it_uses() {
             ],
         ),
         (
+            "audit-api",
+            &[
+                "auditlog-audit-api",
+                "auditlog-history",
+                "parquet",
+                "aws-sdk-s3",
+                "aws-sdk-dynamodb",
+                "aws-sdk-eventbridge",
+                "aws-sdk-sqs",
+            ],
+            &["auditlog-scim", "aws-sdk-glue", "datafusion"],
+        ),
+        (
             "redrive",
             &["auditlog-core", "aws-sdk-s3", "aws-sdk-sqs"],
             &["auditlog-scim", "axum", "aws-sdk-glue", "datafusion"],
