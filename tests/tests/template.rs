@@ -42,7 +42,12 @@ fn the_audit_rule_routes_every_event_type_the_producers_emit() {
             vec![event_type]
         };
         for t in types {
-            for source in [scim::relay::SCIM_SOURCE, "app.documents", "billing"] {
+            for source in [
+                scim::relay::SCIM_SOURCE,
+                audit_api::trail::AUDIT_API_SOURCE,
+                "app.documents",
+                "billing",
+            ] {
                 assert!(
                     pattern.matches(&sample(t, source)),
                     "{t} from {source} is not routed"
@@ -317,4 +322,70 @@ fn the_compaction_state_machine_runs_the_steps_in_order() {
     );
     // the function has no schedule of its own any more: the state machine drives it
     assert!(doc["Resources"]["CompactorFunction"]["Properties"]["Events"].is_null());
+}
+
+/// Least privilege for the customer-facing functions: they read the history prefixes,
+/// write only exports, touch only the tenant directory's items of the SCIM table, and
+/// never delete anything.
+#[test]
+fn the_audit_api_reads_the_history_and_writes_only_exports() {
+    let doc = template();
+    for function in ["AuditApiFunction", "AuditExportFunction"] {
+        let f = &doc["Resources"][function]["Properties"];
+        let text = serde_yaml::to_string(&f["Policies"]).unwrap();
+        for forbidden in [
+            "Delete",
+            "s3:*",
+            "dynamodb:*",
+            "quarantine/",
+            "DynamoDBCrudPolicy",
+            "S3CrudPolicy",
+        ] {
+            assert!(
+                !text.contains(forbidden),
+                "{function} grants {forbidden}: {text}"
+            );
+        }
+        let statements = f["Policies"][0]["Statement"].as_sequence().unwrap();
+        for st in statements {
+            let actions = serde_yaml::to_string(&st["Action"]).unwrap();
+            let resources = serde_yaml::to_string(&st["Resource"]).unwrap();
+            if actions.contains("s3:PutObject") {
+                assert!(
+                    resources.contains("/exports/*"),
+                    "{function} writes outside exports/: {resources}"
+                );
+                assert!(!resources.contains("/audit/") && !resources.contains("/ingest/"));
+            }
+            if actions.contains("dynamodb:") {
+                let cond = serde_yaml::to_string(&st["Condition"]).unwrap();
+                assert!(cond.contains("dynamodb:LeadingKeys"), "{function}: {cond}");
+                assert!(!cond.contains("#User") && !cond.contains("#Group"));
+            }
+        }
+        let env = &f["Environment"]["Variables"];
+        for var in [
+            "AUDIT_BUCKET",
+            "DIRECTORY_TABLE",
+            "EVENT_BUS_NAME",
+            "AUDIT_SEAL_KEY",
+        ] {
+            assert!(!env[var].is_null(), "{function} lacks {var}");
+        }
+    }
+    // the stream's lag is more than the subscriber's timeout
+    let lag_min = doc["Parameters"]["PollLagSeconds"]["MinValue"]
+        .as_u64()
+        .unwrap();
+    let timeout = doc["Resources"]["AuditSubscriberFunction"]["Properties"]["Timeout"]
+        .as_u64()
+        .unwrap();
+    assert!(lag_min > timeout, "{lag_min} <= {timeout}");
+    let default_lag = doc["Parameters"]["PollLagSeconds"]["Default"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(
+        std::time::Duration::from_secs(default_lag),
+        history::HistoryConfig::default().poll_lag
+    );
 }
