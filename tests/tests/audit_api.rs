@@ -661,3 +661,55 @@ async fn a_big_export_on_s3_is_a_multipart_upload_with_a_presigned_link() {
     let etag = head.e_tag().unwrap();
     assert!(etag.trim_matches('"').ends_with("-2"), "{etag}");
 }
+
+/// What the README states: an event is in the history as soon as the subscriber has
+/// written it, and in the stream once the poll lag has passed since its acceptance.
+#[tokio::test]
+async fn freshness_browse_at_once_stream_after_the_poll_lag() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = embedded(dir.path(), history_inline()).await;
+    let subscriber = auditlog::Subscriber::new(
+        Arc::new(auditlog::memory::MemoryDedupeStore::default()),
+        h.blobs.clone(),
+        h.clock.clone(),
+        Arc::new(envelope::SchemaRegistry::builtin().unwrap()),
+        auditlog::SubscriberConfig::default(),
+    );
+    let accepted = h.clock_now();
+    let body = json!({
+        "version": "0", "id": "bus-fresh-1", "detail-type": "app.document.shared",
+        "source": "app.docs", "account": "111122223333", "time": accepted.to_rfc3339(),
+        "region": "us-east-1", "resources": [],
+        "detail": {
+            "metadata": {
+                "event_id": eid("fresh-1"), "tenant_id": "acme", "event_type": "app.document.shared",
+                "schema_version": 1, "occurred_at": accepted.to_rfc3339(), "producer": "docs",
+                "actor": {"type": "user", "id": "u-ada"}, "request_id": "fresh-1"
+            },
+            "payload": {"action": "share", "target": {"type": "document", "id": "d-1"}}
+        }
+    });
+    let outcome = subscriber
+        .handle(&[auditlog::InboundMessage {
+            message_id: "m-1".into(),
+            body: body.to_string(),
+        }])
+        .await;
+    assert!(outcome.failed_message_ids.is_empty());
+    // browsing: at once, with no time passing
+    let r = h.get("/v1/events", Some(ACME_READ)).await;
+    assert_eq!(names(&r.body), ["fresh-1"], "{}", r.text);
+    // the stream: not before the lag ...
+    let lag = history::HistoryConfig::default().poll_lag;
+    h.clock
+        .advance(chrono::Duration::from_std(lag).unwrap() - chrono::Duration::seconds(1));
+    let r = h.get("/v1/events/stream", Some(ACME_READ)).await;
+    assert!(names(&r.body).is_empty(), "{}", r.text);
+    let next = r.body["next"].as_str().unwrap().to_owned();
+    // ... and just after it, from the checkpoint of the empty poll
+    h.clock.advance(chrono::Duration::seconds(2));
+    let r = h
+        .get(&format!("/v1/events/stream?after={next}"), Some(ACME_READ))
+        .await;
+    assert_eq!(names(&r.body), ["fresh-1"], "{}", r.text);
+}

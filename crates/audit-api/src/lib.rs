@@ -429,17 +429,40 @@ async fn stream_events(State(api): Api, headers: HeaderMap, RawQuery(raw): RawQu
         let caller = api.caller(&headers).await?;
         caller.require(Scope::AuditRead)?;
         let pairs = pairs(&raw);
-        if let Some((k, _)) = pairs.iter().find(|(k, _)| k != "after" && k != "limit") {
+        if let Some((k, _)) = pairs
+            .iter()
+            .find(|(k, _)| !["after", "since", "limit"].contains(&k.as_str()))
+        {
             return Err(ApiError::bad_request(
                 "invalid_parameter",
-                format!("query parameter `{k}` is not a parameter of the stream (after, limit)"),
+                format!(
+                    "query parameter `{k}` is not a parameter of the stream (after, since, limit)"
+                ),
             ));
         }
         let limit = limit(&pairs, MAX_LIMIT, MAX_POLL_LIMIT)?;
         let after = param(&pairs, "after").filter(|a| !a.is_empty());
+        let since = match (after, param(&pairs, "since")) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::bad_request(
+                    "invalid_parameter",
+                    "give `after` (a checkpoint) or `since` (a time to start from), not both",
+                ));
+            }
+            (None, Some(t)) => Some(api.history.checkpoint_at(
+                &caller.tenant,
+                history::query::parse_time("since", t).map_err(history::HistoryError::from)?,
+            )),
+            _ => None,
+        };
         let page = api
             .history
-            .poll(&caller.tenant, after, limit, api.clock.now())
+            .poll(
+                &caller.tenant,
+                after.or(since.as_deref()),
+                limit,
+                api.clock.now(),
+            )
             .await?;
         // a poll is recorded when it delivers something other than these very records,
         // so that a poller does not feed on its own trail

@@ -93,6 +93,8 @@ pub struct EventFilters {
 pub struct StreamParams {
     /// `next` of the previous poll; none to start from the beginning.
     pub after: Option<String>,
+    /// Instead of `after`: start with the events accepted at or after this time.
+    pub since: Option<String>,
     /// 1 to 10000; default 1000.
     pub limit: Option<usize>,
 }

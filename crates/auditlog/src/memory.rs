@@ -18,11 +18,24 @@ use crate::ports::{
 pub struct MemoryBlobStore {
     objects: Mutex<BTreeMap<String, (Bytes, DateTime<Utc>)>>,
     puts: Mutex<usize>,
+    gets: Mutex<usize>,
 }
 
 impl MemoryBlobStore {
     pub fn put_count(&self) -> usize {
         self.puts.lock().map(|p| *p).unwrap_or(0)
+    }
+
+    /// Stores an object as if written at `at` (what `list` reports as its time).
+    pub fn put_at(&self, key: &str, body: Bytes, at: DateTime<Utc>) {
+        if let Ok(mut o) = self.objects.lock() {
+            o.insert(key.to_owned(), (body, at));
+        }
+    }
+
+    /// GETs served so far.
+    pub fn get_count(&self) -> usize {
+        self.gets.lock().map(|p| *p).unwrap_or(0)
     }
 
     pub fn keys(&self) -> Vec<String> {
@@ -49,6 +62,7 @@ impl BlobStore for MemoryBlobStore {
     }
 
     async fn get(&self, key: &str) -> Result<Bytes, BlobError> {
+        *self.gets.lock().map_err(poisoned)? += 1;
         self.objects
             .lock()
             .map_err(poisoned)?

@@ -34,6 +34,21 @@ pub enum StorageError {
     Unstable { keys: Vec<String> },
 }
 
+/// Rows read so far, one per event id (the original, as the views keep it): for a
+/// reader that decides file by file whether it needs the next one.
+#[derive(Default)]
+pub struct Deduplicated(Originals);
+
+impl Deduplicated {
+    pub fn rows(&self) -> impl Iterator<Item = &AuditRecord> {
+        self.0.kept.values()
+    }
+
+    pub fn into_rows(self) -> impl Iterator<Item = AuditRecord> {
+        self.0.into_unsorted()
+    }
+}
+
 /// The files that may hold one tenant's rows, by `dt` day.
 #[derive(Debug, Clone, Default)]
 pub struct TenantFiles {
@@ -116,6 +131,31 @@ impl<B: BlobStore> TenantReader<B> {
             }
         }
         Ok(Ok(originals.into_unsorted().filter(|r| keep(r)).collect()))
+    }
+
+    /// Adds the rows of `tenant` in one file to `into`; `Ok(Err(key))` if it was gone.
+    pub async fn read_into(
+        &self,
+        tenant: &TenantId,
+        file: &ObjectInfo,
+        into: &mut Deduplicated,
+    ) -> Result<Result<(), String>, StorageError> {
+        let bytes = match self.blobs.get(&file.key).await {
+            Ok(b) => b,
+            Err(BlobError::NotFound(_)) => return Ok(Err(file.key.clone())),
+            Err(e) => return Err(e.into()),
+        };
+        let records =
+            decode_parquet(bytes, Some(tenant)).map_err(|source| StorageError::Codec {
+                key: file.key.clone(),
+                source,
+            })?;
+        for r in records {
+            if &r.tenant_id == tenant {
+                into.0.offer(r);
+            }
+        }
+        Ok(Ok(()))
     }
 
     /// One attempt: the rows, or the key of a listed file that was gone when read.

@@ -42,6 +42,10 @@ pub enum BenchCommand {
     /// Compaction at scale: one generated day through bounded workers, one process each;
     /// per-worker rows, time and peak memory, and the day's S3 requests and cost.
     Compaction(crate::bench_compaction::CompactionBenchArgs),
+    /// The customer history at scale: a 10 M-event tenant over 365 compacted days plus
+    /// an open day of 2,000 tenants; first page, filtered page, 100th page, a 1 M-row
+    /// export and a 1 M-event poll catch-up, with their object requests.
+    History(crate::bench_history::HistoryBenchArgs),
 }
 
 pub(crate) fn vm_hwm_mb() -> Option<f64> {
@@ -133,6 +137,10 @@ pub async fn run(data: &Path, cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Scim(args) => scim(data, args).await,
         BenchCommand::Compaction(args) => crate::bench_compaction::run(data, args).await,
+        BenchCommand::History(args) => {
+            let data = data.to_owned();
+            tokio::task::spawn_blocking(move || crate::bench_history::run(&data, args)).await?
+        }
     }
 }
 

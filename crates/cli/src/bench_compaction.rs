@@ -58,18 +58,18 @@ pub struct CompactionBenchArgs {
 
 /// Counts a store's requests, as S3 would bill them.
 #[derive(Default)]
-struct Requests {
-    put: AtomicU64,
-    get: AtomicU64,
-    list: AtomicU64,
-    delete: AtomicU64,
-    bytes_in: AtomicU64,
-    bytes_out: AtomicU64,
+pub(crate) struct Requests {
+    pub(crate) put: AtomicU64,
+    pub(crate) get: AtomicU64,
+    pub(crate) list: AtomicU64,
+    pub(crate) delete: AtomicU64,
+    pub(crate) bytes_in: AtomicU64,
+    pub(crate) bytes_out: AtomicU64,
 }
 
-struct Metered<B> {
-    inner: B,
-    n: Arc<Requests>,
+pub(crate) struct Metered<B> {
+    pub(crate) inner: B,
+    pub(crate) n: Arc<Requests>,
 }
 
 #[async_trait]

@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_compaction;
+mod bench_history;
 mod ops;
 mod pipeline;
 mod query_cmd;

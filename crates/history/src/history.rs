@@ -12,7 +12,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use envelope::TenantId;
 use serde::{Deserialize, Serialize};
 
-use auditlog::{AuditRecord, BlobStore, ObjectInfo, READ_ATTEMPTS, StorageError, TenantReader};
+use auditlog::{
+    AuditRecord, BlobStore, Deduplicated, INGEST_PREFIX, ObjectInfo, READ_ATTEMPTS, StorageError,
+    TenantReader,
+};
 
 use crate::query::{EventQuery, MAX_LIMIT};
 use crate::seal::{SealError, SealKey};
@@ -27,6 +30,9 @@ pub struct HistoryConfig {
     pub poll_lag: Duration,
     /// How far object timestamps (S3 `LastModified`) may be off our clock.
     pub clock_skew: Duration,
+    /// How far ahead of its acceptance an event's occurred_at may be: the subscriber's
+    /// accepted future skew (`AcceptedWindow`), or more.
+    pub future_skew: Duration,
 }
 
 impl Default for HistoryConfig {
@@ -36,6 +42,7 @@ impl Default for HistoryConfig {
             // the subscriber's timeout is 120 s; a minute more for clocks
             poll_lag: Duration::from_secs(180),
             clock_skew: Duration::from_secs(300),
+            future_skew: auditlog::AcceptedWindow::default().future_skew,
         }
     }
 }
@@ -215,29 +222,28 @@ impl<B: BlobStore> History<B> {
                 && before_ref
                     .is_none_or(|(at, id)| (r.occurred_at, r.event_id.as_str()) < (*at, id))
         };
-        let mut rows = self
-            .scan(
-                tenant,
-                |files| {
-                    files
-                        .into_iter()
-                        .rev()
-                        .filter(|(d, _)| upper_day.is_none_or(|u| *d <= u))
-                        .filter(|(d, _)| lower_day.is_none_or(|l| *d >= l))
-                        .collect()
-                },
-                &keep,
-                Vec::new,
-                |out: &mut Vec<AuditRecord>, mut day| {
-                    day.sort_by(|a, b| {
-                        (b.occurred_at, b.event_id.as_str())
-                            .cmp(&(a.occurred_at, a.event_id.as_str()))
-                    });
-                    out.extend(day);
-                    out.len() <= limit
-                },
-            )
-            .await?;
+        let mut vanished = Vec::new();
+        let mut rows = None;
+        for _ in 0..READ_ATTEMPTS {
+            let days: Files = self
+                .files(tenant)
+                .await?
+                .into_iter()
+                .rev()
+                .filter(|(d, _)| upper_day.is_none_or(|u| *d <= u))
+                .filter(|(d, _)| lower_day.is_none_or(|l| *d >= l))
+                .collect();
+            match self.newest_first(tenant, days, limit + 1, &keep).await? {
+                Ok(r) => {
+                    rows = Some(r);
+                    break;
+                }
+                Err(key) => vanished.push(key),
+            }
+        }
+        let Some(mut rows) = rows else {
+            return Err(StorageError::Unstable { keys: vanished }.into());
+        };
         let more = rows.len() > limit;
         rows.truncate(limit);
         let next = match rows.last() {
@@ -255,6 +261,65 @@ impl<B: BlobStore> History<B> {
             _ => None,
         };
         Ok(Page { events: rows, next })
+    }
+
+    /// At least `want` rows passing `keep`, newest first (or all there are), reading
+    /// days newest first. Within a day, the tenant's parts are read, then its ingest
+    /// files newest-written first, stopping when the rows in hand are newer than
+    /// anything the remaining files can hold: a file written at `m` holds no event
+    /// that occurred after `m` plus the accepted future skew (and clock skew). A busy
+    /// tenant's first page then reads the last few ingest files, not the whole day.
+    async fn newest_first(
+        &self,
+        tenant: &TenantId,
+        days: Files,
+        want: usize,
+        keep: &(dyn Fn(&AuditRecord) -> bool + Sync),
+    ) -> Result<Result<Vec<AuditRecord>, String>, StorageError> {
+        let ahead = chrono::Duration::from_std(self.config.future_skew + self.config.clock_skew)
+            .unwrap_or(chrono::Duration::MAX);
+        let mut out: Vec<AuditRecord> = Vec::new();
+        for (_, files) in days {
+            let (mut ingest, parts): (Vec<ObjectInfo>, Vec<ObjectInfo>) = files
+                .into_iter()
+                .partition(|f| f.key.starts_with(INGEST_PREFIX));
+            // newest written first; unknown times first, as they cannot be skipped
+            ingest.sort_by_key(|f| {
+                std::cmp::Reverse(f.modified.map(|m| m.timestamp_micros()).unwrap_or(i64::MAX))
+            });
+            let mut day = Deduplicated::default();
+            for f in &parts {
+                if let Err(key) = self.reader.read_into(tenant, f, &mut day).await? {
+                    return Ok(Err(key));
+                }
+            }
+            let need = want.saturating_sub(out.len());
+            for f in &ingest {
+                if let Some(m) = f.modified {
+                    let bound = m + ahead;
+                    if day
+                        .rows()
+                        .filter(|r| r.occurred_at > bound && keep(r))
+                        .count()
+                        >= need
+                    {
+                        break;
+                    }
+                }
+                if let Err(key) = self.reader.read_into(tenant, f, &mut day).await? {
+                    return Ok(Err(key));
+                }
+            }
+            let mut rows: Vec<AuditRecord> = day.into_rows().filter(|r| keep(r)).collect();
+            rows.sort_by(|a, b| {
+                (b.occurred_at, b.event_id.as_str()).cmp(&(a.occurred_at, a.event_id.as_str()))
+            });
+            out.extend(rows);
+            if out.len() >= want {
+                break;
+            }
+        }
+        Ok(Ok(out))
     }
 
     /// The event with this id, payload included, if the tenant has one.
@@ -293,6 +358,12 @@ impl<B: BlobStore> History<B> {
     /// The first checkpoint: before every event.
     pub fn start(&self, tenant: &TenantId) -> String {
         self.seal_checkpoint(tenant, i64::MIN, "")
+    }
+
+    /// A checkpoint before every event accepted at or after `at`: where a SIEM that
+    /// starts today without the past begins.
+    pub fn checkpoint_at(&self, tenant: &TenantId, at: DateTime<Utc>) -> String {
+        self.seal_checkpoint(tenant, micros(at) - 1, AFTER_EVERY_ID)
     }
 
     fn seal_checkpoint(&self, tenant: &TenantId, ingested: i64, id: &str) -> String {
