@@ -212,6 +212,16 @@ impl AuditApi {
             .await
     }
 
+    /// The caller's export with this id: only an id we issued, under the caller's own
+    /// tenant, so another tenant's id names nothing here.
+    async fn export_of(&self, caller: &Caller, id: &str) -> Result<ExportStatus, ApiError> {
+        let id =
+            exports::parse_export_id(id).ok_or_else(|| ApiError::not_found("no such export"))?;
+        self.status(&caller.tenant, &id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("no such export"))
+    }
+
     async fn status(
         &self,
         tenant: &envelope::TenantId,
@@ -611,12 +621,7 @@ async fn get_export(State(api): Api, headers: HeaderMap, Path(id): Path<String>)
     let inner = async {
         let caller = api.caller(&headers).await?;
         caller.require(Scope::AuditExport)?;
-        let id =
-            exports::parse_export_id(&id).ok_or_else(|| ApiError::not_found("no such export"))?;
-        let status = api
-            .status(&caller.tenant, &id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("no such export"))?;
+        let status = api.export_of(&caller, &id).await?;
         Ok(json_response(
             StatusCode::OK,
             &status_body(&api, &caller.tenant, &status).await?,
@@ -634,13 +639,10 @@ async fn download_export(State(api): Api, headers: HeaderMap, Path(id): Path<Str
     let inner = async {
         let caller = api.caller(&headers).await?;
         caller.require(Scope::AuditExport)?;
-        let id =
-            exports::parse_export_id(&id).ok_or_else(|| ApiError::not_found("no such export"))?;
-        let status = api
-            .status(&caller.tenant, &id)
-            .await?
+        let status = Some(api.export_of(&caller, &id).await?)
             .filter(|s| s.status == JobState::Succeeded)
             .ok_or_else(|| ApiError::not_found("no finished export with this id"))?;
+        let id = status.id.clone();
         let key = exports::file_key(&caller.tenant, &id, status.format);
         let bytes = api
             .exports

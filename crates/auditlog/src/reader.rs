@@ -112,25 +112,13 @@ impl<B: BlobStore> TenantReader<B> {
         files: &[ObjectInfo],
         keep: &(dyn Fn(&AuditRecord) -> bool + Sync),
     ) -> Result<Result<Vec<AuditRecord>, String>, StorageError> {
-        let mut originals = Originals::default();
+        let mut rows = Deduplicated::default();
         for file in files {
-            let bytes = match self.blobs.get(&file.key).await {
-                Ok(b) => b,
-                Err(BlobError::NotFound(_)) => return Ok(Err(file.key.clone())),
-                Err(e) => return Err(e.into()),
-            };
-            let records =
-                decode_parquet(bytes, Some(tenant)).map_err(|source| StorageError::Codec {
-                    key: file.key.clone(),
-                    source,
-                })?;
-            for r in records {
-                if &r.tenant_id == tenant {
-                    originals.offer(r);
-                }
+            if let Err(key) = self.read_into(tenant, file, &mut rows).await? {
+                return Ok(Err(key));
             }
         }
-        Ok(Ok(originals.into_unsorted().filter(|r| keep(r)).collect()))
+        Ok(Ok(rows.into_rows().filter(|r| keep(r)).collect()))
     }
 
     /// Adds the rows of `tenant` in one file to `into`; `Ok(Err(key))` if it was gone.

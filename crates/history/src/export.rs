@@ -7,7 +7,7 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use envelope::TenantId;
 use serde::{Deserialize, Serialize};
 
@@ -105,8 +105,25 @@ fn csv_cell(out: &mut Vec<u8>, cell: &str) {
     }
 }
 
-fn time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+/// A time cell (RFC 3339, microseconds, UTC): never needs quoting.
+fn time_cell(out: &mut Vec<u8>, t: DateTime<Utc>) {
+    use std::io::Write;
+    let _ = write!(out, "{}", t.format("%Y-%m-%dT%H:%M:%S%.6fZ"));
+}
+
+fn opt(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("")
+}
+
+fn itoa_buf() -> String {
+    String::with_capacity(12)
+}
+
+fn fmt_i32(buf: &mut String, v: i32) -> &str {
+    use std::fmt::Write;
+    buf.clear();
+    let _ = write!(buf, "{v}");
+    buf.as_str()
 }
 
 /// Encodes rows of one format into a buffer.
@@ -141,38 +158,41 @@ impl RowWriter {
                 self.buf.push(b'\n');
             }
             ExportFormat::Csv => {
-                let opt = |v: &Option<String>| v.clone().unwrap_or_default();
-                let cells: [String; 24] = [
-                    r.event_id.as_str().to_owned(),
-                    time(r.occurred_at),
-                    time(r.ingested_at),
-                    r.event_type.clone(),
-                    r.schema_version.to_string(),
-                    r.action.clone(),
-                    r.outcome.clone(),
-                    r.actor_type.clone(),
-                    r.actor_id.clone(),
+                // cells straight into the buffer: no String per cell on the hot path
+                let mut n = itoa_buf();
+                let b = &mut self.buf;
+                csv_cell(b, r.event_id.as_str());
+                b.push(b',');
+                time_cell(b, r.occurred_at);
+                b.push(b',');
+                time_cell(b, r.ingested_at);
+                for cell in [r.event_type.as_str(), fmt_i32(&mut n, r.schema_version)] {
+                    b.push(b',');
+                    csv_cell(b, cell);
+                }
+                for cell in [
+                    r.action.as_str(),
+                    &r.outcome,
+                    &r.actor_type,
+                    &r.actor_id,
                     opt(&r.actor_name),
                     opt(&r.target_type),
                     opt(&r.target_id),
                     opt(&r.target_name),
-                    r.producer.clone(),
-                    r.source.clone(),
+                    &r.producer,
+                    &r.source,
                     opt(&r.correlation_id),
                     opt(&r.request_id),
                     opt(&r.source_ip),
                     opt(&r.user_agent),
-                    r.payload.clone(),
-                    r.payload_sha256.clone(),
-                    r.bus_event_id.clone(),
-                    r.account.clone(),
-                    r.region.clone(),
-                ];
-                for (i, c) in cells.iter().enumerate() {
-                    if i > 0 {
-                        self.buf.push(b',');
-                    }
-                    csv_cell(&mut self.buf, c);
+                    &r.payload,
+                    &r.payload_sha256,
+                    &r.bus_event_id,
+                    &r.account,
+                    &r.region,
+                ] {
+                    b.push(b',');
+                    csv_cell(b, cell);
                 }
                 self.buf.extend_from_slice(b"\r\n");
             }
@@ -255,19 +275,19 @@ impl<B: BlobStore> History<B> {
         format: ExportFormat,
         upload: &mut dyn ExportUpload,
     ) -> Result<u64, HistoryError> {
-        let days: Vec<NaiveDate> = self
-            .reader()
-            .files(tenant)
-            .await?
+        let mut listed = self.reader().files(tenant).await?;
+        let days: Vec<NaiveDate> = listed
             .days
-            .into_keys()
+            .keys()
+            .copied()
             .filter(|d| day_in(query, *d))
             .collect();
         let mut w = RowWriter::new(format);
         let mut rows = 0u64;
         let keep = |r: &AuditRecord| query.matches(r);
         for day in days {
-            let mut day_rows = self.read_day(tenant, day, &keep).await?;
+            let files = listed.days.remove(&day).unwrap_or_default();
+            let mut day_rows = self.read_day(tenant, day, files, &keep).await?;
             day_rows.sort_by(|a, b| {
                 (a.occurred_at, a.event_id.as_str()).cmp(&(b.occurred_at, b.event_id.as_str()))
             });
@@ -285,22 +305,28 @@ impl<B: BlobStore> History<B> {
         Ok(rows)
     }
 
-    /// One day's rows, listing again if compaction moved a file away meanwhile (its
-    /// rows stay in the same day).
+    /// One day's rows from the files listed for it, listing again if compaction moved
+    /// a file away meanwhile (its rows stay in the same day).
     async fn read_day(
         &self,
         tenant: &TenantId,
         day: NaiveDate,
+        mut files: Vec<auditlog::ObjectInfo>,
         keep: &(dyn Fn(&AuditRecord) -> bool + Sync),
     ) -> Result<Vec<AuditRecord>, StorageError> {
         let mut vanished = Vec::new();
         for _ in 0..READ_ATTEMPTS {
-            let mut files = self.reader().files(tenant).await?;
-            let files = files.days.remove(&day).unwrap_or_default();
             match self.reader().read_files(tenant, &files, keep).await? {
                 Ok(rows) => return Ok(rows),
                 Err(key) => vanished.push(key),
             }
+            files = self
+                .reader()
+                .files(tenant)
+                .await?
+                .days
+                .remove(&day)
+                .unwrap_or_default();
         }
         Err(StorageError::Unstable { keys: vanished })
     }
