@@ -59,6 +59,26 @@ pub async fn blob_store(store: &dyn BlobStore) {
         "a bare prefix matches ab/ too"
     );
     assert!(store.list("zzz/").await.unwrap().is_empty());
+    // the first keys, and the "directories" below a prefix
+    assert_eq!(
+        keys(store.list_first("a/", 2).await.unwrap()),
+        keys(store.list("a/").await.unwrap())[..2].to_vec()
+    );
+    assert_eq!(store.list_first("a/", 100).await.unwrap().len(), 3);
+    assert!(
+        store
+            .list("a/")
+            .await
+            .unwrap()
+            .iter()
+            .all(|o| o.modified.is_some()),
+        "listings carry last-modified times"
+    );
+    assert_eq!(
+        store.list_prefixes("a/").await.unwrap(),
+        vec!["a/b/".to_owned(), "a/c/".to_owned()]
+    );
+    assert!(store.list_prefixes("zzz/").await.unwrap().is_empty());
 
     assert!(matches!(
         store.get("a/b/missing.parquet").await,

@@ -95,6 +95,68 @@ impl BlobStore for S3BlobStore {
         Ok(out)
     }
 
+    async fn list_first(&self, prefix: &str, max: usize) -> Result<Vec<ObjectInfo>, BlobError> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        while out.len() < max {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .max_keys(i32::try_from((max - out.len()).min(1000)).unwrap_or(1000))
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| map(&e, prefix))?;
+            for o in page.contents() {
+                if let Some(key) = o.key() {
+                    out.push(ObjectInfo {
+                        key: key.to_owned(),
+                        size: o.size().unwrap_or(0).max(0) as u64,
+                        modified: o.last_modified().and_then(|t| {
+                            chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+                        }),
+                    });
+                }
+            }
+            match page.next_continuation_token() {
+                Some(t) if page.is_truncated().unwrap_or(false) => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        out.truncate(max);
+        Ok(out)
+    }
+
+    async fn list_prefixes(&self, prefix: &str) -> Result<Vec<String>, BlobError> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .delimiter("/")
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| map(&e, prefix))?;
+            out.extend(
+                page.common_prefixes()
+                    .iter()
+                    .filter_map(|p| p.prefix().map(str::to_owned)),
+            );
+            match page.next_continuation_token() {
+                Some(t) if page.is_truncated().unwrap_or(false) => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     async fn delete(&self, key: &str) -> Result<(), BlobError> {
         match self
             .client

@@ -468,7 +468,7 @@ fn decode_rows(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::record::tests::bus_event;
     use envelope::SchemaRegistry;

@@ -65,9 +65,12 @@ pub fn ingest_day_prefix(dt: NaiveDate) -> String {
     format!("{INGEST_PREFIX}dt={dt}/")
 }
 
-/// The ingest file of one invocation and day, named by its set of (tenant, event_id,
-/// payload hash). Reprocessing the same events writes the same key; a conflicting copy
-/// (same ids, another payload) must not, or its file would overwrite the original's.
+/// The ingest file of one invocation and day, named by its newest `occurred_at` and its
+/// set of (tenant, event_id, payload hash): `n<10^16 - 1 - newest µs>-<hash>.parquet`.
+/// - Reprocessing the same events writes the same key; a conflicting copy (same ids,
+///   another payload) must not, or its file would overwrite the original's.
+/// - Keys sort newest first, so one listing of the first keys finds a day's newest
+///   files, and a reader knows from the name alone that a file holds nothing newer.
 pub fn ingest_object_key(dt: NaiveDate, records: &[AuditRecord]) -> String {
     let mut keys: Vec<(&str, &str, &str)> = records
         .iter()
@@ -89,7 +92,32 @@ pub fn ingest_object_key(dt: NaiveDate, records: &[AuditRecord]) -> String {
         h.update(p.as_bytes());
         h.update(b"\n");
     }
-    format!("{}{}.parquet", ingest_day_prefix(dt), short_hex(h))
+    let newest = records
+        .iter()
+        .map(|r| r.occurred_at.timestamp_micros())
+        .max()
+        .unwrap_or(0)
+        .clamp(0, NEWEST_MAX);
+    format!(
+        "{}n{:016}-{}.parquet",
+        ingest_day_prefix(dt),
+        NEWEST_MAX - newest,
+        short_hex(h)
+    )
+}
+
+const NEWEST_MAX: i64 = 9_999_999_999_999_999;
+
+/// The newest `occurred_at` an ingest file holds, from its name (None for names of
+/// files written before names carried it).
+pub fn ingest_file_newest(key: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let name = key.rsplit('/').next()?;
+    let digits = name.strip_prefix('n')?.get(..16)?;
+    if name.as_bytes().get(17) != Some(&b'-') {
+        return None;
+    }
+    let inverted: i64 = digits.parse().ok()?;
+    chrono::DateTime::from_timestamp_micros(NEWEST_MAX - inverted)
 }
 
 /// A quarantined message, named by its reason and raw bytes, so a redelivery of the same
@@ -159,6 +187,19 @@ mod tests {
         );
         let ik = ingest_object_key(d, &[]);
         assert_eq!(ObjectKey::parse(&ik).unwrap(), ObjectKey::Ingest { dt: d });
+        // ingest names carry their newest occurred_at, and sort newest first
+        let mut a = crate::codec::tests::records(1, &["acme"]);
+        let mut b = a.clone();
+        a[0].occurred_at = chrono::DateTime::from_timestamp(1_763_719_200, 123_456_000).unwrap();
+        b[0].occurred_at = a[0].occurred_at + chrono::Duration::microseconds(1);
+        let (ka, kb) = (ingest_object_key(d, &a), ingest_object_key(d, &b));
+        assert_eq!(ingest_file_newest(&ka), Some(a[0].occurred_at));
+        assert_eq!(ingest_file_newest(&kb), Some(b[0].occurred_at));
+        assert!(kb < ka, "{kb} should sort before {ka}");
+        assert_eq!(
+            ingest_file_newest("ingest/dt=2026-11-21/0123abcd.parquet"),
+            None
+        );
         for bad in [
             "audit/tenant_id=../dt=2026-11-21/x.parquet",
             "audit/tenant=acme/dt=2026-11-21/x.parquet",

@@ -91,6 +91,30 @@ pub trait BlobStore: Send + Sync {
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, BlobError>;
     /// Deleting a missing object succeeds.
     async fn delete(&self, key: &str) -> Result<(), BlobError>;
+
+    /// The first `max` objects under `prefix`, by key (S3: one request per 1,000).
+    async fn list_first(&self, prefix: &str, max: usize) -> Result<Vec<ObjectInfo>, BlobError> {
+        let mut all = self.list(prefix).await?;
+        all.truncate(max);
+        Ok(all)
+    }
+
+    /// The "directories" right below `prefix` (`<prefix><segment>/`), sorted (S3: a
+    /// delimiter listing, one request per 1,000).
+    async fn list_prefixes(&self, prefix: &str) -> Result<Vec<String>, BlobError> {
+        let mut out: Vec<String> = Vec::new();
+        for o in self.list(prefix).await? {
+            if let Some(rest) = o.key.strip_prefix(prefix)
+                && let Some((segment, _)) = rest.split_once('/')
+            {
+                let dir = format!("{prefix}{segment}/");
+                if out.last() != Some(&dir) {
+                    out.push(dir);
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 #[async_trait]
@@ -106,6 +130,12 @@ impl<T: BlobStore + ?Sized> BlobStore for std::sync::Arc<T> {
     }
     async fn delete(&self, key: &str) -> Result<(), BlobError> {
         (**self).delete(key).await
+    }
+    async fn list_first(&self, prefix: &str, max: usize) -> Result<Vec<ObjectInfo>, BlobError> {
+        (**self).list_first(prefix, max).await
+    }
+    async fn list_prefixes(&self, prefix: &str) -> Result<Vec<String>, BlobError> {
+        (**self).list_prefixes(prefix).await
     }
 }
 

@@ -85,6 +85,10 @@ impl<B: BlobStore> TenantReader<B> {
         Err(StorageError::Unstable { keys: vanished })
     }
 
+    pub fn blobs(&self) -> &B {
+        &self.blobs
+    }
+
     /// Every file that may hold rows of `tenant`, by day (`dt`): its tenant-tier parts,
     /// and the ingest files of every day (which hold many tenants). Two listings.
     pub async fn files(&self, tenant: &TenantId) -> Result<TenantFiles, StorageError> {

@@ -99,6 +99,20 @@ impl<B: BlobStore> BlobStore for Metered<B> {
         self.n.delete.fetch_add(1, Ordering::Relaxed);
         self.inner.delete(key).await
     }
+    async fn list_first(&self, prefix: &str, max: usize) -> Result<Vec<ObjectInfo>, BlobError> {
+        let out = self.inner.list_first(prefix, max).await?;
+        self.n
+            .list
+            .fetch_add((out.len() as u64).div_ceil(1000).max(1), Ordering::Relaxed);
+        Ok(out)
+    }
+    async fn list_prefixes(&self, prefix: &str) -> Result<Vec<String>, BlobError> {
+        let out = self.inner.list_prefixes(prefix).await?;
+        self.n
+            .list
+            .fetch_add((out.len() as u64).div_ceil(1000).max(1), Ordering::Relaxed);
+        Ok(out)
+    }
 }
 
 /// What a worker process reports.

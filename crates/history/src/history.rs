@@ -225,11 +225,10 @@ impl<B: BlobStore> History<B> {
         let mut vanished = Vec::new();
         let mut rows = None;
         for _ in 0..READ_ATTEMPTS {
-            let days: Files = self
-                .files(tenant)
+            let days: Vec<(NaiveDate, DayFiles)> = self
+                .days_newest_first(tenant)
                 .await?
                 .into_iter()
-                .rev()
                 .filter(|(d, _)| upper_day.is_none_or(|u| *d <= u))
                 .filter(|(d, _)| lower_day.is_none_or(|l| *d >= l))
                 .collect();
@@ -263,51 +262,105 @@ impl<B: BlobStore> History<B> {
         Ok(Page { events: rows, next })
     }
 
+    /// The days that may hold the tenant's rows, newest first, with its parts of each:
+    /// one listing of its parts and one of the ingest tier's days, whatever their size.
+    async fn days_newest_first(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<(NaiveDate, DayFiles)>, StorageError> {
+        let blobs = self.reader.blobs();
+        let mut days: std::collections::BTreeMap<NaiveDate, DayFiles> = Default::default();
+        for o in blobs.list(&auditlog::tenant_prefix(tenant)).await? {
+            if let Ok(auditlog::ObjectKey::Tenant { partition }) =
+                auditlog::ObjectKey::parse(&o.key)
+                && &partition.tenant == tenant
+            {
+                days.entry(partition.dt).or_default().parts.push(o);
+            }
+        }
+        for dir in blobs.list_prefixes(INGEST_PREFIX).await? {
+            let day = dir
+                .strip_prefix(INGEST_PREFIX)
+                .and_then(|d| d.strip_prefix("dt="))
+                .and_then(|d| d.strip_suffix('/'))
+                .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+            if let Some(day) = day {
+                days.entry(day).or_default().ingest_dir = Some(dir);
+            }
+        }
+        Ok(days.into_iter().rev().collect())
+    }
+
     /// At least `want` rows passing `keep`, newest first (or all there are), reading
-    /// days newest first. Within a day, the tenant's parts are read, then its ingest
-    /// files newest-written first, stopping when the rows in hand are newer than
-    /// anything the remaining files can hold: a file written at `m` holds no event
-    /// that occurred after `m` plus the accepted future skew (and clock skew). A busy
-    /// tenant's first page then reads the last few ingest files, not the whole day.
+    /// days newest first. Within a day, the tenant's parts are read, then the ingest
+    /// files newest first (their names sort by their newest occurred_at, which they
+    /// carry), stopping when the rows in hand are newer than anything the remaining
+    /// files hold. A busy tenant's first page lists the day's first 1,000 ingest files
+    /// and reads its newest few, not the whole day.
     async fn newest_first(
         &self,
         tenant: &TenantId,
-        days: Files,
+        days: Vec<(NaiveDate, DayFiles)>,
         want: usize,
         keep: &(dyn Fn(&AuditRecord) -> bool + Sync),
     ) -> Result<Result<Vec<AuditRecord>, String>, StorageError> {
         let ahead = chrono::Duration::from_std(self.config.future_skew + self.config.clock_skew)
             .unwrap_or(chrono::Duration::MAX);
+        // the newest a file can hold: from its name, else from when it was written
+        let newest = |f: &ObjectInfo| {
+            auditlog::ingest_file_newest(&f.key).or_else(|| f.modified.map(|m| m + ahead))
+        };
+        let blobs = self.reader.blobs();
         let mut out: Vec<AuditRecord> = Vec::new();
         for (_, files) in days {
-            let (mut ingest, parts): (Vec<ObjectInfo>, Vec<ObjectInfo>) = files
-                .into_iter()
-                .partition(|f| f.key.starts_with(INGEST_PREFIX));
-            // newest written first; unknown times first, as they cannot be skipped
-            ingest.sort_by_key(|f| {
-                std::cmp::Reverse(f.modified.map(|m| m.timestamp_micros()).unwrap_or(i64::MAX))
-            });
             let mut day = Deduplicated::default();
-            for f in &parts {
+            for f in &files.parts {
                 if let Err(key) = self.reader.read_into(tenant, f, &mut day).await? {
                     return Ok(Err(key));
                 }
             }
             let need = want.saturating_sub(out.len());
-            for f in &ingest {
-                if let Some(m) = f.modified {
-                    let bound = m + ahead;
-                    if day
-                        .rows()
-                        .filter(|r| r.occurred_at > bound && keep(r))
-                        .count()
-                        >= need
+            if let Some(dir) = &files.ingest_dir {
+                // names carrying their newest time first, in that order; a file without
+                // one (an older name) is never skipped
+                let by_newest = |files: &mut [ObjectInfo]| {
+                    files.sort_by_key(|f| {
+                        std::cmp::Reverse(newest(f).map_or(i64::MAX, |t| t.timestamp_micros()))
+                    })
+                };
+                let mut listed = blobs.list_first(dir, FIRST_LISTING).await?;
+                let mut complete = listed.len() < FIRST_LISTING;
+                by_newest(&mut listed);
+                let mut read = std::collections::HashSet::new();
+                let mut i = 0;
+                loop {
+                    if i == listed.len() {
+                        if complete {
+                            break;
+                        }
+                        // more than the first listing: the rest of the day
+                        listed = blobs.list(dir).await?;
+                        listed.retain(|f| !read.contains(&f.key));
+                        by_newest(&mut listed);
+                        complete = true;
+                        i = 0;
+                        continue;
+                    }
+                    let f = &listed[i];
+                    i += 1;
+                    if let Some(bound) = newest(f)
+                        && day
+                            .rows()
+                            .filter(|r| r.occurred_at > bound && keep(r))
+                            .count()
+                            >= need
                     {
                         break;
                     }
-                }
-                if let Err(key) = self.reader.read_into(tenant, f, &mut day).await? {
-                    return Ok(Err(key));
+                    if let Err(key) = self.reader.read_into(tenant, f, &mut day).await? {
+                        return Ok(Err(key));
+                    }
+                    read.insert(f.key.clone());
                 }
             }
             let mut rows: Vec<AuditRecord> = day.into_rows().filter(|r| keep(r)).collect();
@@ -465,6 +518,17 @@ impl<B: BlobStore> History<B> {
             horizon,
         })
     }
+}
+
+/// Ingest files listed at first for a day (one S3 request).
+const FIRST_LISTING: usize = 1000;
+
+/// One day's files for a newest-first read: the tenant's parts, and the ingest tier's
+/// directory for the day if it has one (listed only when the read gets to the day).
+#[derive(Debug, Default)]
+struct DayFiles {
+    parts: Vec<ObjectInfo>,
+    ingest_dir: Option<String>,
 }
 
 /// Most events one poll returns: SIEMs catch up in big pages.

@@ -472,9 +472,9 @@ async fn the_first_page_of_a_busy_day_reads_only_its_newest_files() {
         .unwrap();
     let read = blobs.get_count() - before;
     assert_eq!(page.events.len(), 50);
-    // 50 rows are in the newest 3 files; the skew bound adds the files written within
-    // 20 minutes of the 50th row: still a handful, not 40
-    assert!(read <= 8, "the first page read {read} of 40 files");
+    // 50 rows are in the newest 3 files, and the names say the 4th holds nothing newer
+    // than the 50th row: 3 files read of 40
+    assert_eq!(read, 3, "the first page read {read} of 40 files");
     // and every row comes, once, newest first
     all.sort();
     let want: Vec<String> = all
