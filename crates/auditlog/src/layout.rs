@@ -92,14 +92,11 @@ pub fn ingest_object_key(dt: NaiveDate, records: &[AuditRecord]) -> String {
         h.update(p.as_bytes());
         h.update(b"\n");
     }
-    let newest = records
-        .iter()
-        .map(|r| r.occurred_at.timestamp_micros())
-        .max()
-        .unwrap_or(0)
-        .clamp(0, NEWEST_MAX);
+    let times = || records.iter().map(|r| r.occurred_at.timestamp_micros());
+    let newest = times().max().unwrap_or(0).clamp(0, NEWEST_MAX);
+    let oldest = times().min().unwrap_or(0).clamp(0, NEWEST_MAX);
     format!(
-        "{}n{:016}-{}.parquet",
+        "{}n{:016}-{oldest:016}-{}.parquet",
         ingest_day_prefix(dt),
         NEWEST_MAX - newest,
         short_hex(h)
@@ -108,16 +105,29 @@ pub fn ingest_object_key(dt: NaiveDate, records: &[AuditRecord]) -> String {
 
 const NEWEST_MAX: i64 = 9_999_999_999_999_999;
 
-/// The newest `occurred_at` an ingest file holds, from its name (None for names of
-/// files written before names carried it).
-pub fn ingest_file_newest(key: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+/// The (oldest, newest) `occurred_at` an ingest file holds, from its name (None for
+/// names of files written before names carried them).
+pub fn ingest_file_span(
+    key: &str,
+) -> Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> {
     let name = key.rsplit('/').next()?;
-    let digits = name.strip_prefix('n')?.get(..16)?;
-    if name.as_bytes().get(17) != Some(&b'-') {
+    let rest = name.strip_prefix('n')?;
+    let (inverted, rest) = rest.split_once('-')?;
+    let (oldest, _) = rest.split_once('-')?;
+    if inverted.len() != 16 || oldest.len() != 16 {
         return None;
     }
-    let inverted: i64 = digits.parse().ok()?;
-    chrono::DateTime::from_timestamp_micros(NEWEST_MAX - inverted)
+    let newest = NEWEST_MAX - inverted.parse::<i64>().ok()?;
+    let oldest: i64 = oldest.parse().ok()?;
+    Some((
+        chrono::DateTime::from_timestamp_micros(oldest)?,
+        chrono::DateTime::from_timestamp_micros(newest)?,
+    ))
+}
+
+/// The newest `occurred_at` an ingest file holds, from its name.
+pub fn ingest_file_newest(key: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    ingest_file_span(key).map(|(_, newest)| newest)
 }
 
 /// A quarantined message, named by its reason and raw bytes, so a redelivery of the same
@@ -194,6 +204,10 @@ mod tests {
         b[0].occurred_at = a[0].occurred_at + chrono::Duration::microseconds(1);
         let (ka, kb) = (ingest_object_key(d, &a), ingest_object_key(d, &b));
         assert_eq!(ingest_file_newest(&ka), Some(a[0].occurred_at));
+        assert_eq!(
+            ingest_file_span(&ka),
+            Some((a[0].occurred_at, a[0].occurred_at))
+        );
         assert_eq!(ingest_file_newest(&kb), Some(b[0].occurred_at));
         assert!(kb < ka, "{kb} should sort before {ka}");
         assert_eq!(

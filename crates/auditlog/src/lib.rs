@@ -31,7 +31,7 @@ pub use codec::{
 pub use compaction::{CompactionReport, Compactor, CompactorConfig, DayFailure};
 pub use layout::{
     AUDIT_PREFIX, INGEST_PREFIX, KeyError, ObjectKey, PartitionKey, QUARANTINE_PREFIX,
-    ingest_file_newest, ingest_object_key, quarantine_object_key, tenant_prefix,
+    ingest_file_newest, ingest_file_span, ingest_object_key, quarantine_object_key, tenant_prefix,
 };
 pub use ports::{
     BlobError, BlobStore, CatalogError, ClaimContext, ClaimOutcome, ClaimRequest, Clock,

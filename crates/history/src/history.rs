@@ -232,7 +232,11 @@ impl<B: BlobStore> History<B> {
                 .filter(|(d, _)| upper_day.is_none_or(|u| *d <= u))
                 .filter(|(d, _)| lower_day.is_none_or(|l| *d >= l))
                 .collect();
-            match self.newest_first(tenant, days, limit + 1, &keep).await? {
+            let below = before.as_ref().map(|(at, _)| *at);
+            match self
+                .newest_first(tenant, days, limit + 1, below, &keep)
+                .await?
+            {
                 Ok(r) => {
                     rows = Some(r);
                     break;
@@ -302,6 +306,7 @@ impl<B: BlobStore> History<B> {
         tenant: &TenantId,
         days: Vec<(NaiveDate, DayFiles)>,
         want: usize,
+        below: Option<DateTime<Utc>>,
         keep: &(dyn Fn(&AuditRecord) -> bool + Sync),
     ) -> Result<Result<Vec<AuditRecord>, String>, StorageError> {
         let ahead = chrono::Duration::from_std(self.config.future_skew + self.config.clock_skew)
@@ -348,6 +353,13 @@ impl<B: BlobStore> History<B> {
                     }
                     let f = &listed[i];
                     i += 1;
+                    // every row newer than the cursor: nothing for this page
+                    if let (Some((oldest, _)), Some(b)) =
+                        (auditlog::ingest_file_span(&f.key), below)
+                        && oldest > b
+                    {
+                        continue;
+                    }
                     if let Some(bound) = newest(f)
                         && day
                             .rows()
