@@ -23,6 +23,16 @@ impl S3BlobStore {
     }
 }
 
+fn object_info(o: &aws_sdk_s3::types::Object) -> Option<ObjectInfo> {
+    Some(ObjectInfo {
+        key: o.key()?.to_owned(),
+        size: o.size().unwrap_or(0).max(0) as u64,
+        modified: o
+            .last_modified()
+            .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
+    })
+}
+
 pub(crate) fn map<E: OperationError>(e: &AwsError<E>, key: &str) -> BlobError {
     match classify(e) {
         Kind::NotFound => BlobError::NotFound(key.to_owned()),
@@ -75,17 +85,7 @@ impl BlobStore for S3BlobStore {
                 .send()
                 .await
                 .map_err(|e| map(&e, prefix))?;
-            for o in page.contents() {
-                if let Some(key) = o.key() {
-                    out.push(ObjectInfo {
-                        key: key.to_owned(),
-                        size: o.size().unwrap_or(0).max(0) as u64,
-                        modified: o.last_modified().and_then(|t| {
-                            chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
-                        }),
-                    });
-                }
-            }
+            out.extend(page.contents().iter().filter_map(object_info));
             match page.next_continuation_token() {
                 Some(t) if page.is_truncated().unwrap_or(false) => token = Some(t.to_owned()),
                 _ => break,
@@ -109,17 +109,7 @@ impl BlobStore for S3BlobStore {
                 .send()
                 .await
                 .map_err(|e| map(&e, prefix))?;
-            for o in page.contents() {
-                if let Some(key) = o.key() {
-                    out.push(ObjectInfo {
-                        key: key.to_owned(),
-                        size: o.size().unwrap_or(0).max(0) as u64,
-                        modified: o.last_modified().and_then(|t| {
-                            chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
-                        }),
-                    });
-                }
-            }
+            out.extend(page.contents().iter().filter_map(object_info));
             match page.next_continuation_token() {
                 Some(t) if page.is_truncated().unwrap_or(false) => token = Some(t.to_owned()),
                 _ => break,
