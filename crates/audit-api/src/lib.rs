@@ -337,21 +337,14 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
     responses((status = 200, body = openapi::EventPage, description = "A page; `Link: <...>; rel=\"next\"` when there is more"),
         (status = 400, body = openapi::ErrorBody), (status = 401, body = openapi::ErrorBody),
         (status = 403, body = openapi::ErrorBody), (status = 503, body = openapi::ErrorBody)))]
-async fn list_events(State(api): Api, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
-    match list_events_inner(&api, &headers, &raw).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn list_events_inner(
-    api: &AuditApi,
-    headers: &HeaderMap,
-    raw: &Option<String>,
+async fn list_events(
+    State(api): Api,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let caller = api.caller(headers).await?;
+    let caller = api.caller(&headers).await?;
     caller.require(Scope::AuditRead)?;
-    let pairs = pairs(raw);
+    let pairs = pairs(&raw);
     let query = EventQuery::from_pairs(
         pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         &["limit", "cursor"],
@@ -408,25 +401,26 @@ async fn list_events_inner(
     params(("id" = String, Path, description = "The event id")),
     responses((status = 200, body = history::EventView<'static>), (status = 404, body = openapi::ErrorBody),
         (status = 401, body = openapi::ErrorBody)))]
-async fn get_event(State(api): Api, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let inner = async {
-        let caller = api.caller(&headers).await?;
-        caller.require(Scope::AuditRead)?;
-        let Some(r) = api.history.get(&caller.tenant, &id).await? else {
-            return Err(ApiError::not_found(format!(
-                "no event {id:?} in this tenant's log"
-            )));
-        };
-        api.record(
-            &caller,
-            trail::LOG_VIEWED,
-            json!({"action": "viewed", "target": {"type": "audit_event", "id": r.event_id},
-                   "view": "event", "results": 1}),
-        )
-        .await?;
-        Ok(json_response(StatusCode::OK, &json!(EventView::full(&r))))
+async fn get_event(
+    State(api): Api,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let caller = api.caller(&headers).await?;
+    caller.require(Scope::AuditRead)?;
+    let Some(r) = api.history.get(&caller.tenant, &id).await? else {
+        return Err(ApiError::not_found(format!(
+            "no event {id:?} in this tenant's log"
+        )));
     };
-    inner.await.unwrap_or_else(|e: ApiError| e.into_response())
+    api.record(
+        &caller,
+        trail::LOG_VIEWED,
+        json!({"action": "viewed", "target": {"type": "audit_event", "id": r.event_id},
+                   "view": "event", "results": 1}),
+    )
+    .await?;
+    Ok(json_response(StatusCode::OK, &json!(EventView::full(&r))))
 }
 
 /// Every event in the order it was accepted, after a checkpoint: a late event with an
@@ -434,70 +428,69 @@ async fn get_event(State(api): Api, headers: HeaderMap, Path(id): Path<String>) 
 #[utoipa::path(get, path = "/v1/events/stream", tag = "events", params(openapi::StreamParams),
     responses((status = 200, body = openapi::StreamPage), (status = 400, body = openapi::ErrorBody),
         (status = 401, body = openapi::ErrorBody)))]
-async fn stream_events(State(api): Api, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
-    let inner = async {
-        let caller = api.caller(&headers).await?;
-        caller.require(Scope::AuditRead)?;
-        let pairs = pairs(&raw);
-        if let Some((k, _)) = pairs
-            .iter()
-            .find(|(k, _)| !["after", "since", "limit"].contains(&k.as_str()))
-        {
+async fn stream_events(
+    State(api): Api,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let caller = api.caller(&headers).await?;
+    caller.require(Scope::AuditRead)?;
+    let pairs = pairs(&raw);
+    if let Some((k, _)) = pairs
+        .iter()
+        .find(|(k, _)| !["after", "since", "limit"].contains(&k.as_str()))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!("query parameter `{k}` is not a parameter of the stream (after, since, limit)"),
+        ));
+    }
+    let limit = limit(&pairs, MAX_LIMIT, MAX_POLL_LIMIT)?;
+    let after = param(&pairs, "after").filter(|a| !a.is_empty());
+    let since = match (after, param(&pairs, "since")) {
+        (Some(_), Some(_)) => {
             return Err(ApiError::bad_request(
                 "invalid_parameter",
-                format!(
-                    "query parameter `{k}` is not a parameter of the stream (after, since, limit)"
-                ),
+                "give `after` (a checkpoint) or `since` (a time to start from), not both",
             ));
         }
-        let limit = limit(&pairs, MAX_LIMIT, MAX_POLL_LIMIT)?;
-        let after = param(&pairs, "after").filter(|a| !a.is_empty());
-        let since = match (after, param(&pairs, "since")) {
-            (Some(_), Some(_)) => {
-                return Err(ApiError::bad_request(
-                    "invalid_parameter",
-                    "give `after` (a checkpoint) or `since` (a time to start from), not both",
-                ));
-            }
-            (None, Some(t)) => Some(api.history.checkpoint_at(
-                &caller.tenant,
-                history::query::parse_time("since", t).map_err(history::HistoryError::from)?,
-            )),
-            _ => None,
-        };
-        let page = api
-            .history
-            .poll(
-                &caller.tenant,
-                after.or(since.as_deref()),
-                limit,
-                api.clock.now(),
-            )
-            .await?;
-        // a poll is recorded when it delivers something other than these very records,
-        // so that a poller does not feed on its own trail
-        let delivered = page
-            .events
-            .iter()
-            .filter(|r| !r.event_type.starts_with("audit.log."))
-            .count();
-        if delivered > 0 {
-            api.record(
-                &caller,
-                trail::LOG_VIEWED,
-                json!({"action": "viewed", "target": {"type": "audit_log", "id": caller.tenant},
-                       "view": "stream", "results": page.events.len()}),
-            )
-            .await?;
-        }
-        let events: Vec<EventView> = page.events.iter().map(EventView::full).collect();
-        Ok(json_response(
-            StatusCode::OK,
-            &json!({"events": events, "next": page.next,
-                    "horizon": page.horizon.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)}),
-        ))
+        (None, Some(t)) => Some(api.history.checkpoint_at(
+            &caller.tenant,
+            history::query::parse_time("since", t).map_err(history::HistoryError::from)?,
+        )),
+        _ => None,
     };
-    inner.await.unwrap_or_else(|e: ApiError| e.into_response())
+    let page = api
+        .history
+        .poll(
+            &caller.tenant,
+            after.or(since.as_deref()),
+            limit,
+            api.clock.now(),
+        )
+        .await?;
+    // a poll is recorded when it delivers something other than these very records,
+    // so that a poller does not feed on its own trail
+    let delivered = page
+        .events
+        .iter()
+        .filter(|r| !r.event_type.starts_with("audit.log."))
+        .count();
+    if delivered > 0 {
+        api.record(
+            &caller,
+            trail::LOG_VIEWED,
+            json!({"action": "viewed", "target": {"type": "audit_log", "id": caller.tenant},
+                       "view": "stream", "results": page.events.len()}),
+        )
+        .await?;
+    }
+    let events: Vec<EventView> = page.events.iter().map(EventView::full).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"events": events, "next": page.next,
+                    "horizon": page.horizon.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)}),
+    ))
 }
 
 /// `POST /v1/exports` body: the filters (as in `GET /v1/events`) and `format`.
@@ -536,54 +529,55 @@ fn export_request(body: &[u8]) -> Result<(EventQuery, ExportFormat), ApiError> {
 #[utoipa::path(post, path = "/v1/exports", tag = "exports", request_body = openapi::ExportRequest,
     responses((status = 201, body = ExportStatus), (status = 202, body = ExportStatus),
         (status = 400, body = openapi::ErrorBody), (status = 403, body = openapi::ErrorBody)))]
-async fn create_export(State(api): Api, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    let inner = async {
-        let caller = api.caller(&headers).await?;
-        caller.require(Scope::AuditExport)?;
-        let (query, format) = export_request(&body)?;
-        let job = ExportJob {
-            id: uuid::Uuid::new_v4().hyphenated().to_string(),
-            tenant: caller.tenant.clone(),
-            query,
-            format,
-            requested_by: caller.actor.clone(),
-            created_at: api.clock.now(),
-        };
-        let queued = ExportStatus::of(&job, JobState::Queued);
-        // the request is recorded before any row leaves
-        api.record(&caller, trail::LOG_EXPORTED, export_payload(&queued))
-            .await?;
-        let size = api.history.export_size(&job.tenant, &job.query).await?;
-        let location = format!("/v1/exports/{}", job.id);
-        if size <= api.inline_export_bytes {
-            let status = api.run_export(&job).await;
-            let body = status_body(&api, &caller.tenant, &status).await?;
-            let code = if status.status == JobState::Succeeded {
-                StatusCode::CREATED
-            } else {
-                StatusCode::INTERNAL_SERVER_ERROR
-            };
-            return Ok(with_location(json_response(code, &body), &location));
-        }
-        api.put_status(&caller.tenant, &queued)
-            .await
-            .map_err(|e| ApiError::unavailable(e.to_string()))?;
-        match &api.queue {
-            Some(q) => q.submit(&job).await.map_err(ApiError::unavailable)?,
-            None => {
-                let api = api.clone();
-                tokio::spawn(async move {
-                    api.run_export(&job).await;
-                });
-            }
-        }
-        let body = status_body(&api, &caller.tenant, &queued).await?;
-        Ok(with_location(
-            json_response(StatusCode::ACCEPTED, &body),
-            &location,
-        ))
+async fn create_export(
+    State(api): Api,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let caller = api.caller(&headers).await?;
+    caller.require(Scope::AuditExport)?;
+    let (query, format) = export_request(&body)?;
+    let job = ExportJob {
+        id: uuid::Uuid::new_v4().hyphenated().to_string(),
+        tenant: caller.tenant.clone(),
+        query,
+        format,
+        requested_by: caller.actor.clone(),
+        created_at: api.clock.now(),
     };
-    inner.await.unwrap_or_else(|e: ApiError| e.into_response())
+    let queued = ExportStatus::of(&job, JobState::Queued);
+    // the request is recorded before any row leaves
+    api.record(&caller, trail::LOG_EXPORTED, export_payload(&queued))
+        .await?;
+    let size = api.history.export_size(&job.tenant, &job.query).await?;
+    let location = format!("/v1/exports/{}", job.id);
+    if size <= api.inline_export_bytes {
+        let status = api.run_export(&job).await;
+        let body = status_body(&api, &caller.tenant, &status).await?;
+        let code = if status.status == JobState::Succeeded {
+            StatusCode::CREATED
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
+        return Ok(with_location(json_response(code, &body), &location));
+    }
+    api.put_status(&caller.tenant, &queued)
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    match &api.queue {
+        Some(q) => q.submit(&job).await.map_err(ApiError::unavailable)?,
+        None => {
+            let api = api.clone();
+            tokio::spawn(async move {
+                api.run_export(&job).await;
+            });
+        }
+    }
+    let body = status_body(&api, &caller.tenant, &queued).await?;
+    Ok(with_location(
+        json_response(StatusCode::ACCEPTED, &body),
+        &location,
+    ))
 }
 
 fn with_location(mut r: Response, location: &str) -> Response {
@@ -617,17 +611,18 @@ async fn status_body(
 #[utoipa::path(get, path = "/v1/exports/{id}", tag = "exports",
     params(("id" = String, Path, description = "The export id")),
     responses((status = 200, body = ExportStatus), (status = 404, body = openapi::ErrorBody)))]
-async fn get_export(State(api): Api, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let inner = async {
-        let caller = api.caller(&headers).await?;
-        caller.require(Scope::AuditExport)?;
-        let status = api.export_of(&caller, &id).await?;
-        Ok(json_response(
-            StatusCode::OK,
-            &status_body(&api, &caller.tenant, &status).await?,
-        ))
-    };
-    inner.await.unwrap_or_else(|e: ApiError| e.into_response())
+async fn get_export(
+    State(api): Api,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let caller = api.caller(&headers).await?;
+    caller.require(Scope::AuditExport)?;
+    let status = api.export_of(&caller, &id).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &status_body(&api, &caller.tenant, &status).await?,
+    ))
 }
 
 /// The export file, where the store has no presigned URLs (the embedded store).
@@ -635,33 +630,34 @@ async fn get_export(State(api): Api, headers: HeaderMap, Path(id): Path<String>)
     params(("id" = String, Path, description = "The export id")),
     responses((status = 200, description = "The CSV or NDJSON file", content_type = "text/csv"),
         (status = 404, body = openapi::ErrorBody)))]
-async fn download_export(State(api): Api, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let inner = async {
-        let caller = api.caller(&headers).await?;
-        caller.require(Scope::AuditExport)?;
-        let status = Some(api.export_of(&caller, &id).await?)
-            .filter(|s| s.status == JobState::Succeeded)
-            .ok_or_else(|| ApiError::not_found("no finished export with this id"))?;
-        let id = status.id.clone();
-        let key = exports::file_key(&caller.tenant, &id, status.format);
-        let bytes = api
-            .exports
-            .read(&key)
-            .await
-            .map_err(|e| ApiError::unavailable(e.to_string()))?;
-        let name = format!("audit-{}-{id}.{}", caller.tenant, status.format.extension());
-        let mut r = Response::new(Body::from(bytes));
-        let h = r.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(status.format.content_type()),
-        );
-        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
-            h.insert(header::CONTENT_DISPOSITION, v);
-        }
-        Ok(r)
-    };
-    inner.await.unwrap_or_else(|e: ApiError| e.into_response())
+async fn download_export(
+    State(api): Api,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let caller = api.caller(&headers).await?;
+    caller.require(Scope::AuditExport)?;
+    let status = Some(api.export_of(&caller, &id).await?)
+        .filter(|s| s.status == JobState::Succeeded)
+        .ok_or_else(|| ApiError::not_found("no finished export with this id"))?;
+    let id = status.id.clone();
+    let key = exports::file_key(&caller.tenant, &id, status.format);
+    let bytes = api
+        .exports
+        .read(&key)
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let name = format!("audit-{}-{id}.{}", caller.tenant, status.format.extension());
+    let mut r = Response::new(Body::from(bytes));
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(status.format.content_type()),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(r)
 }
 
 async fn viewer_page(State(api): Api) -> Response {
@@ -679,21 +675,19 @@ async fn viewer_file(State(api): Api, Path(file): Path<String>) -> Response {
 #[utoipa::path(post, path = "/v1/viewer/session", tag = "viewer", security(()),
     request_body = openapi::SessionRequest,
     responses((status = 201, body = Session), (status = 401, body = openapi::ErrorBody)))]
-async fn viewer_session(State(api): Api, body: axum::body::Bytes) -> Response {
-    let inner = async {
-        let v: Value = serde_json::from_slice(&body).map_err(|_| {
-            ApiError::bad_request("invalid_body", "send {\"viewer_token\": \"<jwt>\"}")
-        })?;
-        let token = v["viewer_token"].as_str().ok_or_else(|| {
-            ApiError::bad_request("invalid_body", "send {\"viewer_token\": \"<jwt>\"}")
-        })?;
-        let now = api.clock.now();
-        let session = api.auth.exchange(token, now).await?;
-        let caller = api
-            .auth
-            .caller(Some(&format!("Bearer {}", session.session_token)), now)
-            .await?;
-        api.record(
+async fn viewer_session(State(api): Api, body: axum::body::Bytes) -> Result<Response, ApiError> {
+    let v: Value = serde_json::from_slice(&body)
+        .map_err(|_| ApiError::bad_request("invalid_body", "send {\"viewer_token\": \"<jwt>\"}"))?;
+    let token = v["viewer_token"].as_str().ok_or_else(|| {
+        ApiError::bad_request("invalid_body", "send {\"viewer_token\": \"<jwt>\"}")
+    })?;
+    let now = api.clock.now();
+    let session = api.auth.exchange(token, now).await?;
+    let caller = api
+        .auth
+        .caller(Some(&format!("Bearer {}", session.session_token)), now)
+        .await?;
+    api.record(
             &caller,
             trail::TOKEN_CREATED,
             json!({"action": "created", "target": {"type": "viewer_session", "id": session.user},
@@ -701,7 +695,5 @@ async fn viewer_session(State(api): Api, body: axum::body::Bytes) -> Response {
                    "expires_at": session.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)}),
         )
         .await?;
-        Ok(json_response(StatusCode::CREATED, &json!(session)))
-    };
-    inner.await.unwrap_or_else(|e: ApiError| e.into_response())
+    Ok(json_response(StatusCode::CREATED, &json!(session)))
 }
