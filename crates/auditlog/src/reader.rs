@@ -89,17 +89,27 @@ impl<B: BlobStore> TenantReader<B> {
         &self.blobs
     }
 
-    /// Every file that may hold rows of `tenant`, by day (`dt`): its tenant-tier parts,
-    /// and the ingest files of every day (which hold many tenants). Two listings.
-    pub async fn files(&self, tenant: &TenantId) -> Result<TenantFiles, StorageError> {
+    /// The tenant's tenant-tier parts, by day (`dt`): one listing of its own prefix.
+    pub async fn parts(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<BTreeMap<NaiveDate, Vec<ObjectInfo>>, StorageError> {
         let mut days: BTreeMap<NaiveDate, Vec<ObjectInfo>> = BTreeMap::new();
         for object in self.blobs.list(&tenant_prefix(tenant)).await? {
             if let Ok(ObjectKey::Tenant { partition }) = ObjectKey::parse(&object.key)
+                // the prefix already confines the listing; this is the second lock
                 && &partition.tenant == tenant
             {
                 days.entry(partition.dt).or_default().push(object);
             }
         }
+        Ok(days)
+    }
+
+    /// Every file that may hold rows of `tenant`, by day (`dt`): its tenant-tier parts,
+    /// and the ingest files of every day (which hold many tenants). Two listings.
+    pub async fn files(&self, tenant: &TenantId) -> Result<TenantFiles, StorageError> {
+        let mut days = self.parts(tenant).await?;
         for object in self.blobs.list(INGEST_PREFIX).await? {
             if let Ok(ObjectKey::Ingest { dt }) = ObjectKey::parse(&object.key) {
                 days.entry(dt).or_default().push(object);
@@ -160,22 +170,15 @@ impl<B: BlobStore> TenantReader<B> {
         let day_in_range = |day: chrono::NaiveDate| {
             from.is_none_or(|f| day >= f.date_naive()) && to.is_none_or(|t| day <= t.date_naive())
         };
-        let mut keys = Vec::new();
-        for object in self.blobs.list(&tenant_prefix(tenant)).await? {
-            if let Ok(ObjectKey::Tenant { partition }) = ObjectKey::parse(&object.key) {
-                // The prefix already confines the listing; this is the second lock.
-                if &partition.tenant == tenant && day_in_range(partition.dt) {
-                    keys.push(object.key);
-                }
-            }
-        }
-        for object in self.blobs.list(INGEST_PREFIX).await? {
-            if let Ok(ObjectKey::Ingest { dt }) = ObjectKey::parse(&object.key)
-                && day_in_range(dt)
-            {
-                keys.push(object.key);
-            }
-        }
+        let keys: Vec<String> = self
+            .files(tenant)
+            .await?
+            .days
+            .into_iter()
+            .filter(|(day, _)| day_in_range(*day))
+            .flat_map(|(_, files)| files.into_iter().map(|f| f.key))
+            .collect();
+        // the original of each id does not depend on the order files are read in
         let mut originals = Originals::default();
         for key in keys {
             let bytes = match self.blobs.get(&key).await {

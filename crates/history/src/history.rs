@@ -272,17 +272,22 @@ impl<B: BlobStore> History<B> {
         &self,
         tenant: &TenantId,
     ) -> Result<Vec<(NaiveDate, DayFiles)>, StorageError> {
-        let blobs = self.reader.blobs();
-        let mut days: std::collections::BTreeMap<NaiveDate, DayFiles> = Default::default();
-        for o in blobs.list(&auditlog::tenant_prefix(tenant)).await? {
-            if let Ok(auditlog::ObjectKey::Tenant { partition }) =
-                auditlog::ObjectKey::parse(&o.key)
-                && &partition.tenant == tenant
-            {
-                days.entry(partition.dt).or_default().parts.push(o);
-            }
-        }
-        for dir in blobs.list_prefixes(INGEST_PREFIX).await? {
+        let mut days: std::collections::BTreeMap<NaiveDate, DayFiles> = self
+            .reader
+            .parts(tenant)
+            .await?
+            .into_iter()
+            .map(|(day, parts)| {
+                (
+                    day,
+                    DayFiles {
+                        parts,
+                        ingest_dir: None,
+                    },
+                )
+            })
+            .collect();
+        for dir in self.reader.blobs().list_prefixes(INGEST_PREFIX).await? {
             let day = dir
                 .strip_prefix(INGEST_PREFIX)
                 .and_then(|d| d.strip_prefix("dt="))
