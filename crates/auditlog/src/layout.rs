@@ -65,8 +65,9 @@ pub fn ingest_day_prefix(dt: NaiveDate) -> String {
     format!("{INGEST_PREFIX}dt={dt}/")
 }
 
-/// The ingest file of one invocation and day, named by its newest `occurred_at` and its
-/// set of (tenant, event_id, payload hash): `n<10^16 - 1 - newest µs>-<hash>.parquet`.
+/// The ingest file of one invocation and day, named by its newest and oldest
+/// `occurred_at` and its set of (tenant, event_id, payload hash):
+/// `n<10^16 - 1 - newest µs>-<oldest µs>-<hash>.parquet`.
 /// - Reprocessing the same events writes the same key; a conflicting copy (same ids,
 ///   another payload) must not, or its file would overwrite the original's.
 /// - Keys sort newest first, so one listing of the first keys finds a day's newest

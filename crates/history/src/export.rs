@@ -115,17 +115,6 @@ fn opt(v: &Option<String>) -> &str {
     v.as_deref().unwrap_or("")
 }
 
-fn itoa_buf() -> String {
-    String::with_capacity(12)
-}
-
-fn fmt_i32(buf: &mut String, v: i32) -> &str {
-    use std::fmt::Write;
-    buf.clear();
-    let _ = write!(buf, "{v}");
-    buf.as_str()
-}
-
 /// Encodes rows of one format into a buffer.
 pub struct RowWriter {
     format: ExportFormat,
@@ -159,17 +148,17 @@ impl RowWriter {
             }
             ExportFormat::Csv => {
                 // cells straight into the buffer: no String per cell on the hot path
-                let mut n = itoa_buf();
+                use std::io::Write;
                 let b = &mut self.buf;
                 csv_cell(b, r.event_id.as_str());
                 b.push(b',');
                 time_cell(b, r.occurred_at);
                 b.push(b',');
                 time_cell(b, r.ingested_at);
-                for cell in [r.event_type.as_str(), fmt_i32(&mut n, r.schema_version)] {
-                    b.push(b',');
-                    csv_cell(b, cell);
-                }
+                b.push(b',');
+                csv_cell(b, &r.event_type);
+                // a number never needs quoting
+                let _ = write!(b, ",{}", r.schema_version);
                 for cell in [
                     r.action.as_str(),
                     &r.outcome,
