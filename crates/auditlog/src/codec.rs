@@ -17,7 +17,7 @@ use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
-use crate::record::AuditRecord;
+use crate::record::{AuditRecord, RecordRef};
 
 /// Which tier a file belongs to. Ingest files hold many tenants and so carry `tenant_id`
 /// as their first column; tenant-partitioned files take it from the path.
@@ -330,6 +330,190 @@ pub fn decode_where(
     decode_rows(bytes, expected_tenant, keep)
 }
 
+/// The columns of one decoded batch, read row by row as `RecordRef`s without building
+/// records: the bulk path (exports), where a record per row would cost more than the
+/// decoding. Timestamps are checked once per batch, so `row` cannot fail.
+pub struct RecordColumns {
+    tenant_id: Option<StringArray>,
+    strings: [StringArray; 21],
+    schema_version: Int32Array,
+    occurred_at: TimestampMicrosecondArray,
+    ingested_at: TimestampMicrosecondArray,
+}
+
+/// The string columns of `RecordColumns::strings`, in that order.
+const STRING_COLUMNS: [&str; 21] = [
+    "event_id",
+    "event_type",
+    "producer",
+    "source",
+    "actor_type",
+    "actor_id",
+    "actor_name",
+    "action",
+    "target_type",
+    "target_id",
+    "target_name",
+    "outcome",
+    "correlation_id",
+    "request_id",
+    "source_ip",
+    "user_agent",
+    "payload",
+    "payload_sha256",
+    "bus_event_id",
+    "account",
+    "region",
+];
+
+impl RecordColumns {
+    fn new(batch: &RecordBatch) -> Result<Self, CodecError> {
+        let tenant_id = match batch.column_by_name("tenant_id") {
+            None => None,
+            Some(c) => Some(
+                c.as_any()
+                    .downcast_ref::<StringArray>()
+                    .ok_or(CodecError::Column {
+                        column: "tenant_id",
+                    })?
+                    .clone(),
+            ),
+        };
+        let mut strings = Vec::with_capacity(STRING_COLUMNS.len());
+        for name in STRING_COLUMNS {
+            strings.push(column::<StringArray>(batch, name)?.clone());
+        }
+        let strings: [StringArray; 21] = strings
+            .try_into()
+            .map_err(|_| CodecError::Column { column: "event_id" })?;
+        let occurred_at = column::<TimestampMicrosecondArray>(batch, "occurred_at")?.clone();
+        let ingested_at = column::<TimestampMicrosecondArray>(batch, "ingested_at")?.clone();
+        for (a, name) in [(&occurred_at, "occurred_at"), (&ingested_at, "ingested_at")] {
+            for i in 0..a.len() {
+                time(a, i, name)?;
+            }
+        }
+        // required columns must hold a value in every row, or `row` would read garbage
+        for (a, name) in strings.iter().zip(STRING_COLUMNS) {
+            let nullable = COLUMNS.iter().any(|(c, n)| *c == name && *n);
+            if !nullable && a.null_count() > 0 {
+                return Err(CodecError::Value {
+                    row: 0,
+                    column: name,
+                    reason: "null in a required column".into(),
+                });
+            }
+        }
+        Ok(Self {
+            tenant_id,
+            strings,
+            schema_version: column::<Int32Array>(batch, "schema_version")?.clone(),
+            occurred_at,
+            ingested_at,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.occurred_at.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The row's tenant, for an ingest-tier batch; None for the tenant tier.
+    pub fn tenant(&self, i: usize) -> Option<&str> {
+        self.tenant_id.as_ref().map(|c| c.value(i))
+    }
+
+    pub fn event_id(&self, i: usize) -> &str {
+        self.strings[0].value(i)
+    }
+
+    pub fn occurred_at_micros(&self, i: usize) -> i64 {
+        self.occurred_at.value(i)
+    }
+
+    /// The (ingested_at, bus_event_id) that decides which copy of an event is original.
+    pub fn arrival(&self, i: usize) -> (i64, &str) {
+        (self.ingested_at.value(i), self.strings[18].value(i))
+    }
+
+    pub fn row(&self, i: usize) -> RecordRef<'_> {
+        let s = |c: usize| self.strings[c].value(i);
+        let o = |c: usize| {
+            self.strings[c]
+                .is_valid(i)
+                .then(|| self.strings[c].value(i))
+        };
+        let t = |a: &TimestampMicrosecondArray| {
+            DateTime::from_timestamp_micros(a.value(i)).unwrap_or_default()
+        };
+        RecordRef {
+            event_id: s(0),
+            event_type: s(1),
+            schema_version: self.schema_version.value(i),
+            occurred_at: t(&self.occurred_at),
+            ingested_at: t(&self.ingested_at),
+            producer: s(2),
+            source: s(3),
+            actor_type: s(4),
+            actor_id: s(5),
+            actor_name: o(6),
+            action: s(7),
+            target_type: o(8),
+            target_id: o(9),
+            target_name: o(10),
+            outcome: s(11),
+            correlation_id: o(12),
+            request_id: o(13),
+            source_ip: o(14),
+            user_agent: o(15),
+            payload: s(16),
+            payload_sha256: s(17),
+            bus_event_id: s(18),
+            account: s(19),
+            region: s(20),
+        }
+    }
+}
+
+/// Decodes a file of either tier into batches of columns (see `RecordColumns`). For an
+/// ingest-tier file and a `tenant`, only that tenant's rows are decoded (a row filter on
+/// `tenant_id`), so memory follows the tenant's rows, not the file's.
+pub fn decode_columns(
+    bytes: Bytes,
+    tenant: Option<&TenantId>,
+) -> Result<Vec<RecordColumns>, CodecError> {
+    use parquet::arrow::ProjectionMask;
+    use parquet::arrow::arrow_reader::{ArrowPredicateFn, RowFilter};
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?.with_batch_size(8192);
+    let has_tenant_column = builder.schema().column_with_name("tenant_id").is_some();
+    if let (Some(t), true) = (tenant, has_tenant_column) {
+        let want = t.as_str().to_owned();
+        let mask = ProjectionMask::columns(builder.parquet_schema(), ["tenant_id"]);
+        let predicate = ArrowPredicateFn::new(mask, move |batch: RecordBatch| {
+            let col = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| {
+                    arrow::error::ArrowError::SchemaError("tenant_id is not a string".into())
+                })?;
+            Ok(col.iter().map(|v| Some(v == Some(want.as_str()))).collect())
+        });
+        builder = builder.with_row_filter(RowFilter::new(vec![Box::new(predicate)]));
+    }
+    let mut out = Vec::new();
+    for batch in builder.build()? {
+        let batch = batch?;
+        if batch.num_rows() > 0 {
+            out.push(RecordColumns::new(&batch)?);
+        }
+    }
+    Ok(out)
+}
+
 /// Rows in a file, from its footer.
 pub fn row_count(bytes: Bytes) -> Result<usize, CodecError> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
@@ -543,6 +727,44 @@ pub(crate) mod tests {
         let back =
             decode_parquet(Bytes::from(bytes), Some(&TenantId::parse("zz").unwrap())).unwrap();
         assert!(back.iter().all(|r| r.tenant_id.as_str() == "zz"));
+    }
+
+    #[test]
+    fn columns_read_the_same_rows_as_records_and_filter_the_ingest_tier_by_tenant() {
+        let mut rs = records(50, &["b", "a", "c"]);
+        for (i, r) in rs.iter_mut().enumerate() {
+            // nulls and values in the optional columns, both
+            r.target_name = (i % 2 == 0).then(|| format!("name {i}"));
+            r.user_agent = None;
+        }
+        sort_records(&mut rs, Tier::Ingest);
+        let bytes = Bytes::from(encode_parquet(&rs, Tier::Ingest, 1).unwrap());
+        let a = TenantId::parse("a").unwrap();
+        let records = decode_parquet(bytes.clone(), Some(&a)).unwrap();
+        let batches = decode_columns(bytes.clone(), Some(&a)).unwrap();
+        let rows: Vec<RecordRef<'_>> = batches
+            .iter()
+            .flat_map(|b| (0..b.len()).map(move |i| b.row(i)))
+            .collect();
+        assert_eq!(rows.len(), 17);
+        assert_eq!(
+            rows,
+            records.iter().map(RecordRef::from).collect::<Vec<_>>()
+        );
+        assert!(
+            batches
+                .iter()
+                .all(|b| (0..b.len()).all(|i| b.tenant(i) == Some("a")))
+        );
+        // no tenant: every row, each with its own
+        let all = decode_columns(bytes, None).unwrap();
+        assert_eq!(all.iter().map(RecordColumns::len).sum::<usize>(), 50);
+        // the tenant tier has no tenant column: the path named it
+        let part = Bytes::from(encode_parquet(&records, Tier::Tenant, 1).unwrap());
+        let batches = decode_columns(part, Some(&a)).unwrap();
+        assert_eq!(batches[0].tenant(0), None);
+        assert_eq!(batches[0].row(3), RecordRef::from(&records[3]));
+        assert!(decode_columns(Bytes::from_static(b"not parquet"), None).is_err());
     }
 
     #[test]

@@ -25,8 +25,8 @@ mod subscriber;
 mod window;
 
 pub use codec::{
-    CodecError, Tier, arrow_schema, decode_parquet, decode_where, encode_parquet, row_count,
-    sort_records, to_record_batch,
+    CodecError, RecordColumns, Tier, arrow_schema, decode_columns, decode_parquet, decode_where,
+    encode_parquet, row_count, sort_records, to_record_batch,
 };
 pub use compaction::{CompactionReport, Compactor, CompactorConfig, DayFailure};
 pub use layout::{
@@ -38,7 +38,7 @@ pub use ports::{
     DedupeError, DedupeStore, FixedClock, ObjectInfo, PartitionCatalog, SystemClock,
 };
 pub use reader::{Deduplicated, READ_ATTEMPTS, StorageError, TenantFiles, TenantReader};
-pub use record::{AuditRecord, payload_sha256};
+pub use record::{AuditRecord, RecordRef, payload_sha256};
 pub use schema_store::{SchemaLoadError, load_schemas};
 pub use sqs::{SqsBatch, SqsRecord};
 pub use subscriber::{

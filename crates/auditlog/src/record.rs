@@ -37,6 +37,68 @@ pub struct AuditRecord {
     pub region: String,
 }
 
+/// One row borrowed from where it lives (a record, or a decoded Parquet batch): what
+/// filters, views and export encoders read, so that a bulk read need not build an
+/// `AuditRecord` (two dozen allocations) per row. The tenant is the reader's to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    pub event_id: &'a str,
+    pub event_type: &'a str,
+    pub schema_version: i32,
+    pub occurred_at: DateTime<Utc>,
+    pub ingested_at: DateTime<Utc>,
+    pub producer: &'a str,
+    pub source: &'a str,
+    pub actor_type: &'a str,
+    pub actor_id: &'a str,
+    pub actor_name: Option<&'a str>,
+    pub action: &'a str,
+    pub target_type: Option<&'a str>,
+    pub target_id: Option<&'a str>,
+    pub target_name: Option<&'a str>,
+    pub outcome: &'a str,
+    pub correlation_id: Option<&'a str>,
+    pub request_id: Option<&'a str>,
+    pub source_ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub payload: &'a str,
+    pub payload_sha256: &'a str,
+    pub bus_event_id: &'a str,
+    pub account: &'a str,
+    pub region: &'a str,
+}
+
+impl<'a> From<&'a AuditRecord> for RecordRef<'a> {
+    fn from(r: &'a AuditRecord) -> Self {
+        Self {
+            event_id: r.event_id.as_str(),
+            event_type: &r.event_type,
+            schema_version: r.schema_version,
+            occurred_at: r.occurred_at,
+            ingested_at: r.ingested_at,
+            producer: &r.producer,
+            source: &r.source,
+            actor_type: &r.actor_type,
+            actor_id: &r.actor_id,
+            actor_name: r.actor_name.as_deref(),
+            action: &r.action,
+            target_type: r.target_type.as_deref(),
+            target_id: r.target_id.as_deref(),
+            target_name: r.target_name.as_deref(),
+            outcome: &r.outcome,
+            correlation_id: r.correlation_id.as_deref(),
+            request_id: r.request_id.as_deref(),
+            source_ip: r.source_ip.as_deref(),
+            user_agent: r.user_agent.as_deref(),
+            payload: &r.payload,
+            payload_sha256: &r.payload_sha256,
+            bus_event_id: &r.bus_event_id,
+            account: &r.account,
+            region: &r.region,
+        }
+    }
+}
+
 /// Lowercase hex SHA-256 of the canonical payload text.
 pub fn payload_sha256(canonical_payload: &str) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use auditlog::AuditRecord;
+use auditlog::RecordRef;
 
 /// Most rows one page returns.
 pub const MAX_LIMIT: usize = 1000;
@@ -173,35 +173,31 @@ impl EventQuery {
         self.from.is_none_or(|f| at >= f) && self.to.is_none_or(|t| at < t)
     }
 
-    pub fn matches(&self, r: &AuditRecord) -> bool {
+    pub fn matches<'a>(&self, r: impl Into<RecordRef<'a>>) -> bool {
+        let r = r.into();
         let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
-        let eq_opt = |want: &Option<String>, have: &Option<String>| {
-            want.as_deref().is_none_or(|w| have.as_deref() == Some(w))
+        let eq_opt = |want: &Option<String>, have: Option<&str>| {
+            want.as_deref().is_none_or(|w| have == Some(w))
         };
         self.in_range(r.occurred_at)
-            && eq(&self.actor_type, &r.actor_type)
-            && eq(&self.actor_id, &r.actor_id)
-            && self.action.as_ref().is_none_or(|m| m.matches(&r.action))
+            && eq(&self.actor_type, r.actor_type)
+            && eq(&self.actor_id, r.actor_id)
+            && self.action.as_ref().is_none_or(|m| m.matches(r.action))
             && self
                 .event_type
                 .as_ref()
-                .is_none_or(|m| m.matches(&r.event_type))
-            && eq_opt(&self.target_type, &r.target_type)
-            && eq_opt(&self.target_id, &r.target_id)
-            && eq(&self.outcome, &r.outcome)
-            && self.text_matches(r)
+                .is_none_or(|m| m.matches(r.event_type))
+            && eq_opt(&self.target_type, r.target_type)
+            && eq_opt(&self.target_id, r.target_id)
+            && eq(&self.outcome, r.outcome)
+            && self.text_matches(&r)
     }
 
-    fn text_matches(&self, r: &AuditRecord) -> bool {
+    fn text_matches(&self, r: &RecordRef<'_>) -> bool {
         if self.text.is_empty() {
             return true;
         }
-        let fields = [
-            Some(r.actor_id.as_str()),
-            r.actor_name.as_deref(),
-            r.target_id.as_deref(),
-            r.target_name.as_deref(),
-        ];
+        let fields = [Some(r.actor_id), r.actor_name, r.target_id, r.target_name];
         let hay: Vec<String> = fields.iter().flatten().map(|f| f.to_lowercase()).collect();
         self.text
             .iter()

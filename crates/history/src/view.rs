@@ -4,7 +4,7 @@
 use chrono::SecondsFormat;
 use serde::Serialize;
 
-use auditlog::AuditRecord;
+use auditlog::RecordRef;
 
 /// Who did it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -63,44 +63,46 @@ pub struct EventView<'a> {
 
 impl<'a> EventView<'a> {
     /// Without the payload: a list row.
-    pub fn summary(r: &'a AuditRecord) -> Self {
+    pub fn summary(r: impl Into<RecordRef<'a>>) -> Self {
+        let r = r.into();
         let target = (r.target_type.is_some() || r.target_id.is_some()).then_some(Target {
-            kind: r.target_type.as_deref(),
-            id: r.target_id.as_deref(),
-            name: r.target_name.as_deref(),
+            kind: r.target_type,
+            id: r.target_id,
+            name: r.target_name,
         });
         Self {
-            event_id: r.event_id.as_str(),
-            event_type: &r.event_type,
+            event_id: r.event_id,
+            event_type: r.event_type,
             schema_version: r.schema_version,
             occurred_at: r.occurred_at.to_rfc3339_opts(SecondsFormat::Micros, true),
             ingested_at: r.ingested_at.to_rfc3339_opts(SecondsFormat::Micros, true),
-            action: &r.action,
-            outcome: &r.outcome,
+            action: r.action,
+            outcome: r.outcome,
             actor: Actor {
-                kind: &r.actor_type,
-                id: &r.actor_id,
-                name: r.actor_name.as_deref(),
+                kind: r.actor_type,
+                id: r.actor_id,
+                name: r.actor_name,
             },
             target,
-            producer: &r.producer,
-            source: &r.source,
-            correlation_id: r.correlation_id.as_deref(),
-            request_id: r.request_id.as_deref(),
-            source_ip: r.source_ip.as_deref(),
-            user_agent: r.user_agent.as_deref(),
-            payload_sha256: &r.payload_sha256,
+            producer: r.producer,
+            source: r.source,
+            correlation_id: r.correlation_id,
+            request_id: r.request_id,
+            source_ip: r.source_ip,
+            user_agent: r.user_agent,
+            payload_sha256: r.payload_sha256,
             payload: None,
         }
     }
 
     /// With the payload as JSON.
-    pub fn full(r: &'a AuditRecord) -> Self {
+    pub fn full(r: impl Into<RecordRef<'a>>) -> Self {
+        let r = r.into();
         let mut v = Self::summary(r);
         // we stored the payload as canonical JSON; text that is not JSON stays a string
         v.payload = Some(
-            serde_json::from_str(&r.payload)
-                .unwrap_or_else(|_| serde_json::Value::String(r.payload.clone())),
+            serde_json::from_str(r.payload)
+                .unwrap_or_else(|_| serde_json::Value::String(r.payload.to_owned())),
         );
         v
     }
