@@ -37,7 +37,9 @@ pub use ports::{
     BlobError, BlobStore, CatalogError, ClaimContext, ClaimOutcome, ClaimRequest, Clock,
     DedupeError, DedupeStore, FixedClock, ObjectInfo, PartitionCatalog, SystemClock,
 };
-pub use reader::{Deduplicated, READ_ATTEMPTS, StorageError, TenantFiles, TenantReader};
+pub use reader::{
+    Deduplicated, READ_ATTEMPTS, ReadAttempts, StorageError, TenantFiles, TenantReader,
+};
 pub use record::{AuditRecord, RecordRef, payload_sha256};
 pub use schema_store::{SchemaLoadError, load_schemas};
 pub use sqs::{SqsBatch, SqsRecord};

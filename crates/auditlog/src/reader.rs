@@ -75,14 +75,13 @@ impl<B: BlobStore> TenantReader<B> {
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
     ) -> Result<Vec<AuditRecord>, StorageError> {
-        let mut vanished = Vec::new();
-        for _ in 0..READ_ATTEMPTS {
+        let mut attempts = ReadAttempts::default();
+        loop {
             match self.read_once(tenant, from, to).await? {
                 Ok(rows) => return Ok(rows),
-                Err(key) => vanished.push(key),
+                Err(key) => attempts.vanished(key)?,
             }
         }
-        Err(StorageError::Unstable { keys: vanished })
     }
 
     pub fn blobs(&self) -> &B {
@@ -208,6 +207,28 @@ impl<B: BlobStore> TenantReader<B> {
 
 /// Fresh listings a read tries before giving up on a store that keeps changing.
 pub const READ_ATTEMPTS: usize = 5;
+
+/// The tries of a read that lists, then reads, and starts over when a listed file
+/// vanished under it (compaction swapped it): after `READ_ATTEMPTS` vanishings it gives
+/// up with `Unstable`, never a partial answer. A counter, not a closure-taking helper,
+/// so the reading futures stay `Send` for the API's spawned jobs.
+#[derive(Debug, Default)]
+pub struct ReadAttempts {
+    vanished: Vec<String>,
+}
+
+impl ReadAttempts {
+    /// `key` was gone: Ok to try again, or `Unstable` when no tries are left.
+    pub fn vanished(&mut self, key: String) -> Result<(), StorageError> {
+        self.vanished.push(key);
+        if self.vanished.len() >= READ_ATTEMPTS {
+            return Err(StorageError::Unstable {
+                keys: std::mem::take(&mut self.vanished),
+            });
+        }
+        Ok(())
+    }
+}
 
 /// One row per event id, whatever copies the tiers hold: of two copies, the first
 /// ingested is the original. Shared by the reader and the compactor so that both keep

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 use auditlog::{
-    BlobError, BlobStore, READ_ATTEMPTS, RecordColumns, RecordRef, StorageError, decode_columns,
+    BlobError, BlobStore, ReadAttempts, RecordColumns, RecordRef, StorageError, decode_columns,
 };
 
 use crate::history::{History, HistoryError};
@@ -330,11 +330,11 @@ impl<B: BlobStore> History<B> {
         day: NaiveDate,
         mut files: Vec<auditlog::ObjectInfo>,
     ) -> Result<Vec<RecordColumns>, StorageError> {
-        let mut vanished = Vec::new();
-        for _ in 0..READ_ATTEMPTS {
+        let mut attempts = ReadAttempts::default();
+        loop {
             match self.day_columns(tenant, &files).await? {
                 Ok(batches) => return Ok(batches),
-                Err(key) => vanished.push(key),
+                Err(key) => attempts.vanished(key)?,
             }
             files = self
                 .reader()
@@ -344,7 +344,6 @@ impl<B: BlobStore> History<B> {
                 .remove(&day)
                 .unwrap_or_default();
         }
-        Err(StorageError::Unstable { keys: vanished })
     }
 
     /// `Ok(Err(key))` if a listed file was gone.

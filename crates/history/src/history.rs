@@ -13,7 +13,7 @@ use envelope::TenantId;
 use serde::{Deserialize, Serialize};
 
 use auditlog::{
-    AuditRecord, BlobStore, Deduplicated, INGEST_PREFIX, ObjectInfo, READ_ATTEMPTS, StorageError,
+    AuditRecord, BlobStore, Deduplicated, INGEST_PREFIX, ObjectInfo, ReadAttempts, StorageError,
     TenantReader,
 };
 
@@ -152,8 +152,8 @@ impl<B: BlobStore> History<B> {
         init: impl Fn() -> S,
         mut visit: impl FnMut(&mut S, Vec<AuditRecord>) -> bool,
     ) -> Result<S, StorageError> {
-        let mut vanished = Vec::new();
-        'attempt: for _ in 0..READ_ATTEMPTS {
+        let mut attempts = ReadAttempts::default();
+        'attempt: loop {
             let mut state = init();
             for (_, files) in order(self.files(tenant).await?) {
                 match self.reader.read_files(tenant, &files, keep).await? {
@@ -163,14 +163,13 @@ impl<B: BlobStore> History<B> {
                         }
                     }
                     Err(key) => {
-                        vanished.push(key);
+                        attempts.vanished(key)?;
                         continue 'attempt;
                     }
                 }
             }
             return Ok(state);
         }
-        Err(StorageError::Unstable { keys: vanished })
     }
 
     /// Up to `limit` events matching `query`, newest first, after `cursor`.
@@ -222,9 +221,9 @@ impl<B: BlobStore> History<B> {
                 && before_ref
                     .is_none_or(|(at, id)| (r.occurred_at, r.event_id.as_str()) < (*at, id))
         };
-        let mut vanished = Vec::new();
-        let mut rows = None;
-        for _ in 0..READ_ATTEMPTS {
+        let below = before.as_ref().map(|(at, _)| *at);
+        let mut attempts = ReadAttempts::default();
+        let mut rows = loop {
             let days: Vec<(NaiveDate, DayFiles)> = self
                 .days_newest_first(tenant)
                 .await?
@@ -232,20 +231,13 @@ impl<B: BlobStore> History<B> {
                 .filter(|(d, _)| upper_day.is_none_or(|u| *d <= u))
                 .filter(|(d, _)| lower_day.is_none_or(|l| *d >= l))
                 .collect();
-            let below = before.as_ref().map(|(at, _)| *at);
             match self
                 .newest_first(tenant, days, limit + 1, below, &keep)
                 .await?
             {
-                Ok(r) => {
-                    rows = Some(r);
-                    break;
-                }
-                Err(key) => vanished.push(key),
+                Ok(rows) => break rows,
+                Err(key) => attempts.vanished(key)?,
             }
-        }
-        let Some(mut rows) = rows else {
-            return Err(StorageError::Unstable { keys: vanished }.into());
         };
         let more = rows.len() > limit;
         rows.truncate(limit);

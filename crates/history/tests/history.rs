@@ -622,3 +622,145 @@ proptest! {
         })?;
     }
 }
+
+/// Compaction winning the race between a listing and a read: an ingest file is gone the
+/// first time it is read, its rows already in tenant parts. With `vanish_all`, every
+/// read finds its file gone, as if compaction never stopped.
+struct CompactedUnderfoot {
+    inner: Arc<MemoryBlobStore>,
+    moved: Mutex<std::collections::HashSet<String>>,
+    vanish_all: bool,
+}
+
+#[async_trait]
+impl BlobStore for CompactedUnderfoot {
+    async fn put(&self, key: &str, body: Bytes) -> Result<(), BlobError> {
+        self.inner.put(key, body).await
+    }
+    async fn get(&self, key: &str) -> Result<Bytes, BlobError> {
+        if self.vanish_all {
+            return Err(BlobError::NotFound(key.into()));
+        }
+        let first = key.starts_with("ingest/") && self.moved.lock().unwrap().insert(key.into());
+        if !first {
+            return self.inner.get(key).await;
+        }
+        let rows = auditlog::decode_parquet(self.inner.get(key).await?, None).unwrap();
+        let mut by_tenant: std::collections::BTreeMap<String, Vec<AuditRecord>> =
+            Default::default();
+        for r in rows {
+            by_tenant
+                .entry(r.tenant_id.to_string())
+                .or_default()
+                .push(r);
+        }
+        for rows in by_tenant.values() {
+            put_part(&self.inner, rows).await;
+        }
+        self.inner.delete(key).await?;
+        Err(BlobError::NotFound(key.into()))
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<auditlog::ObjectInfo>, BlobError> {
+        self.inner.list(prefix).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        self.inner.delete(key).await
+    }
+}
+
+#[tokio::test]
+async fn reads_that_race_compaction_start_over_and_miss_nothing() {
+    async fn fill(blobs: &MemoryBlobStore) {
+        put_part(
+            blobs,
+            &[1, 2, 3].map(|i| record("acme", &format!("p-{i}"), at(10, i), at(10, i))),
+        )
+        .await;
+        for day in 11..=12u32 {
+            for f in 0..3i64 {
+                let rows: Vec<AuditRecord> = (0..4)
+                    .map(|i| {
+                        let tenant = if i == 3 { "beta" } else { "acme" };
+                        let name = format!("i-{day}-{f}-{i}");
+                        record(tenant, &name, at(day, f * 10 + i), at(day, 50 + f))
+                    })
+                    .collect();
+                put_ingest(blobs, &rows).await;
+            }
+        }
+    }
+    async fn everything<B: BlobStore>(h: &History<B>) -> (Vec<String>, String, Vec<String>, bool) {
+        let (acme, q, now) = (t("acme"), query(&[]), at(20, 0));
+        let mut paged = Vec::new();
+        let mut cursor = None;
+        loop {
+            let p = h.page(&acme, &q, 4, cursor.as_deref(), now).await.unwrap();
+            paged.extend(ids(&p.events));
+            match p.next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let mut csv = Collected::default();
+        h.export(&acme, &q, ExportFormat::Csv, &mut csv)
+            .await
+            .unwrap();
+        let csv = String::from_utf8(csv.0.lock().unwrap().clone()).unwrap();
+        let polled = ids(&h.poll(&acme, None, 1000, now).await.unwrap().events);
+        let found = h.get(&acme, &eid("i-12-2-0")).await.unwrap().is_some();
+        (paged, csv, polled, found)
+    }
+    let plain = Arc::new(MemoryBlobStore::default());
+    fill(&plain).await;
+    let want = everything(&history(plain)).await;
+    assert_eq!(want.0.len(), 3 + 2 * 3 * 3);
+    assert!(want.3);
+
+    // every read below meets a file compacted away since its listing
+    for read in 0..4 {
+        let inner = Arc::new(MemoryBlobStore::default());
+        fill(&inner).await;
+        let racing = CompactedUnderfoot {
+            inner,
+            moved: Mutex::default(),
+            vanish_all: false,
+        };
+        let h = History::new(racing, key(), HistoryConfig::default());
+        let got = everything(&h).await;
+        let (want_part, got_part) = match read {
+            0 => (format!("{:?}", want.0), format!("{:?}", got.0)),
+            1 => (want.1.clone(), got.1.clone()),
+            2 => (format!("{:?}", want.2), format!("{:?}", got.2)),
+            _ => (want.3.to_string(), got.3.to_string()),
+        };
+        assert_eq!(got_part, want_part, "read {read}");
+    }
+
+    // a store that never holds still: an error to retry, never a partial answer
+    let inner = Arc::new(MemoryBlobStore::default());
+    fill(&inner).await;
+    let h = History::new(
+        CompactedUnderfoot {
+            inner,
+            moved: Mutex::default(),
+            vanish_all: true,
+        },
+        key(),
+        HistoryConfig::default(),
+    );
+    let unstable = |e: HistoryError| matches!(e, HistoryError::Storage(auditlog::StorageError::Unstable { ref keys }) if keys.len() == auditlog::READ_ATTEMPTS);
+    let (acme, q) = (t("acme"), query(&[]));
+    assert!(unstable(
+        h.page(&acme, &q, 4, None, at(20, 0)).await.unwrap_err()
+    ));
+    let mut sink = Collected::default();
+    let e = h
+        .export(&acme, &q, ExportFormat::Csv, &mut sink)
+        .await
+        .unwrap_err();
+    assert!(unstable(e));
+    assert!(sink.0.lock().unwrap().is_empty(), "no partial export");
+    assert!(unstable(
+        h.poll(&acme, None, 10, at(20, 0)).await.unwrap_err()
+    ));
+}
