@@ -43,6 +43,29 @@ async fn auth_and_unknown_routes_answer_scim_errors() {
         501,
         None,
     );
+    // RFC 7644 §4: one resource type or schema by its id
+    let rt = api
+        .call("GET", "/ResourceTypes/Group", Some(ACME), None, &[])
+        .await;
+    assert_eq!(rt.status, StatusCode::OK);
+    assert_eq!(rt.body["endpoint"], "/Groups");
+    assert_scim_error(
+        &api.call("GET", "/ResourceTypes/Device", Some(ACME), None, &[])
+            .await,
+        404,
+        None,
+    );
+    // what axum itself refuses leaves as SCIM errors too: a method a route lacks, a
+    // body over the limit, a query string that does not parse
+    assert_scim_error(
+        &api.call("GET", "/Users/.search", Some(ACME), None, &[])
+            .await,
+        405,
+        None,
+    );
+    let mut big = user("big@acme.test");
+    big["displayName"] = json!("x".repeat(3 << 20));
+    assert_scim_error(&api.post("/Users", ACME, big).await, 413, None);
     let spc = api
         .call("GET", "/ServiceProviderConfig", Some(ACME), None, &[])
         .await;

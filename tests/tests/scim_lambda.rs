@@ -82,6 +82,21 @@ async fn http_api_events_provision_and_the_change_reaches_the_bus() {
         (status, body["scimType"].as_str()),
         (400, Some("invalidVers"))
     );
+    // an unknown path under the version we speak is a SCIM 404, not a version error
+    for path in ["/scim/v2/Nope", "/scim/v2/Users/a/b/c", "/scim/v1"] {
+        let (status, body) = call("GET", path, "okta-secret-123", None).await;
+        let want = if path == "/scim/v1" { 400 } else { 404 };
+        assert_eq!(status, want, "{path}: {body}");
+        assert_eq!(body["status"], want.to_string(), "{path}: {body}");
+    }
+    let (status, body) = call(
+        "GET",
+        "/scim/v2/ResourceTypes/User",
+        "okta-secret-123",
+        None,
+    )
+    .await;
+    assert_eq!((status, body["id"].as_str()), (200, Some("User")), "{body}");
     let (status, body) = call("GET", "/scim/v2/Users", "wrong", None).await;
     assert_eq!((status, body["status"].as_str()), (401, Some("401")));
     let (status, body) = call(

@@ -578,6 +578,25 @@ pub fn router_with_limits<S: ScimStore + 'static>(
             ),
         )
         .route(
+            "/ResourceTypes/{id}",
+            axum::routing::any(
+                |m: Method,
+                 State(st): State<Arc<AppState<S>>>,
+                 Path(id): Path<String>,
+                 h: HeaderMap| async move {
+                    let doc = crate::discovery::resource_types().into_iter().find(|r| {
+                        r["id"]
+                            .as_str()
+                            .is_some_and(|i| i.eq_ignore_ascii_case(&id))
+                    });
+                    match doc {
+                        Some(doc) => read_only_endpoint(st, m, h, doc).await,
+                        None => Err(ScimError::not_found(&format!("resource type {id}"))),
+                    }
+                },
+            ),
+        )
+        .route(
             "/Users/.search",
             axum::routing::post(
                 |State(st): State<Arc<AppState<S>>>, h: HeaderMap, b: Bytes| {
@@ -606,6 +625,7 @@ pub fn router_with_limits<S: ScimStore + 'static>(
             axum::routing::any(|| async { ScimError::new(501, None, "/Me is not supported") }),
         )
         .fallback(|| async { ScimError::new(404, None, "no such endpoint") })
+        .layer(axum::middleware::map_response(scim_errors_only))
         .with_state(state)
 }
 
@@ -614,16 +634,57 @@ pub fn router_with_limits<S: ScimStore + 'static>(
 pub const MOUNT: &str = "/scim/v2";
 
 /// Mounts a SCIM router at `/scim/v2`. A request for another protocol version under
-/// `/scim/` gets 400 `invalidVers` instead of a bare 404.
+/// `/scim/` (such as `/scim/v1/Users`) gets 400 `invalidVers`; an unknown path under
+/// `/scim/v2` gets the SCIM 404 like any unknown endpoint.
 pub fn mounted(api: Router) -> Router {
-    Router::new().nest(MOUNT, api).route(
-        "/scim/{version}/{*rest}",
-        axum::routing::any(|Path((version, _)): Path<(String, String)>| async move {
-            ScimError::new(
-                400,
-                Some("invalidVers"),
-                format!("SCIM protocol version {version:?} is not supported; use /scim/v2"),
-            )
-        }),
-    )
+    let other_version = |version: String| async move {
+        if version == MOUNT.trim_start_matches("/scim/") {
+            return ScimError::new(404, None, "no such endpoint");
+        }
+        ScimError::new(
+            400,
+            Some("invalidVers"),
+            format!("SCIM protocol version {version:?} is not supported; use {MOUNT}"),
+        )
+    };
+    Router::new()
+        .nest(MOUNT, api)
+        .route(
+            "/scim/{version}/{*rest}",
+            axum::routing::any(move |Path((version, _)): Path<(String, String)>| {
+                other_version(version)
+            }),
+        )
+        .route(
+            "/scim/{version}",
+            axum::routing::any(move |Path(version): Path<String>| other_version(version)),
+        )
+}
+
+/// Any error an extractor or axum itself answers (a body over the limit, a malformed
+/// query string, an unsupported method) leaves as a SCIM error document too: an IdP
+/// reads `application/scim+json` errors, not axum's plain text.
+async fn scim_errors_only(response: Response) -> Response {
+    let status = response.status();
+    let is_scim = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(SCIM_JSON.as_bytes()));
+    if !(status.is_client_error() || status.is_server_error()) || is_scim {
+        return response;
+    }
+    let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
+    let detail = match axum::body::to_bytes(response.into_body(), 4096).await {
+        Ok(b) if !b.is_empty() => String::from_utf8_lossy(&b).trim().to_owned(),
+        _ => status
+            .canonical_reason()
+            .unwrap_or("request refused")
+            .to_owned(),
+    };
+    let scim_type = (status == StatusCode::BAD_REQUEST).then_some("invalidSyntax");
+    let mut r = ScimError::new(status.as_u16(), scim_type, detail).into_response();
+    if let Some(v) = retry_after {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
 }
