@@ -645,6 +645,36 @@ pub async fn scim_store(store: &dyn scim::ScimStore, tag: &str) {
     );
     store.outbox_ack(&seqs).await.unwrap();
     assert!(store.outbox_pending(1000).await.unwrap().is_empty());
+
+    // a deleted group leaves its parents too, not only its own members
+    for id in ["parent", "child"] {
+        let g = resource(ResourceKind::Group, id, json!({"displayName": id}));
+        store.create(&acme, &g, &[]).await.unwrap();
+    }
+    let added = store
+        .add_members(&acme, "parent", &["child".into(), "u1".into()], &ev)
+        .await
+        .unwrap();
+    assert_eq!(added.len(), 2);
+    assert_eq!(store.groups_of(&acme, "child").await.unwrap(), ["parent"]);
+    store
+        .delete(&acme, ResourceKind::Group, "child", None, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.members(&acme, "parent", None, 10).await.unwrap(),
+        ["u1"],
+        "the deleted group is no member of its parent"
+    );
+    assert!(store.groups_of(&acme, "child").await.unwrap().is_empty());
+    let left: Vec<String> = store
+        .outbox_pending(1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.receipt)
+        .collect();
+    store.outbox_ack(&left).await.unwrap();
 }
 
 /// Concurrent membership PATCHes on one group (Okta splits large changes this way):

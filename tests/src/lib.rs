@@ -104,6 +104,7 @@ pub struct ThrottlingHttpClient {
     inner: aws_smithy_runtime_api::client::http::SharedHttpClient,
     operation: &'static str,
     left: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    unprocessed: bool,
 }
 
 impl ThrottlingHttpClient {
@@ -114,6 +115,16 @@ impl ThrottlingHttpClient {
             inner: aws_smithy_http_client::Builder::new().build_http(),
             operation,
             left: std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(n)),
+            unprocessed: false,
+        }
+    }
+
+    /// Answers the next `n` `BatchWriteItem` calls as DynamoDB does under throttling
+    /// of a batch: HTTP 200 with every item of the request back as `UnprocessedItems`.
+    pub fn unprocessed_batch_writes(n: usize) -> Self {
+        Self {
+            unprocessed: true,
+            ..Self::new("BatchWriteItem", n)
         }
     }
 
@@ -128,6 +139,7 @@ struct ThrottlingConnector {
     inner: aws_smithy_runtime_api::client::http::SharedHttpConnector,
     target: String,
     left: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    unprocessed: bool,
 }
 
 impl aws_smithy_runtime_api::client::http::HttpClient for ThrottlingHttpClient {
@@ -140,6 +152,7 @@ impl aws_smithy_runtime_api::client::http::HttpClient for ThrottlingHttpClient {
             inner: self.inner.http_connector(settings, components),
             target: format!("DynamoDB_20120810.{}", self.operation),
             left: self.left.clone(),
+            unprocessed: self.unprocessed,
         })
     }
 }
@@ -157,9 +170,22 @@ impl aws_smithy_runtime_api::client::http::HttpConnector for ThrottlingConnector
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                 .is_ok()
         {
-            let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded (injected)"}"#;
+            let (status, body) = if self.unprocessed {
+                let sent: serde_json::Value = request
+                    .body()
+                    .bytes()
+                    .and_then(|b| serde_json::from_slice(b).ok())
+                    .unwrap_or_default();
+                let items = sent["RequestItems"].clone();
+                (
+                    200,
+                    serde_json::json!({"UnprocessedItems": items}).to_string(),
+                )
+            } else {
+                (400, r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded (injected)"}"#.to_owned())
+            };
             let mut response = aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
-                aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
+                aws_smithy_runtime_api::http::StatusCode::try_from(status).unwrap(),
                 aws_smithy_types::body::SdkBody::from(body),
             );
             response

@@ -13,6 +13,7 @@ mod pipeline_aws;
 mod redrive_aws;
 mod scim_api;
 mod scim_bulk;
+mod scim_dynamodb_faults;
 mod scim_lambda;
 mod scim_outbox;
 mod scim_paging;

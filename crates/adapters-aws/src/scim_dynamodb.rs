@@ -108,6 +108,14 @@ fn jitter_seed() -> u32 {
     nanos ^ (nanos >> 7)
 }
 
+/// Sleeps before retry `attempt` (1-based): jittered, growing exponentially from 20 ms
+/// to at most 2.56 s, so a throttled table gets room rather than a hammering.
+async fn back_off(attempt: u32) {
+    let cap = 10u64 << attempt.min(8);
+    let jitter = u64::from(jitter_seed()) % cap.max(1);
+    tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
+}
+
 /// Membership transactions in flight at once, by default.
 const CONCURRENCY: usize = 32;
 
@@ -283,9 +291,7 @@ impl DynamoDbScimStore {
             if !retryable || attempt >= TRANSACT_ATTEMPTS {
                 return Err(map(&e));
             }
-            let cap = 10u64 << attempt.min(8);
-            let jitter = u64::from(jitter_seed()) % cap.max(1);
-            tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
+            back_off(attempt).await;
         }
     }
 
@@ -515,7 +521,19 @@ impl DynamoDbScimStore {
                 requests.push(WriteRequest::builder().delete_request(del).build());
             }
             let mut pending = Some(HashMap::from([(self.table.clone(), requests)]));
+            let mut attempt = 0u32;
             while let Some(items) = pending.take().filter(|m| m.values().any(|v| !v.is_empty())) {
+                // unprocessed items come back under throttling: back off, and give up
+                // (retryably) rather than spin
+                if attempt > 0 {
+                    if attempt >= TRANSACT_ATTEMPTS {
+                        return Err(StoreError::Throttled(
+                            "BatchWriteItem kept returning unprocessed deletes".into(),
+                        ));
+                    }
+                    back_off(attempt).await;
+                }
+                attempt += 1;
                 let out = self
                     .client
                     .batch_write_item()
@@ -723,37 +741,34 @@ impl ScimStore for DynamoDbScimStore {
         // Memberships go after the resource, page by page: never all at once in memory.
         // A crash here leaves memberships of a resource that no longer exists, which
         // readers ignore and a repeated delete cleans up.
-        match kind {
-            ResourceKind::Group => {
-                for shard_no in 0..MEMBER_SHARDS {
-                    let pk = format!("T#{tenant}#G#{id}#S{shard_no}");
-                    loop {
-                        let page = self.query_all(pk.clone(), None, 1000).await?;
-                        if page.is_empty() {
-                            break;
-                        }
-                        let mut keys = Vec::with_capacity(page.len() * 2);
-                        for item in &page {
-                            if let Some(sk) = item.get("sk").and_then(|v| v.as_s().ok()) {
-                                let member = sk.trim_start_matches("M#");
-                                keys.push((pk.clone(), sk.clone()));
-                                keys.push((reverse_pk(tenant, member), format!("G#{id}")));
-                            }
-                        }
-                        self.delete_keys(keys).await?;
+        if kind == ResourceKind::Group {
+            for shard_no in 0..MEMBER_SHARDS {
+                let pk = format!("T#{tenant}#G#{id}#S{shard_no}");
+                loop {
+                    let page = self.query_all(pk.clone(), None, 1000).await?;
+                    if page.is_empty() {
+                        break;
                     }
+                    let mut keys = Vec::with_capacity(page.len() * 2);
+                    for item in &page {
+                        if let Some(sk) = item.get("sk").and_then(|v| v.as_s().ok()) {
+                            let member = sk.trim_start_matches("M#");
+                            keys.push((pk.clone(), sk.clone()));
+                            keys.push((reverse_pk(tenant, member), format!("G#{id}")));
+                        }
+                    }
+                    self.delete_keys(keys).await?;
                 }
-            }
-            ResourceKind::User => {
-                let groups = self.groups_of(tenant, id).await?;
-                let mut keys = Vec::with_capacity(groups.len() * 2);
-                for g in groups {
-                    keys.push((member_pk(tenant, &g, id), format!("M#{id}")));
-                    keys.push((reverse_pk(tenant, id), format!("G#{g}")));
-                }
-                self.delete_keys(keys).await?;
             }
         }
+        // its memberships in other groups: a user's, and a nested group's
+        let groups = self.groups_of(tenant, id).await?;
+        let mut keys = Vec::with_capacity(groups.len() * 2);
+        for g in groups {
+            keys.push((member_pk(tenant, &g, id), format!("M#{id}")));
+            keys.push((reverse_pk(tenant, id), format!("G#{g}")));
+        }
+        self.delete_keys(keys).await?;
         Ok(())
     }
 
@@ -1057,11 +1072,7 @@ impl DynamoDbScimStore {
                             "BatchGetItem kept returning unprocessed keys".into(),
                         ));
                     }
-                    let cap = 10u64 << attempt.min(8);
-                    tokio::time::sleep(std::time::Duration::from_millis(
-                        u64::from(jitter_seed()) % cap.max(1),
-                    ))
-                    .await;
+                    back_off(attempt).await;
                     request = Some(left.clone());
                 }
             }

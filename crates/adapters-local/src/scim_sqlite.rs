@@ -462,12 +462,14 @@ impl ScimStore for SqliteScimStore {
             params![tenant.as_str(), kind_str(kind), id],
         )
         .map_err(map_err)?;
-        let column = match kind {
-            ResourceKind::Group => "group_id",
-            ResourceKind::User => "member_id",
+        // its memberships in other groups (a user's, and a nested group's), and a
+        // group's own members
+        let rows = match kind {
+            ResourceKind::Group => "(group_id = ?2 OR member_id = ?2)",
+            ResourceKind::User => "member_id = ?2",
         };
         tx.execute(
-            &format!("DELETE FROM scim_members WHERE tenant_id = ?1 AND {column} = ?2"),
+            &format!("DELETE FROM scim_members WHERE tenant_id = ?1 AND {rows}"),
             params![tenant.as_str(), id],
         )
         .map_err(map_err)?;

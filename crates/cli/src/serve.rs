@@ -33,6 +33,12 @@ pub struct ServeArgs {
     /// "https://admin.example.com".
     #[arg(long, default_value = "'self' http://localhost:* http://127.0.0.1:*")]
     frame_ancestors: String,
+    /// SCIM requests per second per tenant on average; past it, 429 with Retry-After.
+    #[arg(long, default_value_t = scim::DEFAULT_RATE_PER_SECOND)]
+    scim_rate_limit: f64,
+    /// SCIM requests per tenant a burst may take at once.
+    #[arg(long, default_value_t = scim::DEFAULT_BURST)]
+    scim_burst: u32,
 }
 
 fn parse_token(spec: &str) -> Result<(String, TenantId, String)> {
@@ -128,8 +134,14 @@ pub async fn serve(data: &Path, schemas: Option<&Path>, args: ServeArgs) -> Resu
     });
 
     let base = format!("http://{}/scim/v2", args.listen);
-    let app =
-        scim::mounted(scim::router(store.clone(), store, &base)).merge(audit_api::router(audit));
+    let limits = scim::RateLimit::new(args.scim_rate_limit, args.scim_burst);
+    let app = scim::mounted(scim::router_with_limits(
+        store.clone(),
+        store,
+        &base,
+        limits,
+    ))
+    .merge(audit_api::router(audit));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;

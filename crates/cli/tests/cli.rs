@@ -270,6 +270,58 @@ impl Drop for Server {
     }
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `auditlog serve` with `extra` flags and one token, listening.
+fn served(dir: &std::path::Path, port: u16, extra: &[&str]) -> Server {
+    let server = Server(
+        Command::new(env!("CARGO_BIN_EXE_auditlog"))
+            .arg("--data")
+            .arg(dir)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--token", "acme-secret-1=acme:okta"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "serve did not listen");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    server
+}
+
+/// The SCIM rate limit is a setting of `serve`, and its default lets a conformance
+/// run's burst through (about 100 checks of 3-5 requests in two seconds).
+#[test]
+fn serve_takes_the_scim_rate_limit_as_a_setting() {
+    let (dir, port) = (tempfile::tempdir().unwrap(), free_port());
+    let _server = served(dir.path(), port, &[]);
+    for n in 0..400 {
+        let (status, body) = http(port, "GET", "/scim/v2/Users", "acme-secret-1", "");
+        assert_eq!(status, 200, "request {n} of a burst: {body}");
+    }
+    drop(_server);
+    let (dir, port) = (tempfile::tempdir().unwrap(), free_port());
+    let _server = served(
+        dir.path(),
+        port,
+        &["--scim-rate-limit", "0.5", "--scim-burst", "3"],
+    );
+    let statuses: Vec<u16> = (0..4)
+        .map(|_| http(port, "GET", "/scim/v2/Users", "acme-secret-1", "").0)
+        .collect();
+    assert_eq!(statuses, [200, 200, 200, 429]);
+}
+
 #[test]
 fn serve_provisions_over_http_and_the_changes_reach_the_audit_log() {
     let dir = tempfile::tempdir().unwrap();

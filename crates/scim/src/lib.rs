@@ -40,7 +40,9 @@ pub use store::{
 pub mod router;
 pub mod service;
 
-pub use router::{MOUNT, RateLimit, mounted, router, router_with_limits};
+pub use router::{
+    DEFAULT_BURST, DEFAULT_RATE_PER_SECOND, MOUNT, RateLimit, mounted, router, router_with_limits,
+};
 pub use service::{Caller, ListQuery, ScimError, ScimService, Shape, Sort};
 pub mod paging;
 pub mod relay;

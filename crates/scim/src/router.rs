@@ -77,9 +77,21 @@ fn too_many(secs: u64) -> ScimError {
     e
 }
 
+/// The default per-tenant limit: 500 requests a second on average, bursts of 1,000.
+/// - It exists for fairness: one tenant's sync storm must not take the capacity (the
+///   function's concurrency, the table's throughput) the other tenants need.
+/// - It must not trip what IdPs do on purpose: an initial sync or a full re-sync
+///   (Entra ID and Okta send tens of requests a second per app, in bursts), or a
+///   conformance run (about 100 checks of 3-5 requests each in two seconds: 250/s with
+///   bursts of several hundred). Past it, IdPs back off on 429 with `Retry-After`.
+/// - The bucket is per process (per Lambda instance), so a tenant spread over several
+///   instances gets more; what it bounds is one instance's share.
+pub const DEFAULT_RATE_PER_SECOND: f64 = 500.0;
+pub const DEFAULT_BURST: u32 = 1_000;
+
 impl Default for RateLimit {
     fn default() -> Self {
-        Self::new(100.0, 200)
+        Self::new(DEFAULT_RATE_PER_SECOND, DEFAULT_BURST)
     }
 }
 

@@ -27,8 +27,8 @@ async fn main() -> Result<(), Error> {
         OutboxRelay::new(store, publisher),
         std::env::var("SCIM_BASE_URL").ok(),
         (
-            lambda_env::var_or("RATE_LIMIT_PER_SECOND", 100.0)?,
-            lambda_env::var_or("RATE_LIMIT_BURST", 200)?,
+            lambda_env::var_or("RATE_LIMIT_PER_SECOND", scim::DEFAULT_RATE_PER_SECOND)?,
+            lambda_env::var_or("RATE_LIMIT_BURST", scim::DEFAULT_BURST)?,
         ),
     );
     let api = &api;
