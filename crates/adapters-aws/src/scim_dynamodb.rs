@@ -21,6 +21,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
@@ -175,7 +176,26 @@ fn unique_name(r: &Resource) -> Option<String> {
 fn map<E: OperationError>(e: &AwsError<E>) -> StoreError {
     match classify(e) {
         Kind::Throttled => StoreError::Throttled(describe(e)),
-        _ => StoreError::Unavailable(describe(e)),
+        _ => e
+            .message()
+            .filter(|_| e.code() == Some("ValidationException"))
+            .and_then(over_limit)
+            .unwrap_or_else(|| StoreError::Unavailable(describe(e))),
+    }
+}
+
+/// DynamoDB's size limits (400 KB an item, 2 KB a partition key, 1 KB a sort key)
+/// answer `ValidationException`: the request's fault, so 413 or 400, never a 503 that
+/// an IdP would retry forever. The service refuses such values first; this is the
+/// backstop for any path that reaches the table with one.
+fn over_limit(message: &str) -> Option<StoreError> {
+    let m = message.to_ascii_lowercase();
+    if m.contains("item size") {
+        Some(StoreError::TooLarge(message.to_owned()))
+    } else if m.contains("size") && (m.contains("key") || m.contains("exceed")) {
+        Some(StoreError::Invalid(message.to_owned()))
+    } else {
+        None
     }
 }
 
@@ -192,6 +212,18 @@ fn cancelled_conditions(e: &AwsError<TransactWriteItemsError>) -> Option<Vec<boo
                 .map(|r| r.code() == Some("ConditionalCheckFailed"))
                 .collect(),
         ),
+        _ => None,
+    }
+}
+
+/// A transaction cancelled because an item broke a size limit (reason `ValidationError`).
+fn cancelled_over_limit(e: &AwsError<TransactWriteItemsError>) -> Option<StoreError> {
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
+            .cancellation_reasons()
+            .iter()
+            .filter(|r| r.code() == Some("ValidationError"))
+            .find_map(|r| over_limit(r.message().unwrap_or("item size limit"))),
         _ => None,
     }
 }
@@ -285,6 +317,9 @@ impl DynamoDbScimStore {
                 && failed.iter().any(|f| *f)
             {
                 return Ok(Err(failed));
+            }
+            if let Some(over) = cancelled_over_limit(&e) {
+                return Err(over);
             }
             let retryable = cancelled_conditions(&e).is_some() // TransactionConflict
                 || matches!(classify(&e), Kind::Throttled | Kind::Transient);

@@ -84,6 +84,25 @@ impl From<StoreError> for ScimError {
                 tracing::error!(detail, "store unavailable");
                 ScimError::new(503, None, "service temporarily unavailable")
             }
+            // the request's fault, never retried: an IdP retrying a 503 would loop
+            StoreError::TooLarge(detail) => {
+                tracing::warn!(detail, "resource too large for the store");
+                ScimError::new(
+                    413,
+                    None,
+                    format!("the resource is over the {MAX_RESOURCE_BYTES}-byte limit"),
+                )
+            }
+            StoreError::Invalid(detail) => {
+                tracing::warn!(detail, "value refused by the store");
+                ScimError::new(
+                    400,
+                    Some("invalidValue"),
+                    format!(
+                        "a value is over the {MAX_KEY_VALUE_BYTES}-byte limit of ids and unique names"
+                    ),
+                )
+            }
         }
     }
 }
@@ -165,6 +184,42 @@ fn kind_name(kind: ResourceKind) -> &'static str {
 
 pub fn etag(version: u64) -> String {
     format!("W/\"{version}\"")
+}
+
+/// The largest resource stored, as JSON: under DynamoDB's 400 KB item with room for
+/// its key and bookkeeping, and far above any user or group an IdP sends.
+pub const MAX_RESOURCE_BYTES: usize = 256 * 1024;
+/// The longest id or unique name (userName, a group's displayName): both are keys, and
+/// DynamoDB keys hold at most 1-2 KB. Longer ones cannot exist, so reads naming one
+/// find nothing; writes naming one get 400.
+pub const MAX_KEY_VALUE_BYTES: usize = 512;
+
+/// A resource about to be written fits the store, on every store alike.
+fn check_size(r: &Resource) -> Result<(), ScimError> {
+    let attr = match r.kind {
+        ResourceKind::User => "userName",
+        ResourceKind::Group => "displayName",
+    };
+    if let Some(Value::String(name)) = get_ci(&r.body, attr)
+        && name.len() > MAX_KEY_VALUE_BYTES
+    {
+        return Err(ScimError::new(
+            400,
+            Some("invalidValue"),
+            format!("{attr} is over {MAX_KEY_VALUE_BYTES} bytes"),
+        ));
+    }
+    let bytes = serde_json::to_vec(&r.body).map_or(0, |b| b.len());
+    if bytes > MAX_RESOURCE_BYTES {
+        return Err(ScimError::new(
+            413,
+            None,
+            format!(
+                "the resource is {bytes} bytes as JSON, over the {MAX_RESOURCE_BYTES}-byte limit"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Attributes a client may not set, and nulls (Entra sends `null` for unset fields).
@@ -425,6 +480,7 @@ impl<S: ScimStore> ScimService<S> {
         } else {
             "scim.group.created"
         };
+        check_size(&r)?;
         let ev = self.event(caller, event_type, now, Self::summary(&r));
         self.store.create(&caller.tenant, &r, &[ev]).await?;
         if !members.is_empty() {
@@ -452,6 +508,10 @@ impl<S: ScimStore> ScimService<S> {
         id: &str,
         if_match: Option<&str>,
     ) -> Result<Resource, ScimError> {
+        if id.len() > MAX_KEY_VALUE_BYTES {
+            // no such id was ever written
+            return Err(ScimError::not_found(&format!("{} {id}", kind_name(kind))));
+        }
         let r = self
             .store
             .get(&caller.tenant, kind, id)
@@ -515,6 +575,7 @@ impl<S: ScimStore> ScimService<S> {
             ResourceKind::User => "scim.user.updated",
             ResourceKind::Group => "scim.group.updated",
         };
+        check_size(&new)?;
         let ev = self.event(caller, event_type, now, payload);
         self.store
             .update(&caller.tenant, &new, old.version, &[ev])
@@ -664,6 +725,8 @@ impl<S: ScimStore> ScimService<S> {
         ids.sort_unstable();
         ids.dedup();
         let mut known = KnownMembers::new();
+        // an id longer than any written is nobody
+        ids.retain(|id| id.len() <= MAX_KEY_VALUE_BYTES);
         for chunk in ids.chunks(1000) {
             let mut rest: Vec<String> = chunk.iter().map(|s| (*s).to_owned()).collect();
             for kind in [ResourceKind::User, ResourceKind::Group] {
@@ -935,6 +998,9 @@ impl<S: ScimStore> ScimService<S> {
             && p.sub_attr.is_none()
             && p.attr.eq_ignore_ascii_case(unique_attr.0)
         {
+            if v.len() > MAX_KEY_VALUE_BYTES {
+                return Ok(Vec::new());
+            }
             return Ok(self
                 .store
                 .find_unique(&caller.tenant, unique_attr.1, v)

@@ -79,6 +79,12 @@ pub enum StoreError {
     Throttled(String),
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The resource is over what the store can hold (DynamoDB: 400 KB an item): 413.
+    #[error("too large for the store: {0}")]
+    TooLarge(String),
+    /// A value the store cannot take, such as one too long to be a key: 400.
+    #[error("a value the store cannot take: {0}")]
+    Invalid(String),
 }
 
 /// Each id once, in order: what `get_many` implementations read.

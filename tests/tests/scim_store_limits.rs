@@ -1,0 +1,184 @@
+//! What the SCIM stores cannot hold, answered alike on both: values too long to be keys
+//! and resources too large for an item are 400 and 413, never a 503 an IdP retries
+//! forever. And the DynamoDB store under throttling it cannot retry away at once: batch
+//! writes answered with every item unprocessed, as DynamoDB answers a throttled table.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use auditlog_tests::scim_http::{ACME, Api, assert_scim_error, user};
+use auditlog_tests::{ThrottlingHttpClient, dynamodb_client_with, new_scim_table, sdk_config};
+use axum::http::StatusCode;
+use envelope::{EventId, TenantId};
+use scim::{OutboxEntry, Resource, ResourceKind, ScimStore, StoreError};
+use serde_json::json;
+
+fn group(id: &str) -> Resource {
+    let now = chrono::Utc::now();
+    Resource {
+        id: id.into(),
+        kind: ResourceKind::Group,
+        version: 1,
+        created: now,
+        last_modified: now,
+        body: json!({"displayName": id}),
+    }
+}
+
+/// A group of 60 members on a store whose client answers `unprocessed` batch writes
+/// with everything unprocessed.
+async fn store_with(unprocessed: usize) -> (adapters_aws::DynamoDbScimStore, ThrottlingHttpClient) {
+    let c = sdk_config().await;
+    let table = new_scim_table(&aws_sdk_dynamodb::Client::new(&c)).await;
+    let http = ThrottlingHttpClient::unprocessed_batch_writes(unprocessed);
+    let store = adapters_aws::DynamoDbScimStore::new(dynamodb_client_with(&c, http.clone()), table);
+    let acme = TenantId::parse("acme").unwrap();
+    store.create(&acme, &group("g1"), &[]).await.unwrap();
+    let members: Vec<String> = (0..60).map(|i| format!("m{i:03}")).collect();
+    let event = |m: &str| OutboxEntry {
+        event_id: EventId::new_v7(),
+        tenant_id: acme.clone(),
+        event_type: "scim.group.member_added".into(),
+        occurred_at: chrono::Utc::now(),
+        actor: envelope::Actor {
+            kind: envelope::ActorType::Idp,
+            id: "okta".into(),
+            name: None,
+        },
+        payload: json!({"member": m}),
+    };
+    store
+        .add_members(&acme, "g1", &members, &event)
+        .await
+        .unwrap();
+    (store, http)
+}
+
+#[tokio::test]
+async fn unprocessed_deletes_are_retried_with_backoff_until_they_go_through() {
+    let acme = TenantId::parse("acme").unwrap();
+    let (store, http) = store_with(4).await;
+    store
+        .delete(&acme, ResourceKind::Group, "g1", None, &[])
+        .await
+        .unwrap();
+    assert_eq!(http.left(), 0, "the store met every unprocessed answer");
+    assert!(store.groups_of(&acme, "m007").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn deletes_that_stay_unprocessed_end_as_a_retryable_error_not_a_spin() {
+    let acme = TenantId::parse("acme").unwrap();
+    let (store, http) = store_with(usize::MAX).await;
+    let started = std::time::Instant::now();
+    let e = store
+        .delete(&acme, ResourceKind::Group, "g1", None, &[])
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Throttled(_)), "{e}");
+    let tries = usize::MAX - http.left();
+    assert_eq!(tries, 12, "a bounded number of tries");
+    // the backoff waited between them (jittered: at least some of its 20 ms..2.56 s)
+    assert!(started.elapsed() >= std::time::Duration::from_millis(50));
+}
+
+async fn values_over_the_limits_are_the_clients_fault<S>(api: &Api<S>) {
+    let long = format!("{}@acme.test", "a".repeat(600));
+    // writes naming one: 400, or 413 for a resource too large
+    assert_scim_error(
+        &api.post("/Users", ACME, user(&long)).await,
+        400,
+        Some("invalidValue"),
+    );
+    let mut big = user("big@acme.test");
+    big["title"] = json!("x".repeat(300 * 1024));
+    assert_scim_error(&api.post("/Users", ACME, big).await, 413, None);
+    let id = api.create_user(ACME, "ada@acme.test").await;
+    let grow = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "add", "path": "title", "value": "y".repeat(300 * 1024)}]
+    });
+    let r = api
+        .call(
+            "PATCH",
+            &format!("/Users/{id}"),
+            Some(ACME),
+            Some(grow),
+            &[],
+        )
+        .await;
+    assert_scim_error(&r, 413, None);
+    let rename = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "userName", "value": long}]
+    });
+    let r = api
+        .call(
+            "PATCH",
+            &format!("/Users/{id}"),
+            Some(ACME),
+            Some(rename),
+            &[],
+        )
+        .await;
+    assert_scim_error(&r, 400, Some("invalidValue"));
+    // reads naming one find nothing: no such id or name was ever written
+    let filter = format!("/Users?filter=userName%20eq%20%22{long}%22");
+    let r = api.call("GET", &filter, Some(ACME), None, &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["totalResults"], 0);
+    let r = api
+        .call(
+            "GET",
+            &format!("/Users/{}", "b".repeat(3000)),
+            Some(ACME),
+            None,
+            &[],
+        )
+        .await;
+    assert_scim_error(&r, 404, None);
+    let group = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": "Ops",
+        "members": [{"value": "c".repeat(3000)}]
+    });
+    assert_scim_error(
+        &api.post("/Groups", ACME, group).await,
+        400,
+        Some("invalidValue"),
+    );
+    // nothing of it was kept: the user is as it was
+    let r = api
+        .call("GET", &format!("/Users/{id}"), Some(ACME), None, &[])
+        .await;
+    assert_eq!(r.body["userName"], "ada@acme.test");
+    assert!(r.body.get("title").is_none());
+}
+
+#[tokio::test]
+async fn values_over_the_limits_are_400_or_413_on_sqlite() {
+    let api = Api::two_tenants(scim::RateLimit::default()).await;
+    values_over_the_limits_are_the_clients_fault(&api).await;
+}
+
+#[tokio::test]
+async fn values_over_the_limits_are_400_or_413_on_dynamodb() {
+    let c = sdk_config().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&c);
+    let table = new_scim_table(&ddb).await;
+    let store = adapters_aws::DynamoDbScimStore::new(ddb, table).with_concurrency(1);
+    let api = Api::over(store.clone(), scim::RateLimit::default()).await;
+    values_over_the_limits_are_the_clients_fault(&api).await;
+    // and the store's own answer, for a path that reached the table with one anyway
+    let acme = TenantId::parse("acme").unwrap();
+    let mut r = group("huge");
+    r.body["description"] = json!("z".repeat(420 * 1024));
+    let e = store.create(&acme, &r, &[]).await.unwrap_err();
+    assert!(matches!(e, StoreError::TooLarge(_)), "{e}");
+    let e = store
+        .get(&acme, ResourceKind::User, &"d".repeat(3000))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, StoreError::Invalid(_) | StoreError::NotFound),
+        "{e}"
+    );
+}
