@@ -182,3 +182,104 @@ async fn values_over_the_limits_are_400_or_413_on_dynamodb() {
         "{e}"
     );
 }
+
+/// A filter the store has no index for scans, and one naming `groups` reads each
+/// scanned user's groups: past the service's limits either answers 400 `tooMany`,
+/// never an unbounded read.
+#[tokio::test]
+async fn filters_past_their_scan_limits_answer_too_many() {
+    use scim::{Caller, ListQuery, ScanLimits, ScimService, Shape};
+    let store = std::sync::Arc::new(adapters_local::SqliteScimStore::in_memory().unwrap());
+    let limits = ScanLimits {
+        resources: 30,
+        group_lookups: 10,
+    };
+    let service =
+        ScimService::new(store.clone(), "https://scim.test/scim/v2").with_scan_limits(limits);
+    let caller = Caller {
+        tenant: TenantId::parse("acme").unwrap(),
+        actor: envelope::Actor {
+            kind: envelope::ActorType::Idp,
+            id: "okta".into(),
+            name: None,
+        },
+        policy: scim::CompatPolicy::default(),
+    };
+    let (ops, _) = service
+        .create(&caller, ResourceKind::Group, json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Ops"}), &Shape::default())
+        .await
+        .unwrap();
+    let ops = ops["id"].as_str().unwrap().to_owned();
+    let list = |filter: String| {
+        let (service, caller) = (&service, &caller);
+        async move {
+            let q = ListQuery {
+                filter: Some(filter),
+                ..ListQuery::default()
+            };
+            service
+                .list(caller, ResourceKind::User, &q, &Shape::default())
+                .await
+        }
+    };
+    let in_ops = format!("groups[value eq \"{ops}\"]");
+    for n in 0..31 {
+        let (u, _) = service
+            .create(
+                &caller,
+                ResourceKind::User,
+                user(&format!("u{n:02}@acme.test")),
+                &Shape::default(),
+            )
+            .await
+            .unwrap();
+        if n < 3 {
+            let add = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "add", "path": "members", "value": [{"value": u["id"]}]}]});
+            let request = scim::service::parse_patch(add).unwrap();
+            service
+                .patch(
+                    &caller,
+                    ResourceKind::Group,
+                    &ops,
+                    &request,
+                    None,
+                    &Shape::default(),
+                )
+                .await
+                .unwrap();
+        }
+        match n {
+            // within both limits: the right answer
+            9 => {
+                let r = list(in_ops.clone()).await.unwrap();
+                assert_eq!(r["totalResults"], 3, "{r}");
+            }
+            // more users than group lookups allowed
+            10 => {
+                let e = list(in_ops.clone()).await.unwrap_err();
+                assert_eq!(
+                    (e.status, e.scim_type),
+                    (400, Some("tooMany")),
+                    "{}",
+                    e.detail
+                );
+                let r = list("active eq true".into()).await.unwrap();
+                assert_eq!(r["totalResults"], 11);
+            }
+            // more users than a scan may read
+            30 => {
+                let e = list("active eq true".into()).await.unwrap_err();
+                assert_eq!(
+                    (e.status, e.scim_type),
+                    (400, Some("tooMany")),
+                    "{}",
+                    e.detail
+                );
+                // the unique index still answers at any size
+                let r = list("userName eq \"u07@acme.test\"".into()).await.unwrap();
+                assert_eq!(r["totalResults"], 1);
+            }
+            _ => {}
+        }
+    }
+}

@@ -43,7 +43,7 @@ pub mod service;
 pub use router::{
     DEFAULT_BURST, DEFAULT_RATE_PER_SECOND, MOUNT, RateLimit, mounted, router, router_with_limits,
 };
-pub use service::{Caller, ListQuery, ScimError, ScimService, Shape, Sort};
+pub use service::{Caller, ListQuery, ScanLimits, ScimError, ScimService, Shape, Sort};
 pub mod paging;
 pub mod relay;
 pub mod tenants;

@@ -28,6 +28,26 @@ pub const MAX_PAGE: usize = 200;
 pub const MAX_MEMBER_PAGE: usize = 1000;
 /// Resources scanned at most to answer a filter the store has no index for.
 pub const MAX_SCAN: usize = 100_000;
+/// Users whose groups a filter naming `groups` may read (one query each) per request.
+pub const MAX_GROUP_LOOKUPS: usize = 1_000;
+
+/// What one filtered list may cost before it answers 400 `tooMany` (RFC 7644 §3.12):
+/// resources scanned (a store read per 500), and per-user group lookups (a store
+/// query each). Past them the client narrows the filter or pages with a cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanLimits {
+    pub resources: usize,
+    pub group_lookups: usize,
+}
+
+impl Default for ScanLimits {
+    fn default() -> Self {
+        Self {
+            resources: MAX_SCAN,
+            group_lookups: MAX_GROUP_LOOKUPS,
+        }
+    }
+}
 
 /// An error as SCIM clients expect it (RFC 7644 §3.12).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -173,6 +193,7 @@ pub struct Shape {
 pub struct ScimService<S> {
     store: S,
     base_url: String,
+    limits: ScanLimits,
 }
 
 fn kind_name(kind: ResourceKind) -> &'static str {
@@ -343,7 +364,13 @@ impl<S: ScimStore> ScimService<S> {
         Self {
             store,
             base_url: base_url.into().trim_end_matches('/').to_owned(),
+            limits: ScanLimits::default(),
         }
+    }
+
+    pub fn with_scan_limits(mut self, limits: ScanLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     pub fn store(&self) -> &S {
@@ -1025,7 +1052,16 @@ impl<S: ScimStore> ScimService<S> {
         };
         let mut out = Vec::new();
         let mut after: Option<String> = None;
-        let mut scanned = 0;
+        let (mut scanned, mut lookups) = (0, 0);
+        let too_many = |what: &str| {
+            ScimError::new(
+                400,
+                Some("tooMany"),
+                format!(
+                    "the filter {what}; narrow it (userName eq or displayName eq use an index), or page with cursor and no filter"
+                ),
+            )
+        };
         loop {
             let page = self
                 .store
@@ -1035,12 +1071,11 @@ impl<S: ScimStore> ScimService<S> {
                 break;
             }
             scanned += page.len();
-            if scanned > MAX_SCAN {
-                return Err(ScimError::new(
-                    400,
-                    Some("tooMany"),
-                    "the filter matches too many resources to scan; narrow it, or page with cursor and no filter",
-                ));
+            if scanned > self.limits.resources {
+                return Err(too_many(&format!(
+                    "would scan more than {} resources",
+                    self.limits.resources
+                )));
             }
             after = page.last().map(|r| r.id.clone());
             for r in page {
@@ -1058,6 +1093,13 @@ impl<S: ScimStore> ScimService<S> {
                                 obj.insert("members".into(), Value::Array(members));
                             }
                             if user_groups {
+                                lookups += 1;
+                                if lookups > self.limits.group_lookups {
+                                    return Err(too_many(&format!(
+                                        "names groups, which reads each scanned user's groups: more than {} users",
+                                        self.limits.group_lookups
+                                    )));
+                                }
                                 let groups = self.store.groups_of(&caller.tenant, &r.id).await?;
                                 let groups: Vec<Value> =
                                     groups.iter().map(|g| json!({"value": g})).collect();
