@@ -725,3 +725,65 @@ async fn tokens_rotate_expire_and_policy_is_per_tenant() {
     assert_eq!(grp.status, StatusCode::CREATED, "{}", grp.body);
     assert_eq!(grp.body["members"], json!([{"value": g}]));
 }
+
+/// RFC 7644 §3.5.2 with a whole extension URN as the path: the extension's attributes
+/// change, `schemas` lists exactly the extensions present, and remove removes it.
+#[tokio::test]
+async fn patch_with_a_whole_extension_urn_changes_that_extension() {
+    const EXT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    let api = api().await;
+    let id = api.create_user(ACME, "ext@acme.test").await;
+    let patch = |ops: serde_json::Value| {
+        let api = &api;
+        let uri = format!("/Users/{id}");
+        async move {
+            let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
+            api.call("PATCH", &uri, Some(ACME), Some(body), &[]).await
+        }
+    };
+    let r = patch(json!([{"op": "add", "path": EXT, "value": {"employeeNumber": "701984", "costCenter": "4130"}}])).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body[EXT]["employeeNumber"], "701984");
+    assert_eq!(
+        r.body["schemas"],
+        json!(["urn:ietf:params:scim:schemas:core:2.0:User", EXT])
+    );
+    assert!(
+        r.body
+            .as_object()
+            .unwrap()
+            .keys()
+            .all(|k| k == EXT || !k.starts_with("urn:")),
+        "no bogus extension key: {}",
+        r.body
+    );
+    let r = patch(json!([{"op": "remove", "path": EXT}])).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.get(EXT).is_none(), "{}", r.body);
+    assert_eq!(
+        r.body["schemas"],
+        json!(["urn:ietf:params:scim:schemas:core:2.0:User"])
+    );
+    // emptied attribute by attribute, it is no longer listed either
+    patch(json!([{"op": "add", "path": format!("{EXT}:department"), "value": "Ops"}])).await;
+    let r = patch(json!([{"op": "remove", "path": format!("{EXT}:department")}])).await;
+    assert_eq!(
+        r.body["schemas"],
+        json!(["urn:ietf:params:scim:schemas:core:2.0:User"]),
+        "{}",
+        r.body
+    );
+    // and the whole URN in attributes= selects the extension
+    patch(json!([{"op": "add", "path": EXT, "value": {"division": "R&D"}}])).await;
+    let r = api
+        .call(
+            "GET",
+            &format!("/Users/{id}?attributes={EXT}"),
+            Some(ACME),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.body[EXT]["division"], "R&D", "{}", r.body);
+    assert!(r.body.get("emails").is_none(), "only what was asked: {}", r.body);
+}

@@ -111,6 +111,8 @@ pub enum Filter {
 #[derive(Debug, Clone, PartialEq)]
 pub enum PatchPath {
     Attr(AttrPath),
+    /// A whole schema by its URN: an extension object (or the core attributes).
+    Schema(&'static str),
     Value {
         attr: AttrPath,
         filter: Box<Filter>,
@@ -226,12 +228,46 @@ fn tokenize(input: &str) -> Result<Vec<(usize, Token)>, FilterError> {
     Ok(out)
 }
 
-/// Splits `urn:...:Resource:attr.sub` into its parts. The URN is everything up to the
-/// last `:`; the attribute name must start with a letter (RFC 7643 §2.1 ATTRNAME).
+/// The schema URNs this service knows, longest first, so that a path resolves to the
+/// longest it starts with: `urn:...:enterprise:2.0:User:manager` is the extension's
+/// `manager`, and `urn:...:enterprise:2.0:User` the whole extension, never an
+/// attribute `User` of a schema `urn:...:enterprise:2.0`.
+pub const KNOWN_SCHEMAS: [&str; 3] = [
+    crate::service::ENTERPRISE_SCHEMA,
+    crate::service::GROUP_SCHEMA,
+    crate::service::USER_SCHEMA,
+];
+
+/// The known schema `word` names whole (case-insensitively), in its canonical spelling.
+pub fn whole_schema(word: &str) -> Option<&'static str> {
+    KNOWN_SCHEMAS
+        .into_iter()
+        .find(|urn| word.eq_ignore_ascii_case(urn))
+}
+
+/// A known schema's URN and the attribute path after it, for `urn:...:attr.sub`.
+fn known_prefix(word: &str) -> Option<(&'static str, &str)> {
+    KNOWN_SCHEMAS.into_iter().find_map(|urn| {
+        let head = word.get(..urn.len())?;
+        let rest = word.get(urn.len()..)?.strip_prefix(':')?;
+        head.eq_ignore_ascii_case(urn).then_some((urn, rest))
+    })
+}
+
+/// Splits `urn:...:Resource:attr.sub` into its parts. The URN is the longest known
+/// schema the word starts with (an unknown one: everything up to the last `:`); the
+/// attribute name must start with a letter (RFC 7643 §2.1 ATTRNAME).
 fn parse_attr_path(word: &str, position: usize) -> Result<AttrPath, FilterError> {
-    let (urn, rest) = match word.rfind(':') {
-        Some(i) => (Some(word[..i].to_owned()), &word[i + 1..]),
-        None => (None, word),
+    if let Some(urn) = whole_schema(word) {
+        return Err(err(
+            position,
+            format!("{urn} names a whole schema, not an attribute"),
+        ));
+    }
+    let (urn, rest) = match (known_prefix(word), word.rfind(':')) {
+        (Some((urn, rest)), _) => (Some(urn.to_owned()), rest),
+        (None, Some(i)) => (Some(word[..i].to_owned()), &word[i + 1..]),
+        (None, None) => (None, word),
     };
     let mut parts = rest.split('.');
     let attr = parts.next().unwrap_or_default();
@@ -462,6 +498,9 @@ impl Filter {
 
 impl PatchPath {
     pub fn parse(input: &str) -> Result<PatchPath, FilterError> {
+        if let Some(urn) = whole_schema(input.trim()) {
+            return Ok(PatchPath::Schema(urn));
+        }
         let tokens = tokenize(input)?;
         let mut p = Parser {
             tokens,
@@ -716,6 +755,29 @@ mod tests {
         Filter::parse(f)
             .unwrap_or_else(|e| panic!("{f}: {e}"))
             .matches(&user(), &CoreSchemas)
+    }
+
+    #[test]
+    fn paths_resolve_against_the_longest_known_schema_urn() {
+        const EXT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+        let PatchPath::Attr(p) = PatchPath::parse(&format!("{EXT}:manager.value")).unwrap() else {
+            panic!("an attribute path");
+        };
+        assert_eq!(
+            (p.urn.as_deref(), p.attr.as_str(), p.sub_attr.as_deref()),
+            (Some(EXT), "manager", Some("value"))
+        );
+        assert_eq!(PatchPath::parse(EXT).unwrap(), PatchPath::Schema(EXT));
+        assert_eq!(
+            PatchPath::parse(&EXT.to_ascii_uppercase()).unwrap(),
+            PatchPath::Schema(EXT),
+            "URNs are case-insensitive; the canonical spelling is kept"
+        );
+        // a filter comparing a whole schema is no filter
+        assert!(Filter::parse(&format!("{EXT} eq \"x\"")).is_err());
+        let f = Filter::parse(&format!("{EXT}:employeeNumber eq \"701984\"")).unwrap();
+        let doc = serde_json::json!({EXT: {"employeeNumber": "701984"}});
+        assert!(f.matches(&doc, &CoreSchemas));
     }
 
     #[test]

@@ -188,6 +188,7 @@ fn coerce_for_path(path: &PatchPath, v: Value) -> Value {
     let name = match path {
         PatchPath::Attr(a) => a.sub_attr.as_deref().unwrap_or(&a.attr),
         PatchPath::Value { attr, sub_attr, .. } => sub_attr.as_deref().unwrap_or(&attr.attr),
+        PatchPath::Schema(_) => return v,
     };
     match v {
         Value::String(s) if BOOLEAN_ATTRS.iter().any(|b| b.eq_ignore_ascii_case(name)) => {
@@ -351,6 +352,59 @@ fn apply_pathless(
     Ok(())
 }
 
+/// An operation whose path is a whole schema (RFC 7644 §3.5.2): add and replace set
+/// each attribute of the object value inside it, leaving the others; remove drops an
+/// extension whole. The core schema itself cannot be removed.
+fn schema_op(
+    doc: &mut Value,
+    op: Op,
+    urn: &'static str,
+    value: Option<Value>,
+    kind: ResourceKind,
+    members: &mut Vec<MemberChange>,
+) -> Result<(), PatchError> {
+    let extension = urn.contains(":extension:");
+    let core = match kind {
+        ResourceKind::User => crate::service::USER_SCHEMA,
+        ResourceKind::Group => crate::service::GROUP_SCHEMA,
+    };
+    // the enterprise extension extends users only
+    if (extension && kind != ResourceKind::User) || (!extension && urn != core) {
+        return Err(PatchError::InvalidPath(format!(
+            "{urn} is not a schema of this resource type"
+        )));
+    }
+    match op {
+        Op::Remove if extension => {
+            if let Some(root) = doc.as_object_mut()
+                && let Some(key) = key_ci(root, urn)
+            {
+                root.remove(&key);
+            }
+            Ok(())
+        }
+        Op::Remove => Err(PatchError::InvalidPath(format!(
+            "{urn} is the resource's core schema; remove its attributes one by one"
+        ))),
+        Op::Add | Op::Replace => {
+            let Some(Value::Object(attrs)) = value else {
+                return Err(PatchError::InvalidValue(format!(
+                    "{op:?} of the schema {urn} needs an object of its attributes"
+                )));
+            };
+            for (attr, v) in attrs {
+                let path = AttrPath {
+                    urn: Some(urn.to_owned()),
+                    attr,
+                    sub_attr: None,
+                };
+                set_attr(doc, op, &path, v, kind, members)?;
+            }
+            Ok(())
+        }
+    }
+}
+
 /// add/replace of an attribute path (with optional sub-attribute).
 fn set_attr(
     doc: &mut Value,
@@ -449,6 +503,7 @@ fn apply_path(
     members: &mut Vec<MemberChange>,
 ) -> Result<(), PatchError> {
     match path {
+        PatchPath::Schema(urn) => schema_op(doc, op, urn, value, kind, members),
         PatchPath::Attr(attr) => match op {
             Op::Add | Op::Replace => {
                 let value = value.ok_or_else(|| {
@@ -725,6 +780,92 @@ mod tests {
 
     fn patch(doc: &Value, ops: Value, kind: ResourceKind) -> Result<Patched, PatchError> {
         apply(doc, &req(ops), kind, &CompatPolicy::default())
+    }
+
+    #[test]
+    fn a_whole_extension_urn_as_path_is_the_extension_not_an_attribute_user() {
+        const EXT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+        let mut doc = user();
+        doc[EXT] = json!({"costCenter": "4130", "division": "R&D"});
+        let added = patch(
+            &doc,
+            json!([{"op": "add", "path": EXT, "value": {"employeeNumber": "701984", "department": "Tour Ops"}}]),
+            ResourceKind::User,
+        )
+        .unwrap()
+        .resource;
+        assert_eq!(
+            added[EXT],
+            json!({"costCenter": "4130", "division": "R&D", "employeeNumber": "701984", "department": "Tour Ops"})
+        );
+        let bogus = "urn:ietf:params:scim:schemas:extension:enterprise:2.0";
+        assert!(added.get(bogus).is_none(), "{added}");
+        // replace sets what it names and leaves the rest (RFC 7644 §3.5.2.3)
+        let replaced = patch(
+            &doc,
+            json!([{"op": "replace", "path": EXT.to_ascii_lowercase(), "value": {"division": "Ops"}}]),
+            ResourceKind::User,
+        )
+        .unwrap()
+        .resource;
+        assert_eq!(
+            replaced[EXT],
+            json!({"costCenter": "4130", "division": "Ops"})
+        );
+        let removed = patch(
+            &doc,
+            json!([{"op": "remove", "path": EXT}]),
+            ResourceKind::User,
+        )
+        .unwrap()
+        .resource;
+        assert!(removed.get(EXT).is_none(), "{removed}");
+        // an attribute inside it still resolves to the extension
+        let sub = patch(
+            &doc,
+            json!([{"op": "remove", "path": format!("{EXT}:costCenter")}]),
+            ResourceKind::User,
+        )
+        .unwrap()
+        .resource;
+        assert_eq!(sub[EXT], json!({"division": "R&D"}));
+        // schemas that are not this resource's, and values that are not objects
+        for (ops, kind) in [
+            (
+                json!([{"op": "add", "path": EXT, "value": {"x": 1}}]),
+                ResourceKind::Group,
+            ),
+            (
+                json!([{"op": "remove", "path": "urn:ietf:params:scim:schemas:core:2.0:User"}]),
+                ResourceKind::User,
+            ),
+            (
+                json!([{"op": "add", "path": "urn:ietf:params:scim:schemas:core:2.0:Group", "value": {"displayName": "x"}}]),
+                ResourceKind::User,
+            ),
+        ] {
+            assert!(matches!(
+                patch(&doc, ops, kind),
+                Err(PatchError::InvalidPath(_))
+            ));
+        }
+        assert!(matches!(
+            patch(
+                &doc,
+                json!([{"op": "add", "path": EXT, "value": "4130"}]),
+                ResourceKind::User
+            ),
+            Err(PatchError::InvalidValue(_))
+        ));
+        // the core schema as a path: its attributes
+        let core = patch(
+            &doc,
+            json!([{"op": "replace", "path": "urn:ietf:params:scim:schemas:core:2.0:User", "value": {"title": "Tour Guide"}}]),
+            ResourceKind::User,
+        )
+        .unwrap()
+        .resource;
+        assert_eq!(core["title"], "Tour Guide");
     }
 
     #[test]

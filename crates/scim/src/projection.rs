@@ -28,17 +28,10 @@ fn parse_list(list: &str) -> Result<Vec<Selector>, ProjectionError> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|item| {
-            if item.to_ascii_lowercase().starts_with("urn:")
-                && item.to_ascii_lowercase().contains(":extension:")
-            {
-                // `urn:...:User` alone names the extension; `urn:...:User:attr` an attribute in it
-                let last = item.rsplit(':').next().unwrap_or_default();
-                if last.chars().next().is_some_and(char::is_uppercase) {
-                    return Ok(Selector::Extension(item.to_owned()));
-                }
-            }
             match PatchPath::parse(item) {
                 Ok(PatchPath::Attr(p)) => Ok(Selector::Path(p)),
+                // `urn:...:User` alone names the extension; `urn:...:User:attr` an attribute in it
+                Ok(PatchPath::Schema(urn)) => Ok(Selector::Extension(urn.to_owned())),
                 Ok(_) => Err(ProjectionError(format!(
                     "{item:?}: value filters are not allowed here"
                 ))),

@@ -430,6 +430,11 @@ impl<S: ScimStore> ScimService<S> {
         } else {
             GROUP_SCHEMA
         };
+        // an extension emptied attribute by attribute is no longer present
+        obj.retain(|k, v| {
+            !(k.to_ascii_lowercase().contains(":extension:")
+                && v.as_object().is_some_and(Map::is_empty))
+        });
         let mut schemas = vec![json!(schema)];
         schemas.extend(
             obj.keys()
