@@ -785,5 +785,82 @@ async fn patch_with_a_whole_extension_urn_changes_that_extension() {
         )
         .await;
     assert_eq!(r.body[EXT]["division"], "R&D", "{}", r.body);
-    assert!(r.body.get("emails").is_none(), "only what was asked: {}", r.body);
+    assert!(
+        r.body.get("emails").is_none(),
+        "only what was asked: {}",
+        r.body
+    );
+}
+
+/// POST /.search at the root (RFC 7644 §3.4.3): users then groups, one index-paged
+/// sequence; sorting and cursors belong to one resource type and are refused here.
+#[tokio::test]
+async fn a_root_search_pages_over_every_resource_type() {
+    let api = api().await;
+    for n in ["a@acme.test", "b@acme.test", "c@acme.test"] {
+        api.create_user(ACME, n).await;
+    }
+    for g in ["Ops", "Sales"] {
+        let r = api
+            .post(
+                "/Groups",
+                ACME,
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": g}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    api.create_user(GLOBEX, "other@globex.test").await;
+    let search = |body: serde_json::Value| {
+        let api = &api;
+        async move {
+            let mut b = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]});
+            b.as_object_mut()
+                .unwrap()
+                .extend(body.as_object().unwrap().clone());
+            api.post("/.search", ACME, b).await
+        }
+    };
+    let names = |r: &Reply| -> Vec<String> {
+        r.body["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                v.get("userName")
+                    .or(v.get("displayName"))
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+    let mut seen = Vec::new();
+    for start in [1, 3, 5] {
+        let r = search(json!({"startIndex": start, "count": 2})).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(
+            r.body["totalResults"], 5,
+            "the other tenant's user is not counted"
+        );
+        assert_eq!(r.body["startIndex"], start);
+        seen.extend(names(&r));
+    }
+    assert_eq!(seen.len(), 5);
+    assert_eq!(
+        &seen[..3],
+        ["a@acme.test", "b@acme.test", "c@acme.test"].map(String::from)
+    );
+    let mut groups = seen[3..].to_vec();
+    groups.sort();
+    assert_eq!(groups, ["Ops", "Sales"]);
+    // a filter applies to every type: only groups have this displayName
+    let r = search(json!({"filter": "displayName eq \"Ops\""})).await;
+    assert_eq!(names(&r), ["Ops"]);
+    assert_scim_error(
+        &search(json!({"sortBy": "userName"})).await,
+        400,
+        Some("invalidValue"),
+    );
 }

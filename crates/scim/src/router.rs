@@ -219,13 +219,23 @@ async fn list<S: ScimStore>(
     q: HashMap<String, String>,
 ) -> Result<Response, ScimError> {
     let caller = caller(&state, &headers).await?;
-    let filter = param(&q, "filter").map(str::to_owned);
-    let start = parse_index(&q, "startIndex")?;
-    let count = parse_index(&q, "count")?;
-    let sort = match param(&q, "sortBy").map(str::to_owned) {
+    let query = list_query(&q)?;
+    let body = state
+        .service
+        .list(&caller, kind, &query, &shape(&q))
+        .await?;
+    Ok(scim(StatusCode::OK, body, None))
+}
+
+/// A list request's query parameters.
+fn list_query(q: &HashMap<String, String>) -> Result<crate::service::ListQuery, ScimError> {
+    let filter = param(q, "filter").map(str::to_owned);
+    let start = parse_index(q, "startIndex")?;
+    let count = parse_index(q, "count")?;
+    let sort = match param(q, "sortBy").map(str::to_owned) {
         None => None,
         Some(by) => {
-            let descending = match param(&q, "sortOrder")
+            let descending = match param(q, "sortOrder")
                 .map(str::to_ascii_lowercase)
                 .as_deref()
             {
@@ -242,17 +252,63 @@ async fn list<S: ScimStore>(
             Some(crate::service::Sort { by, descending })
         }
     };
-    let query = crate::service::ListQuery {
+    Ok(crate::service::ListQuery {
         filter,
         sort,
         start_index: start,
         count,
-        cursor: param(&q, "cursor").map(str::to_owned),
-    };
-    let body = state
+        cursor: param(q, "cursor").map(str::to_owned),
+    })
+}
+
+/// A search at the root (RFC 7644 §3.4.2, §3.4.3): every resource type, users first,
+/// then groups, one index-paged sequence over both. Sorting and cursors are each type's
+/// own order, so a root search takes neither: it answers 400 and names the endpoint
+/// that does.
+async fn root_search<S: ScimStore>(
+    state: Arc<AppState<S>>,
+    headers: HeaderMap,
+    q: HashMap<String, String>,
+) -> Result<Response, ScimError> {
+    let caller = caller(&state, &headers).await?;
+    let mut query = list_query(&q)?;
+    if query.sort.is_some() || query.cursor.is_some() {
+        return Err(ScimError::new(
+            400,
+            Some("invalidValue"),
+            "a search at the root pages by startIndex only; sort or use cursors with /Users/.search or /Groups/.search",
+        ));
+    }
+    let start = query.start_index.unwrap_or(1).max(1);
+    let count = query
+        .count
+        .unwrap_or(crate::service::MAX_PAGE)
+        .min(crate::service::MAX_PAGE);
+    let shape = shape(&q);
+    query.start_index = Some(start);
+    query.count = Some(count);
+    let users = state
         .service
-        .list(&caller, kind, &query, &shape(&q))
+        .list(&caller, ResourceKind::User, &query, &shape)
         .await?;
+    let total_of = |v: &Value| v["totalResults"].as_u64().unwrap_or(0) as usize;
+    let items_of = |v: &Value| v["Resources"].as_array().cloned().unwrap_or_default();
+    let mut resources = items_of(&users);
+    // the groups continue where the users end
+    query.start_index = Some(start.saturating_sub(total_of(&users)).max(1));
+    query.count = Some(count - resources.len().min(count));
+    let groups = state
+        .service
+        .list(&caller, ResourceKind::Group, &query, &shape)
+        .await?;
+    resources.extend(items_of(&groups));
+    let body = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+        "totalResults": total_of(&users) + total_of(&groups),
+        "startIndex": start,
+        "itemsPerPage": resources.len(),
+        "Resources": resources,
+    });
     Ok(scim(StatusCode::OK, body, None))
 }
 
@@ -367,11 +423,7 @@ async fn search<S: ScimStore>(
     }
     match kind {
         Some(kind) => list(kind, state, headers, q).await,
-        None => Err(ScimError::new(
-            400,
-            Some("invalidSyntax"),
-            "search at the root is not supported; use /Users/.search or /Groups/.search",
-        )),
+        None => root_search(state, headers, q).await,
     }
 }
 
@@ -606,6 +658,12 @@ pub fn router_with_limits<S: ScimStore + 'static>(
                         None => Err(ScimError::not_found(&format!("resource type {id}"))),
                     }
                 },
+            ),
+        )
+        .route(
+            "/.search",
+            axum::routing::post(
+                |State(st): State<Arc<AppState<S>>>, h: HeaderMap, b: Bytes| search(None, st, h, b),
             ),
         )
         .route(
