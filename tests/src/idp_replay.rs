@@ -61,6 +61,7 @@ fn fill_value(v: &Value, vars: &HashMap<String, String>) -> Value {
 
 async fn run_step<S>(
     api: &Api<S>,
+    schemas: &crate::scim_schema::Discovered,
     fixture: &str,
     step: &Value,
     vars: &HashMap<String, String>,
@@ -75,6 +76,14 @@ async fn run_step<S>(
         u64::from(r.status.as_u16()),
         want,
         "{fixture}: step {name:?}: {method} {path} answered {}",
+        r.body
+    );
+    // every resource the server answers validates against its own /Schemas
+    let wrong = schemas.violations(&r.body);
+    assert!(
+        wrong.is_empty(),
+        "{fixture}: step {name:?}: the response does not validate against /Schemas:\n  {}\n{}",
+        wrong.join("\n  "),
         r.body
     );
     if let Some(expect) = step.get("expect") {
@@ -103,13 +112,19 @@ pub async fn replay<S>(api: &Api<S>, file: &str) -> usize {
         .join(file);
     let fixture: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let mut vars: HashMap<String, String> = HashMap::new();
+    let schemas = crate::scim_schema::Discovered::read(api).await;
     let steps = fixture["steps"].as_array().unwrap();
     for step in steps {
         if let Some(parallel) = step.get("parallel").and_then(Value::as_array) {
-            futures::future::join_all(parallel.iter().map(|s| run_step(api, file, s, &vars))).await;
+            futures::future::join_all(
+                parallel
+                    .iter()
+                    .map(|s| run_step(api, &schemas, file, s, &vars)),
+            )
+            .await;
             continue;
         }
-        let body = run_step(api, file, step, &vars).await;
+        let body = run_step(api, &schemas, file, step, &vars).await;
         for (name, pointer) in step["capture"].as_object().into_iter().flatten() {
             let v = body
                 .pointer(pointer.as_str().unwrap())

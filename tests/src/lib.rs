@@ -7,6 +7,7 @@ pub mod audit_http;
 pub mod conformance;
 pub mod idp_replay;
 pub mod scim_http;
+pub mod scim_schema;
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};

@@ -864,3 +864,47 @@ async fn a_root_search_pages_over_every_resource_type() {
         Some("invalidValue"),
     );
 }
+
+/// Every enterprise-extension attribute, added and replaced by path, by the whole URN
+/// and without a path: each response validates against the server's own /Schemas.
+#[tokio::test]
+async fn enterprise_attribute_changes_validate_against_the_servers_schemas() {
+    const EXT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    let api = api().await;
+    let schemas = auditlog_tests::scim_schema::Discovered::read(&api).await;
+    let id = api.create_user(ACME, "ent@acme.test").await;
+    let manager = api.create_user(ACME, "boss@acme.test").await;
+    let values = [
+        ("employeeNumber", json!("701984")),
+        ("costCenter", json!("4130")),
+        ("organization", json!("Universal Studios")),
+        ("division", json!("Theme Park")),
+        ("department", json!("Tour Operations")),
+        ("manager", json!({"value": manager})),
+    ];
+    for (op, (attr, value)) in ["add", "replace"]
+        .into_iter()
+        .flat_map(|op| values.iter().map(move |v| (op, v)))
+    {
+        for operation in [
+            json!({"op": op, "path": format!("{EXT}:{attr}"), "value": value}),
+            json!({"op": op, "path": EXT, "value": {*attr: value}}),
+            json!({"op": op, "value": {EXT: {*attr: value}}}),
+        ] {
+            let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [operation]});
+            let r = api
+                .call(
+                    "PATCH",
+                    &format!("/Users/{id}"),
+                    Some(ACME),
+                    Some(body),
+                    &[],
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{operation}: {}", r.body);
+            let wrong = schemas.violations(&r.body);
+            assert!(wrong.is_empty(), "{operation}: {wrong:?}\n{}", r.body);
+            assert!(r.body[EXT].get(*attr).is_some(), "{operation}: {}", r.body);
+        }
+    }
+}

@@ -73,6 +73,58 @@ fn multi_complex(name: &str, value_mutability: &str) -> Value {
             "none"
         ),
     ]);
+    // a member or a group the user is in is also a resource: its URI (RFC 7643 §4.1.2, §4.2)
+    if matches!(name, "groups" | "members")
+        && let Some(subs) = a["subAttributes"].as_array_mut()
+    {
+        subs.push(attr(
+            "$ref",
+            "reference",
+            false,
+            false,
+            false,
+            value_mutability,
+            "default",
+            "none",
+        ));
+    }
+    a
+}
+
+/// RFC 7643 §4.1.2 `addresses`: its own sub-attributes, not `value` and `display`.
+fn addresses() -> Value {
+    let mut a = attr(
+        "addresses",
+        "complex",
+        true,
+        false,
+        false,
+        "readWrite",
+        "default",
+        "none",
+    );
+    let mut subs: Vec<Value> = [
+        "formatted",
+        "streetAddress",
+        "locality",
+        "region",
+        "postalCode",
+        "country",
+        "type",
+    ]
+    .map(simple)
+    .to_vec();
+    subs.push(attr(
+        "primary",
+        "boolean",
+        false,
+        false,
+        false,
+        "readWrite",
+        "default",
+        "none",
+    ));
+    a["subAttributes"] = Value::Array(subs);
     a
 }
 
@@ -106,8 +158,13 @@ pub fn schemas() -> Vec<Value> {
             simple("preferredLanguage"), simple("locale"), simple("timezone"),
             attr("active", "boolean", false, false, false, "readWrite", "default", "none"),
             attr("password", "string", false, false, false, "writeOnly", "never", "none"),
+            attr("profileUrl", "reference", false, false, false, "readWrite", "default", "none"),
             multi_complex("emails", "readWrite"), multi_complex("phoneNumbers", "readWrite"),
+            multi_complex("ims", "readWrite"), multi_complex("photos", "readWrite"),
+            addresses(),
             multi_complex("groups", "readOnly"),
+            multi_complex("entitlements", "readWrite"), multi_complex("roles", "readWrite"),
+            multi_complex("x509Certificates", "readWrite"),
             attr("externalId", "string", false, false, true, "readWrite", "default", "none"),
         ],
         "meta": {"resourceType": "Schema", "location": format!("/Schemas/{USER_SCHEMA}")}
@@ -131,7 +188,29 @@ pub fn schemas() -> Vec<Value> {
         "default",
         "none",
     );
-    manager["subAttributes"] = json!([simple("value"), simple("displayName")]);
+    manager["subAttributes"] = json!([
+        simple("value"),
+        attr(
+            "$ref",
+            "reference",
+            false,
+            false,
+            false,
+            "readWrite",
+            "default",
+            "none"
+        ),
+        attr(
+            "displayName",
+            "string",
+            false,
+            false,
+            false,
+            "readOnly",
+            "default",
+            "none"
+        ),
+    ]);
     let enterprise = json!({
         "id": ENTERPRISE_SCHEMA, "name": "EnterpriseUser", "description": "Enterprise User",
         "attributes": [simple("employeeNumber"), simple("costCenter"), simple("organization"), simple("division"), simple("department"), manager],

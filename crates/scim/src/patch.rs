@@ -338,9 +338,14 @@ fn apply_pathless(
             }
             continue;
         }
-        // Keys may be paths themselves: "name.givenName", or URN-qualified (Entra).
+        // Keys may be paths themselves: "name.givenName", or URN-qualified (Entra), or
+        // a whole known schema holding its attributes
         let path = match PatchPath::parse(&key) {
             Ok(PatchPath::Attr(p)) => p,
+            Ok(PatchPath::Schema(urn)) => {
+                schema_op(doc, op, urn, Some(v), kind, members)?;
+                continue;
+            }
             _ => {
                 return Err(PatchError::InvalidPath(format!(
                     "{key:?} is not an attribute path"
