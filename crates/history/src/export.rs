@@ -219,8 +219,13 @@ impl RowWriter {
         }
     }
 
+    /// The bytes so far; the buffer starts again at full capacity, so the next chunk
+    /// is written without growing (and copying) it by doubling.
     pub fn take(&mut self) -> Bytes {
-        Bytes::from(std::mem::take(&mut self.buf))
+        Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(CHUNK_BYTES + 64 * 1024),
+        ))
     }
 }
 
