@@ -25,11 +25,18 @@ fn group(id: &str) -> Resource {
 
 /// A group of 60 members on a store whose client answers `unprocessed` batch writes
 /// with everything unprocessed.
-async fn store_with(unprocessed: usize) -> (adapters_aws::DynamoDbScimStore, ThrottlingHttpClient) {
+async fn store_with(
+    unprocessed: usize,
+) -> (
+    adapters_aws::DynamoDbScimStore,
+    ThrottlingHttpClient,
+    String,
+) {
     let c = sdk_config().await;
     let table = new_scim_table(&aws_sdk_dynamodb::Client::new(&c)).await;
     let http = ThrottlingHttpClient::unprocessed_batch_writes(unprocessed);
-    let store = adapters_aws::DynamoDbScimStore::new(dynamodb_client_with(&c, http.clone()), table);
+    let store =
+        adapters_aws::DynamoDbScimStore::new(dynamodb_client_with(&c, http.clone()), &table);
     let acme = TenantId::parse("acme").unwrap();
     store.create(&acme, &group("g1"), &[]).await.unwrap();
     let members: Vec<String> = (0..60).map(|i| format!("m{i:03}")).collect();
@@ -49,13 +56,13 @@ async fn store_with(unprocessed: usize) -> (adapters_aws::DynamoDbScimStore, Thr
         .add_members(&acme, "g1", &members, &event)
         .await
         .unwrap();
-    (store, http)
+    (store, http, table)
 }
 
 #[tokio::test]
 async fn unprocessed_deletes_are_retried_with_backoff_until_they_go_through() {
     let acme = TenantId::parse("acme").unwrap();
-    let (store, http) = store_with(4).await;
+    let (store, http, _) = store_with(4).await;
     store
         .delete(&acme, ResourceKind::Group, "g1", None, &[])
         .await
@@ -67,7 +74,7 @@ async fn unprocessed_deletes_are_retried_with_backoff_until_they_go_through() {
 #[tokio::test]
 async fn deletes_that_stay_unprocessed_end_as_a_retryable_error_not_a_spin() {
     let acme = TenantId::parse("acme").unwrap();
-    let (store, http) = store_with(usize::MAX).await;
+    let (store, http, table) = store_with(usize::MAX).await;
     let started = std::time::Instant::now();
     let e = store
         .delete(&acme, ResourceKind::Group, "g1", None, &[])
@@ -78,6 +85,25 @@ async fn deletes_that_stay_unprocessed_end_as_a_retryable_error_not_a_spin() {
     assert_eq!(tries, 12, "a bounded number of tries");
     // the backoff waited between them (jittered: at least some of its 20 ms..2.56 s)
     assert!(started.elapsed() >= std::time::Duration::from_millis(50));
+    // the resource went first, its memberships did not: like a crash between the two.
+    // The IdP's retried delete answers 404 and finishes the cleanup.
+    assert_eq!(store.groups_of(&acme, "m007").await.unwrap(), ["g1"]);
+    let healthy = adapters_aws::DynamoDbScimStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk_config().await),
+        table,
+    );
+    let again = healthy
+        .delete(&acme, ResourceKind::Group, "g1", None, &[])
+        .await;
+    assert!(matches!(again, Err(StoreError::NotFound)), "{again:?}");
+    assert!(healthy.groups_of(&acme, "m007").await.unwrap().is_empty());
+    assert!(
+        healthy
+            .members(&acme, "g1", None, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn values_over_the_limits_are_the_clients_fault<S>(api: &Api<S>) {

@@ -583,6 +583,47 @@ impl DynamoDbScimStore {
     }
 }
 
+impl DynamoDbScimStore {
+    /// A deleted resource's memberships: a group's members, and its (or a user's)
+    /// memberships in other groups. Idempotent, so a repeated delete can finish it.
+    async fn delete_memberships(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        if kind == ResourceKind::Group {
+            for shard_no in 0..MEMBER_SHARDS {
+                let pk = format!("T#{tenant}#G#{id}#S{shard_no}");
+                loop {
+                    let page = self.query_all(pk.clone(), None, 1000).await?;
+                    if page.is_empty() {
+                        break;
+                    }
+                    let mut keys = Vec::with_capacity(page.len() * 2);
+                    for item in &page {
+                        if let Some(sk) = item.get("sk").and_then(|v| v.as_s().ok()) {
+                            let member = sk.trim_start_matches("M#");
+                            keys.push((pk.clone(), sk.clone()));
+                            keys.push((reverse_pk(tenant, member), format!("G#{id}")));
+                        }
+                    }
+                    self.delete_keys(keys).await?;
+                }
+            }
+        }
+        // its memberships in other groups: a user's, and a nested group's
+        let groups = self.groups_of(tenant, id).await?;
+        let mut keys = Vec::with_capacity(groups.len() * 2);
+        for g in groups {
+            keys.push((member_pk(tenant, &g, id), format!("M#{id}")));
+            keys.push((reverse_pk(tenant, id), format!("G#{g}")));
+        }
+        self.delete_keys(keys).await?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl ScimStore for DynamoDbScimStore {
     async fn create(
@@ -743,7 +784,15 @@ impl ScimStore for DynamoDbScimStore {
         expected_version: Option<u64>,
         events: &[OutboxEntry],
     ) -> Result<(), StoreError> {
-        let old = self.get(tenant, kind, id).await?;
+        let old = match self.get(tenant, kind, id).await {
+            Ok(old) => old,
+            // a delete that crashed after removing the resource: finish its cleanup
+            Err(StoreError::NotFound) => {
+                self.delete_memberships(tenant, kind, id).await?;
+                return Err(StoreError::NotFound);
+            }
+            Err(e) => return Err(e),
+        };
         if let Some(expected) = expected_version
             && old.version != expected
         {
@@ -774,37 +823,9 @@ impl ScimStore for DynamoDbScimStore {
             });
         }
         // Memberships go after the resource, page by page: never all at once in memory.
-        // A crash here leaves memberships of a resource that no longer exists, which
-        // readers ignore and a repeated delete cleans up.
-        if kind == ResourceKind::Group {
-            for shard_no in 0..MEMBER_SHARDS {
-                let pk = format!("T#{tenant}#G#{id}#S{shard_no}");
-                loop {
-                    let page = self.query_all(pk.clone(), None, 1000).await?;
-                    if page.is_empty() {
-                        break;
-                    }
-                    let mut keys = Vec::with_capacity(page.len() * 2);
-                    for item in &page {
-                        if let Some(sk) = item.get("sk").and_then(|v| v.as_s().ok()) {
-                            let member = sk.trim_start_matches("M#");
-                            keys.push((pk.clone(), sk.clone()));
-                            keys.push((reverse_pk(tenant, member), format!("G#{id}")));
-                        }
-                    }
-                    self.delete_keys(keys).await?;
-                }
-            }
-        }
-        // its memberships in other groups: a user's, and a nested group's
-        let groups = self.groups_of(tenant, id).await?;
-        let mut keys = Vec::with_capacity(groups.len() * 2);
-        for g in groups {
-            keys.push((member_pk(tenant, &g, id), format!("M#{id}")));
-            keys.push((reverse_pk(tenant, id), format!("G#{g}")));
-        }
-        self.delete_keys(keys).await?;
-        Ok(())
+        // A crash here leaves memberships of a resource that no longer exists; the
+        // IdP's retried delete (it got no 204) finds the resource gone and cleans up.
+        self.delete_memberships(tenant, kind, id).await
     }
 
     async fn list(
