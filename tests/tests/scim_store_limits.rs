@@ -86,16 +86,17 @@ async fn deletes_that_stay_unprocessed_end_as_a_retryable_error_not_a_spin() {
     // the backoff waited between them (jittered: at least some of its 20 ms..2.56 s)
     assert!(started.elapsed() >= std::time::Duration::from_millis(50));
     // the resource went first, its memberships did not: like a crash between the two.
-    // The IdP's retried delete answers 404 and finishes the cleanup.
+    // The IdP's retried DELETE answers 404 and finishes the cleanup.
     assert_eq!(store.groups_of(&acme, "m007").await.unwrap(), ["g1"]);
     let healthy = adapters_aws::DynamoDbScimStore::new(
         aws_sdk_dynamodb::Client::new(&sdk_config().await),
         table,
     );
-    let again = healthy
-        .delete(&acme, ResourceKind::Group, "g1", None, &[])
+    let api = Api::over(healthy.clone(), scim::RateLimit::default()).await;
+    let again = api
+        .call("DELETE", "/Groups/g1", Some(ACME), None, &[])
         .await;
-    assert!(matches!(again, Err(StoreError::NotFound)), "{again:?}");
+    assert_scim_error(&again, 404, None);
     assert!(healthy.groups_of(&acme, "m007").await.unwrap().is_empty());
     assert!(
         healthy

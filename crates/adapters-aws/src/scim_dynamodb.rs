@@ -786,9 +786,8 @@ impl ScimStore for DynamoDbScimStore {
     ) -> Result<(), StoreError> {
         let old = match self.get(tenant, kind, id).await {
             Ok(old) => old,
-            // a delete that crashed after removing the resource: finish its cleanup
             Err(StoreError::NotFound) => {
-                self.delete_memberships(tenant, kind, id).await?;
+                self.delete_leftovers(tenant, kind, id).await?;
                 return Err(StoreError::NotFound);
             }
             Err(e) => return Err(e),
@@ -826,6 +825,20 @@ impl ScimStore for DynamoDbScimStore {
         // A crash here leaves memberships of a resource that no longer exists; the
         // IdP's retried delete (it got no 204) finds the resource gone and cleans up.
         self.delete_memberships(tenant, kind, id).await
+    }
+
+    async fn delete_leftovers(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        match self.get(tenant, kind, id).await {
+            // a delete that stopped after removing the resource: finish its cleanup
+            Err(StoreError::NotFound) => self.delete_memberships(tenant, kind, id).await,
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     async fn list(

@@ -680,7 +680,19 @@ impl<S: ScimStore> ScimService<S> {
         id: &str,
         if_match: Option<&str>,
     ) -> Result<(), ScimError> {
-        let old = self.load(caller, kind, id, if_match).await?;
+        let old = match self.load(caller, kind, id, if_match).await {
+            Ok(old) => old,
+            // the IdP retrying a delete that stopped half-way: finish it, still 404
+            Err(e) if e.status == 404 => {
+                if id.len() <= MAX_KEY_VALUE_BYTES {
+                    self.store
+                        .delete_leftovers(&caller.tenant, kind, id)
+                        .await?;
+                }
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         let event_type = if kind == ResourceKind::User {
             "scim.user.deleted"
         } else {

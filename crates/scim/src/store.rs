@@ -162,6 +162,18 @@ pub trait ScimStore: Send + Sync {
         events: &[OutboxEntry],
     ) -> Result<(), StoreError>;
 
+    /// Finishes the delete of a resource that is gone: memberships a delete left behind
+    /// when it stopped between the resource and them (a store that deletes both in one
+    /// transaction leaves none). Touches nothing while the resource exists.
+    async fn delete_leftovers(
+        &self,
+        _tenant: &TenantId,
+        _kind: ResourceKind,
+        _id: &str,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Resources of a kind ordered by id, after `after`, at most `limit`.
     async fn list(
         &self,
@@ -272,6 +284,14 @@ impl<T: ScimStore + ?Sized> ScimStore for std::sync::Arc<T> {
         e: &[OutboxEntry],
     ) -> Result<(), StoreError> {
         (**self).delete(t, k, id, v, e).await
+    }
+    async fn delete_leftovers(
+        &self,
+        t: &TenantId,
+        k: ResourceKind,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        (**self).delete_leftovers(t, k, id).await
     }
     async fn list(
         &self,
