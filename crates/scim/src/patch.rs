@@ -326,16 +326,11 @@ fn apply_pathless(
             continue;
         }
         // An extension URN key carrying an object: its attributes, one by one.
-        if key.to_ascii_lowercase().contains(":extension:") && !key.contains('.') && v.is_object() {
-            let ext_attrs = v.as_object().cloned().unwrap_or_default();
-            for (attr, av) in ext_attrs {
-                let path = AttrPath {
-                    urn: Some(key.clone()),
-                    attr,
-                    sub_attr: None,
-                };
-                set_attr(doc, op, &path, av, kind, members)?;
-            }
+        if key.to_ascii_lowercase().contains(":extension:")
+            && !key.contains('.')
+            && let Value::Object(attrs) = v
+        {
+            set_each(doc, op, &key, attrs, kind, members)?;
             continue;
         }
         // Keys may be paths themselves: "name.givenName", or URN-qualified (Entra), or
@@ -397,17 +392,29 @@ fn schema_op(
                     "{op:?} of the schema {urn} needs an object of its attributes"
                 )));
             };
-            for (attr, v) in attrs {
-                let path = AttrPath {
-                    urn: Some(urn.to_owned()),
-                    attr,
-                    sub_attr: None,
-                };
-                set_attr(doc, op, &path, v, kind, members)?;
-            }
-            Ok(())
+            set_each(doc, op, urn, attrs, kind, members)
         }
     }
+}
+
+/// add/replace of each attribute of `attrs` inside the schema `urn`.
+fn set_each(
+    doc: &mut Value,
+    op: Op,
+    urn: &str,
+    attrs: Map<String, Value>,
+    kind: ResourceKind,
+    members: &mut Vec<MemberChange>,
+) -> Result<(), PatchError> {
+    for (attr, v) in attrs {
+        let path = AttrPath {
+            urn: Some(urn.to_owned()),
+            attr,
+            sub_attr: None,
+        };
+        set_attr(doc, op, &path, v, kind, members)?;
+    }
+    Ok(())
 }
 
 /// add/replace of an attribute path (with optional sub-attribute).
