@@ -296,7 +296,7 @@ async fn root_search<S: ScimStore>(
     let mut resources = items_of(&users);
     // the groups continue where the users end
     query.start_index = Some(start.saturating_sub(total_of(&users)).max(1));
-    query.count = Some(count - resources.len().min(count));
+    query.count = Some(count.saturating_sub(resources.len()));
     let groups = state
         .service
         .list(&caller, ResourceKind::Group, &query, &shape)
@@ -522,6 +522,26 @@ async fn read_only_endpoint<S: ScimStore>(
     Ok(scim(StatusCode::OK, doc, None))
 }
 
+/// One discovery document by its `id` (`/Schemas/{id}`, `/ResourceTypes/{id}`).
+async fn discovery_item<S: ScimStore>(
+    state: Arc<AppState<S>>,
+    method: Method,
+    headers: HeaderMap,
+    docs: Vec<Value>,
+    what: &str,
+    id: String,
+) -> Result<Response, ScimError> {
+    let doc = docs.into_iter().find(|d| {
+        d["id"]
+            .as_str()
+            .is_some_and(|i| i.eq_ignore_ascii_case(&id))
+    });
+    match doc {
+        Some(doc) => read_only_endpoint(state, method, headers, doc).await,
+        None => Err(ScimError::not_found(&format!("{what} {id}"))),
+    }
+}
+
 /// The SCIM router with the default per-tenant rate limit. `base_url` is what
 /// `meta.location` starts with.
 pub fn router<S: ScimStore + 'static>(
@@ -615,16 +635,8 @@ pub fn router_with_limits<S: ScimStore + 'static>(
                 |m: Method,
                  State(st): State<Arc<AppState<S>>>,
                  Path(id): Path<String>,
-                 h: HeaderMap| async move {
-                    let doc = crate::discovery::schemas().into_iter().find(|s| {
-                        s["id"]
-                            .as_str()
-                            .is_some_and(|i| i.eq_ignore_ascii_case(&id))
-                    });
-                    match doc {
-                        Some(doc) => read_only_endpoint(st, m, h, doc).await,
-                        None => Err(ScimError::not_found(&format!("schema {id}"))),
-                    }
+                 h: HeaderMap| {
+                    discovery_item(st, m, h, crate::discovery::schemas(), "schema", id)
                 },
             ),
         )
@@ -647,16 +659,15 @@ pub fn router_with_limits<S: ScimStore + 'static>(
                 |m: Method,
                  State(st): State<Arc<AppState<S>>>,
                  Path(id): Path<String>,
-                 h: HeaderMap| async move {
-                    let doc = crate::discovery::resource_types().into_iter().find(|r| {
-                        r["id"]
-                            .as_str()
-                            .is_some_and(|i| i.eq_ignore_ascii_case(&id))
-                    });
-                    match doc {
-                        Some(doc) => read_only_endpoint(st, m, h, doc).await,
-                        None => Err(ScimError::not_found(&format!("resource type {id}"))),
-                    }
+                 h: HeaderMap| {
+                    discovery_item(
+                        st,
+                        m,
+                        h,
+                        crate::discovery::resource_types(),
+                        "resource type",
+                        id,
+                    )
                 },
             ),
         )
