@@ -324,12 +324,7 @@ fn serve_takes_the_scim_rate_limit_as_a_setting() {
 
 #[test]
 fn serve_provisions_over_http_and_the_changes_reach_the_audit_log() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (dir, port) = (tempfile::tempdir().unwrap(), free_port());
     // a token issued before the server starts, kept hashed in the store
     let issued = stdout(&auditlog(
         dir.path(),
@@ -414,26 +409,8 @@ fn serve_provisions_over_http_and_the_changes_reach_the_audit_log() {
             .status
             .success()
     );
-    let _server = Server(
-        Command::new(env!("CARGO_BIN_EXE_auditlog"))
-            .arg("--data")
-            .arg(dir.path())
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--token",
-                "acme-secret-1=acme:okta",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "serve did not listen");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let _server = served(dir.path(), port, &[]);
     let (status, _) = http(port, "GET", "/scim/v2/Users", "wrong-token", "");
     assert_eq!(status, 401);
     let (status, _) = http(port, "GET", "/scim/v2/Users", &issued, "");
