@@ -134,6 +134,16 @@ impl<B: BlobStore> TenantReader<B> {
         Ok(Ok(rows.into_rows().filter(|r| keep(r)).collect()))
     }
 
+    /// A listed file's bytes, or None if it is gone since the listing (compaction moved
+    /// it): the caller lists again.
+    pub async fn fetch(&self, key: &str) -> Result<Option<bytes::Bytes>, StorageError> {
+        match self.blobs.get(key).await {
+            Ok(b) => Ok(Some(b)),
+            Err(BlobError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Adds the rows of `tenant` in one file to `into`; `Ok(Err(key))` if it was gone.
     pub async fn read_into(
         &self,
@@ -141,10 +151,8 @@ impl<B: BlobStore> TenantReader<B> {
         file: &ObjectInfo,
         into: &mut Deduplicated,
     ) -> Result<Result<(), String>, StorageError> {
-        let bytes = match self.blobs.get(&file.key).await {
-            Ok(b) => b,
-            Err(BlobError::NotFound(_)) => return Ok(Err(file.key.clone())),
-            Err(e) => return Err(e.into()),
+        let Some(bytes) = self.fetch(&file.key).await? else {
+            return Ok(Err(file.key.clone()));
         };
         let records =
             decode_parquet(bytes, Some(tenant)).map_err(|source| StorageError::Codec {
@@ -180,10 +188,8 @@ impl<B: BlobStore> TenantReader<B> {
         // the original of each id does not depend on the order files are read in
         let mut originals = Originals::default();
         for key in keys {
-            let bytes = match self.blobs.get(&key).await {
-                Ok(b) => b,
-                Err(BlobError::NotFound(_)) => return Ok(Err(key)),
-                Err(e) => return Err(e.into()),
+            let Some(bytes) = self.fetch(&key).await? else {
+                return Ok(Err(key));
             };
             let records =
                 decode_parquet(bytes, Some(tenant)).map_err(|source| StorageError::Codec {

@@ -359,10 +359,8 @@ impl<B: BlobStore> History<B> {
     ) -> Result<Result<Vec<RecordColumns>, String>, StorageError> {
         let mut out = Vec::new();
         for file in files {
-            let bytes = match self.reader().blobs().get(&file.key).await {
-                Ok(b) => b,
-                Err(BlobError::NotFound(_)) => return Ok(Err(file.key.clone())),
-                Err(e) => return Err(e.into()),
+            let Some(bytes) = self.reader().fetch(&file.key).await? else {
+                return Ok(Err(file.key.clone()));
             };
             let batches =
                 decode_columns(bytes, Some(tenant)).map_err(|source| StorageError::Codec {
