@@ -382,14 +382,7 @@ pub async fn scim_store(store: &dyn scim::ScimStore, tag: &str) {
         payload,
     };
     // drain whatever earlier runs left, so the outbox assertions below are ours
-    let old: Vec<String> = store
-        .outbox_pending(100_000)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.receipt)
-        .collect();
-    store.outbox_ack(&old).await.unwrap();
+    ack_pending(store, 100_000).await;
 
     let ada = resource(
         ResourceKind::User,
@@ -667,14 +660,19 @@ pub async fn scim_store(store: &dyn scim::ScimStore, tag: &str) {
         "the deleted group is no member of its parent"
     );
     assert!(store.groups_of(&acme, "child").await.unwrap().is_empty());
-    let left: Vec<String> = store
-        .outbox_pending(1000)
+    ack_pending(store, 1000).await;
+}
+
+/// Acknowledges up to `limit` pending outbox entries, whoever wrote them.
+async fn ack_pending(store: &dyn scim::ScimStore, limit: usize) {
+    let receipts: Vec<String> = store
+        .outbox_pending(limit)
         .await
         .unwrap()
         .into_iter()
         .map(|p| p.receipt)
         .collect();
-    store.outbox_ack(&left).await.unwrap();
+    store.outbox_ack(&receipts).await.unwrap();
 }
 
 /// Concurrent membership PATCHes on one group (Okta splits large changes this way):
