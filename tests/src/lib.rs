@@ -8,6 +8,7 @@ pub mod conformance;
 pub mod idp_replay;
 pub mod scim_http;
 pub mod scim_schema;
+pub mod scim_suite;
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};

@@ -51,8 +51,15 @@ impl Discovered {
         Self { schemas, types }
     }
 
-    fn schema(&self, urn: &str) -> Option<&Value> {
+    pub fn schema(&self, urn: &str) -> Option<&Value> {
         self.schemas.get(&urn.to_ascii_lowercase())
+    }
+
+    /// The resource types of `/ResourceTypes`, by name.
+    pub fn resource_types(&self) -> impl Iterator<Item = &Value> {
+        let mut names: Vec<&String> = self.types.keys().collect();
+        names.sort();
+        names.into_iter().filter_map(|n| self.types.get(n))
     }
 
     /// What is wrong with a response body: a resource, or each resource of a
@@ -61,16 +68,39 @@ impl Discovered {
         if let Some(items) = body.get("Resources").and_then(Value::as_array) {
             return items.iter().flat_map(|r| self.resource(r)).collect();
         }
-        if body.pointer("/meta/resourceType").is_some() {
+        if body.pointer("/meta/resourceType").is_some() || body.get("id").is_some() {
             return self.resource(body);
         }
         Vec::new()
     }
 
+    /// The resource type of a resource: its `meta.resourceType`, or (when `attributes`
+    /// left `meta` out) the type whose core schema `schemas` lists.
+    fn kind_of<'a>(&'a self, r: &'a Value) -> Option<&'a str> {
+        if let Some(kind) = r.pointer("/meta/resourceType").and_then(Value::as_str) {
+            return Some(kind);
+        }
+        let listed: Vec<&str> = r["schemas"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        self.types.iter().find_map(|(name, t)| {
+            let core = t["schema"].as_str()?;
+            listed
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(core))
+                .then_some(name.as_str())
+        })
+    }
+
     fn resource(&self, r: &Value) -> Vec<String> {
         let mut out = Vec::new();
-        let Some(kind) = r.pointer("/meta/resourceType").and_then(Value::as_str) else {
-            return vec![format!("no meta.resourceType in {r}")];
+        let Some(kind) = self.kind_of(r) else {
+            return vec![format!(
+                "neither meta.resourceType nor a known core schema in {r}"
+            )];
         };
         let Some(rt) = self.types.get(kind) else {
             return vec![format!("resource type {kind} is not in /ResourceTypes")];

@@ -17,5 +17,6 @@ mod scim_lambda;
 mod scim_outbox;
 mod scim_paging;
 mod scim_store_limits;
+mod scim_suite;
 mod template;
 mod viewer_browser;

@@ -552,23 +552,32 @@ pub trait CaseExact {
     fn case_exact(&self, path: &AttrPath) -> bool;
 }
 
-/// The core schemas' answer: `id`, `externalId`, `meta.version` and the `value` of
-/// references are case-exact; everything else (notably `userName`) is not.
+/// The declared schemas' answer (`crate::schema`): `caseExact` as `/Schemas` states it
+/// (ids, `externalId` and the `value` of references are case-exact, `userName` is not),
+/// plus the common attributes: `id` and `meta.version` are case-exact.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CoreSchemas;
 
 impl CaseExact for CoreSchemas {
     fn case_exact(&self, path: &AttrPath) -> bool {
-        let a = path.attr.to_ascii_lowercase();
-        let s = path.sub_attr.as_deref().map(str::to_ascii_lowercase);
-        matches!(
-            (a.as_str(), s.as_deref()),
-            ("id", None)
-                | ("externalid", None)
-                | ("meta", Some("version"))
-                | ("members", Some("value"))
-                | ("groups", Some("value"))
-        )
+        let sub = path.sub_attr.as_deref();
+        if path.attr.eq_ignore_ascii_case("id") {
+            return true;
+        }
+        if path.attr.eq_ignore_ascii_case("meta") {
+            return sub.is_some_and(|s| s.eq_ignore_ascii_case("version"));
+        }
+        let core = crate::schema::all().iter().filter(|s| {
+            path.urn
+                .as_deref()
+                .is_none_or(|u| s.id.eq_ignore_ascii_case(u))
+        });
+        core.filter_map(|s| s.attribute(&path.attr))
+            .find_map(|a| match sub {
+                Some(sub) => a.sub(sub),
+                None => Some(a),
+            })
+            .is_some_and(|a| a.case_exact)
     }
 }
 
@@ -580,15 +589,21 @@ pub fn get_ci<'a>(obj: &'a Value, key: &str) -> Option<&'a Value> {
         .map(|(_, v)| v)
 }
 
-/// The values an attribute path reaches in a resource (flattening multi-valued
-/// attributes). A URN-qualified path looks inside the extension object of that URN
-/// when the resource has one, and at the top level otherwise (core schema URNs).
-fn resolve<'a>(resource: &'a Value, path: &AttrPath) -> Vec<&'a Value> {
+/// The top-level attribute a path names: inside the extension object of a URN-qualified
+/// path when the resource has one, at the top level for core schema URNs.
+pub fn top_value<'a>(resource: &'a Value, path: &AttrPath) -> Option<&'a Value> {
     let base = match &path.urn {
         Some(urn) => get_ci(resource, urn).unwrap_or(resource),
         None => resource,
     };
-    let Some(top) = get_ci(base, &path.attr) else {
+    get_ci(base, &path.attr)
+}
+
+/// The values an attribute path reaches in a resource (flattening multi-valued
+/// attributes). A URN-qualified path looks inside the extension object of that URN
+/// when the resource has one, and at the top level otherwise (core schema URNs).
+fn resolve<'a>(resource: &'a Value, path: &AttrPath) -> Vec<&'a Value> {
+    let Some(top) = top_value(resource, path) else {
         return vec![];
     };
     let tops: Vec<&Value> = match top {

@@ -26,6 +26,7 @@ pub mod discovery;
 pub mod filter;
 pub mod patch;
 pub mod projection;
+pub mod schema;
 
 pub use filter::{
     AttrPath, CaseExact, CompValue, CompareOp, CoreSchemas, Filter, FilterError, PatchPath,

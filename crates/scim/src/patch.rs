@@ -640,6 +640,14 @@ fn apply_path(
                     let value = value
                         .ok_or_else(|| PatchError::InvalidValue(format!("{op:?} needs a value")))?;
                     if matching.is_empty() {
+                        // RFC 7644 §3.5.2.3: a replace whose filter matches nothing is
+                        // noTarget
+                        if op == Op::Replace && !policy.replace_adds_filtered_value {
+                            return Err(PatchError::NoTarget(format!(
+                                "no value of {} matches the filter",
+                                attr.attr
+                            )));
+                        }
                         // Entra: a filtered path that matches nothing creates the entry,
                         // seeded from the filter's equality tests.
                         let mut entry = seed_from_filter(filter).ok_or_else(|| {

@@ -158,19 +158,37 @@ pub fn project(
     let Some(obj) = resource.as_object() else {
         return Ok(resource.clone());
     };
-    if let Some(list) = attributes.filter(|l| !l.trim().is_empty()) {
-        return Ok(Value::Object(select(
-            obj,
-            &parse_list(list)?,
-            None,
-            Mode::Include,
-        )));
-    }
-    let selectors = match excluded {
-        Some(list) => parse_list(list)?,
-        None => vec![],
+    let out = if let Some(list) = attributes.filter(|l| !l.trim().is_empty()) {
+        select(obj, &parse_list(list)?, None, Mode::Include)
+    } else {
+        let selectors = match excluded {
+            Some(list) => parse_list(list)?,
+            None => vec![],
+        };
+        select(obj, &selectors, None, Mode::Exclude)
     };
-    Ok(Value::Object(select(obj, &selectors, None, Mode::Exclude)))
+    Ok(Value::Object(drop_unlisted_extensions(obj, out)))
+}
+
+/// `schemas` names an extension only while the projected resource holds it (RFC 7643
+/// §3): excluding an extension takes it out of `schemas` too.
+fn drop_unlisted_extensions(
+    before: &Map<String, Value>,
+    mut after: Map<String, Value>,
+) -> Map<String, Value> {
+    let held = |urn: &str, m: &Map<String, Value>| m.keys().any(|k| k.eq_ignore_ascii_case(urn));
+    let gone: Vec<String> = before
+        .keys()
+        .filter(|k| !held(k, &after))
+        .cloned()
+        .collect();
+    if let Some(Value::Array(list)) = after.get_mut("schemas") {
+        list.retain(|s| {
+            s.as_str()
+                .is_none_or(|s| !gone.iter().any(|g| g.eq_ignore_ascii_case(s)))
+        });
+    }
+    after
 }
 
 /// Whether a projection asks for `attr` at all (e.g. to skip loading `members` or
@@ -249,6 +267,26 @@ mod tests {
     }
 
     #[test]
+    fn an_excluded_extension_leaves_schemas_too() {
+        let v = project(&user(), None, Some(ENT)).unwrap();
+        assert!(v.get(ENT).is_none());
+        assert!(
+            !v["schemas"].as_array().unwrap().contains(&json!(ENT)),
+            "{v}"
+        );
+        let v = project(&user(), Some("userName"), None).unwrap();
+        assert!(
+            !v["schemas"].as_array().unwrap().contains(&json!(ENT)),
+            "{v}"
+        );
+        let v = project(&user(), Some(ENT), None).unwrap();
+        assert!(
+            v["schemas"].as_array().unwrap().contains(&json!(ENT)),
+            "{v}"
+        );
+    }
+
+    #[test]
     fn excluded_attributes_drop_only_those() {
         let v = project(&user(), None, Some("groups,emails.type,id,urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber")).unwrap();
         assert!(v.get("groups").is_none());
@@ -264,6 +302,15 @@ mod tests {
             (Value::Object(mut a), Value::Object(b)) => {
                 for (k, v) in b {
                     let merged = match a.remove(&k) {
+                        // each side lists the extensions it kept
+                        Some(Value::Array(mut av)) if k == "schemas" => {
+                            for s in v.as_array().into_iter().flatten() {
+                                if !av.contains(s) {
+                                    av.push(s.clone());
+                                }
+                            }
+                            Value::Array(av)
+                        }
                         Some(av) => merge(av, v),
                         None => v,
                     };

@@ -127,6 +127,12 @@ impl From<StoreError> for ScimError {
     }
 }
 
+impl From<crate::schema::Nonconforming> for ScimError {
+    fn from(e: crate::schema::Nonconforming) -> Self {
+        ScimError::new(400, Some("invalidValue"), e.to_string())
+    }
+}
+
 impl From<PatchError> for ScimError {
     fn from(e: PatchError) -> Self {
         ScimError::new(400, Some(e.scim_type()), e.to_string())
@@ -244,10 +250,13 @@ fn check_size(r: &Resource) -> Result<(), ScimError> {
 }
 
 /// Attributes a client may not set, and nulls (Entra sends `null` for unset fields).
+/// `before` is the stored body a PUT or PATCH changes: values it already holds are not
+/// checked against the schema again.
 fn clean_body(
     body: Value,
     kind: ResourceKind,
     policy: &crate::tenants::CompatPolicy,
+    before: Option<&Value>,
 ) -> Result<Value, ScimError> {
     let mut body = if policy.string_booleans {
         patch::coerce_booleans(body)
@@ -261,14 +270,7 @@ fn clean_body(
             "the request body must be a JSON object",
         ));
     };
-    obj.retain(|k, v| {
-        let k = k.to_ascii_lowercase();
-        !v.is_null()
-            && !matches!(
-                k.as_str(),
-                "id" | "meta" | "groups" | "password" | "members" | "schemas"
-            )
-    });
+    obj.retain(|_, v| !v.is_null());
     obj.values_mut().for_each(drop_nulls);
     // Entra ID sends the enterprise manager as a bare id; RFC 7643 §4.3 makes it complex
     if let Some((_, ext)) = obj
@@ -283,6 +285,19 @@ fn clean_body(
     {
         ext.insert(key, json!({ "value": id }));
     }
+    // everything sent is what /Schemas declares, even what is not stored below
+    let (core, extensions) = crate::schema::of(kind);
+    crate::schema::conform(&mut body, core, extensions, before)?;
+    if let Some(obj) = body.as_object_mut() {
+        // set by the server (id, meta, groups), kept elsewhere (members), never stored
+        // (password: changePassword is not supported)
+        obj.retain(|k, _| {
+            !matches!(
+                k.to_ascii_lowercase().as_str(),
+                "id" | "meta" | "groups" | "password" | "members" | "schemas"
+            )
+        });
+    }
     let attr = match kind {
         ResourceKind::User => "userName",
         ResourceKind::Group => "displayName",
@@ -296,15 +311,6 @@ fn clean_body(
                 format!("{attr} is required and must be a non-empty string"),
             ));
         }
-    }
-    if let Some(active) = get_ci(&body, "active")
-        && !active.is_boolean()
-    {
-        return Err(ScimError::new(
-            400,
-            Some("invalidValue"),
-            "active must be a boolean",
-        ));
     }
     Ok(body)
 }
@@ -443,16 +449,9 @@ impl<S: ScimStore> ScimService<S> {
         );
         obj.insert("schemas".into(), Value::Array(schemas));
         obj.insert("id".into(), json!(r.id));
-        obj.insert(
-            "meta".into(),
-            json!({
-                "resourceType": kind_name(r.kind),
-                "created": r.created.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                "lastModified": r.last_modified.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                "location": self.location(r.kind, &r.id),
-                "version": etag(r.version),
-            }),
-        );
+        let mut m = meta(r);
+        m["location"] = json!(self.location(r.kind, &r.id));
+        obj.insert("meta".into(), m);
         let (a, x) = (shape.attributes.as_deref(), shape.excluded.as_deref());
         match r.kind {
             ResourceKind::User if projection::wants("groups", a, x) => {
@@ -493,7 +492,7 @@ impl<S: ScimStore> ScimService<S> {
         } else {
             vec![]
         };
-        let body = clean_body(body, kind, &caller.policy)?;
+        let body = clean_body(body, kind, &caller.policy, None)?;
         let id = uuid::Uuid::now_v7().to_string();
         let known = self
             .resolve_members(caller, &id, &[MemberChange::Add(members.clone())])
@@ -641,7 +640,7 @@ impl<S: ScimStore> ScimService<S> {
         } else {
             None
         };
-        let body = clean_body(body, kind, &caller.policy)?;
+        let body = clean_body(body, kind, &caller.policy, Some(&old.body))?;
         let changes = match members {
             Some(wanted) => vec![MemberChange::RemoveAll, MemberChange::Add(wanted)],
             None => vec![],
@@ -664,7 +663,7 @@ impl<S: ScimStore> ScimService<S> {
         let old = self.load(caller, kind, id, if_match).await?;
         // the engine sees `id` so that a client sending it back unchanged is accepted
         let patched = patch::apply(&with_id(&old), request, kind, &caller.policy)?;
-        let body = clean_body(patched.resource, kind, &caller.policy)?;
+        let body = clean_body(patched.resource, kind, &caller.policy, Some(&old.body))?;
         // every named member is checked before anything is written: all or nothing
         let known = self.resolve_members(caller, id, &patched.members).await?;
         let new = self.commit_update(caller, &old, body).await?;
@@ -1099,7 +1098,7 @@ impl<S: ScimStore> ScimService<S> {
                 let keep = match filter {
                     None => true,
                     Some(f) => {
-                        let mut probe = with_id(&r);
+                        let mut probe = probe(&r);
                         if let Some(obj) = probe.as_object_mut() {
                             let members: Vec<Value> = member_probes
                                 .iter()
@@ -1176,6 +1175,22 @@ impl<S: ScimStore> ScimService<S> {
 }
 
 fn sort_path(sort: &Sort) -> Result<crate::filter::AttrPath, ScimError> {
+    let path = parse_sort_path(sort)?;
+    if ["members", "groups"]
+        .iter()
+        .any(|a| path.attr.eq_ignore_ascii_case(a))
+    {
+        // memberships are records of their own, not part of the resource sorted
+        return Err(ScimError::new(
+            400,
+            Some("invalidValue"),
+            format!("sortBy {:?}: lists cannot be sorted by membership", sort.by),
+        ));
+    }
+    Ok(path)
+}
+
+fn parse_sort_path(sort: &Sort) -> Result<crate::filter::AttrPath, ScimError> {
     crate::filter::PatchPath::parse(&sort.by)
         .ok()
         .and_then(|p| match p {
@@ -1195,8 +1210,8 @@ fn sort_path(sort: &Sort) -> Result<crate::filter::AttrPath, ScimError> {
 /// else the first (RFC 7644 §3.4.2.3).
 fn sort_key(path: &crate::filter::AttrPath, r: &Resource) -> Option<String> {
     let exact = crate::filter::CaseExact::case_exact(&CoreSchemas, path);
-    let probe = with_id(r);
-    let base = get_ci(&probe, &path.attr)?;
+    let probe = probe(r);
+    let base = crate::filter::top_value(&probe, path)?;
     let v = match &path.sub_attr {
         Some(sub) => match base {
             Value::Array(items) => {
@@ -1307,6 +1322,25 @@ pub fn parse_patch(body: Value) -> Result<PatchRequest, ScimError> {
 }
 
 /// The stored attributes plus `id`, as filters, sorting and PATCH see a resource.
+/// A stored resource as filters and sortBy see it: with its `id` and `meta`.
+fn probe(r: &Resource) -> Value {
+    let mut v = with_id(r);
+    if let Some(o) = v.as_object_mut() {
+        o.insert("meta".into(), meta(r));
+    }
+    v
+}
+
+/// `meta` but its `location` (RFC 7643 §3.1).
+fn meta(r: &Resource) -> Value {
+    json!({
+        "resourceType": kind_name(r.kind),
+        "created": r.created.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "lastModified": r.last_modified.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "version": etag(r.version),
+    })
+}
+
 fn with_id(r: &Resource) -> Value {
     let mut v = r.body.clone();
     if let Some(o) = v.as_object_mut() {

@@ -61,6 +61,10 @@ pub struct CompatPolicy {
     pub remove_members_by_value: bool,
     /// Requests without `schemas` accepted (several IdPs omit it on PATCH and PUT).
     pub optional_schemas: bool,
+    /// A `replace` whose value filter matches nothing adds the value, seeded from the
+    /// filter (Entra ID sends `emails[type eq "work"].value` to a user without one);
+    /// strictly it is 400 `noTarget`.
+    pub replace_adds_filtered_value: bool,
     pub unknown_members: UnknownMembers,
 }
 
@@ -70,6 +74,7 @@ impl Default for CompatPolicy {
             string_booleans: true,
             remove_members_by_value: true,
             optional_schemas: true,
+            replace_adds_filtered_value: true,
             unknown_members: UnknownMembers::Reject,
         }
     }
@@ -81,6 +86,7 @@ impl CompatPolicy {
             string_booleans: false,
             remove_members_by_value: false,
             optional_schemas: false,
+            replace_adds_filtered_value: false,
             unknown_members: UnknownMembers::Reject,
         }
     }
