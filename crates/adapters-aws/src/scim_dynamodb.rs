@@ -135,24 +135,17 @@ fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn kind_str(kind: ResourceKind) -> &'static str {
-    match kind {
-        ResourceKind::User => "User",
-        ResourceKind::Group => "Group",
-    }
-}
-
 fn shard(key: &str, shards: u32) -> u32 {
     let d = Sha256::digest(key.as_bytes());
     u32::from_be_bytes([d[0], d[1], d[2], d[3]]) % shards
 }
 
 fn resource_pk(t: &TenantId, kind: ResourceKind) -> String {
-    format!("T#{t}#{}", kind_str(kind))
+    format!("T#{t}#{}", kind.name())
 }
 
 fn unique_pk(t: &TenantId, kind: ResourceKind, name: &str) -> String {
-    format!("T#{t}#{}#U#{}", kind_str(kind), name.to_lowercase())
+    format!("T#{t}#{}#U#{}", kind.name(), name.to_lowercase())
 }
 
 fn member_pk(t: &TenantId, group: &str, member: &str) -> String {
@@ -164,11 +157,7 @@ fn reverse_pk(t: &TenantId, member: &str) -> String {
 }
 
 fn unique_name(r: &Resource) -> Option<String> {
-    let attr = match r.kind {
-        ResourceKind::User => "userName",
-        ResourceKind::Group => "displayName",
-    };
-    scim::filter::get_ci(&r.body, attr)
+    scim::filter::get_ci(&r.body, r.kind.unique_attribute())
         .and_then(Value::as_str)
         .map(str::to_owned)
 }
@@ -645,11 +634,7 @@ impl ScimStore for DynamoDbScimStore {
         match self.transact(items).await? {
             Ok(()) => Ok(()),
             Err(failed) if failed.get(1).copied().unwrap_or(false) => Err(StoreError::Uniqueness {
-                attr: if r.kind == ResourceKind::User {
-                    "userName"
-                } else {
-                    "displayName"
-                },
+                attr: r.kind.unique_attribute(),
                 value: name.unwrap_or_default().to_lowercase(),
             }),
             Err(_) => Err(StoreError::Uniqueness {
@@ -696,10 +681,7 @@ impl ScimStore for DynamoDbScimStore {
         attr: UniqueAttr,
         value: &str,
     ) -> Result<Option<Resource>, StoreError> {
-        let kind = match attr {
-            UniqueAttr::UserName => ResourceKind::User,
-            UniqueAttr::DisplayName => ResourceKind::Group,
-        };
+        let kind = attr.kind();
         let out = self
             .client
             .get_item()
@@ -766,11 +748,7 @@ impl ScimStore for DynamoDbScimStore {
                 })
             }
             Err(_) => Err(StoreError::Uniqueness {
-                attr: if r.kind == ResourceKind::User {
-                    "userName"
-                } else {
-                    "displayName"
-                },
+                attr: r.kind.unique_attribute(),
                 value: new_name.unwrap_or_default().to_lowercase(),
             }),
         }

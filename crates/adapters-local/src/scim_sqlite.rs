@@ -132,20 +132,10 @@ fn map_err(e: rusqlite::Error) -> StoreError {
     }
 }
 
-fn kind_str(kind: ResourceKind) -> &'static str {
-    match kind {
-        ResourceKind::User => "User",
-        ResourceKind::Group => "Group",
-    }
-}
-
 /// The lowercased unique attribute of a resource, if it has one.
 fn unique_key(r: &Resource) -> Option<(&'static str, String)> {
-    let (attr, name) = match r.kind {
-        ResourceKind::User => ("userName", "userName"),
-        ResourceKind::Group => ("displayName", "displayName"),
-    };
-    scim::filter::get_ci(&r.body, name)
+    let attr = r.kind.unique_attribute();
+    scim::filter::get_ci(&r.body, attr)
         .and_then(Value::as_str)
         .map(|v| (attr, v.to_lowercase()))
 }
@@ -304,7 +294,7 @@ impl ScimStore for SqliteScimStore {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 tenant.as_str(),
-                kind_str(r.kind),
+                r.kind.name(),
                 r.id,
                 r.version as i64,
                 micros(r.created),
@@ -327,7 +317,7 @@ impl ScimStore for SqliteScimStore {
         self.lock()?
             .query_row(
                 "SELECT id, version, created, last_modified, body FROM scim_resources WHERE tenant_id = ?1 AND kind = ?2 AND id = ?3",
-                params![tenant.as_str(), kind_str(kind), id],
+                params![tenant.as_str(), kind.name(), id],
                 |row| Self::row_to_resource(kind, row),
             )
             .optional()
@@ -342,7 +332,7 @@ impl ScimStore for SqliteScimStore {
         ids: &[String],
     ) -> Result<Vec<Resource>, StoreError> {
         let unique = scim::store::distinct(ids);
-        let (tenant_str, kind_s) = (tenant.as_str(), kind_str(kind));
+        let (tenant_str, kind_s) = (tenant.as_str(), kind.name());
         let conn = self.lock()?;
         let mut out = Vec::with_capacity(unique.len());
         // SQLite binds at most 32,766 parameters; 500 ids per statement
@@ -371,14 +361,11 @@ impl ScimStore for SqliteScimStore {
         attr: UniqueAttr,
         value: &str,
     ) -> Result<Option<Resource>, StoreError> {
-        let kind = match attr {
-            UniqueAttr::UserName => ResourceKind::User,
-            UniqueAttr::DisplayName => ResourceKind::Group,
-        };
+        let kind = attr.kind();
         self.lock()?
             .query_row(
                 "SELECT id, version, created, last_modified, body FROM scim_resources WHERE tenant_id = ?1 AND kind = ?2 AND unique_key = ?3",
-                params![tenant.as_str(), kind_str(kind), value.to_lowercase()],
+                params![tenant.as_str(), kind.name(), value.to_lowercase()],
                 |row| Self::row_to_resource(kind, row),
             )
             .optional()
@@ -400,7 +387,7 @@ impl ScimStore for SqliteScimStore {
                  WHERE tenant_id = ?1 AND kind = ?2 AND id = ?3 AND version = ?8",
                 params![
                     tenant.as_str(),
-                    kind_str(r.kind),
+                    r.kind.name(),
                     r.id,
                     r.version as i64,
                     micros(r.last_modified),
@@ -414,7 +401,7 @@ impl ScimStore for SqliteScimStore {
             let exists = tx
                 .query_row(
                     "SELECT 1 FROM scim_resources WHERE tenant_id = ?1 AND kind = ?2 AND id = ?3",
-                    params![tenant.as_str(), kind_str(r.kind), r.id],
+                    params![tenant.as_str(), r.kind.name(), r.id],
                     |_| Ok(()),
                 )
                 .optional()
@@ -444,7 +431,7 @@ impl ScimStore for SqliteScimStore {
         let version: Option<i64> = tx
             .query_row(
                 "SELECT version FROM scim_resources WHERE tenant_id = ?1 AND kind = ?2 AND id = ?3",
-                params![tenant.as_str(), kind_str(kind), id],
+                params![tenant.as_str(), kind.name(), id],
                 |row| row.get(0),
             )
             .optional()
@@ -459,7 +446,7 @@ impl ScimStore for SqliteScimStore {
         }
         tx.execute(
             "DELETE FROM scim_resources WHERE tenant_id = ?1 AND kind = ?2 AND id = ?3",
-            params![tenant.as_str(), kind_str(kind), id],
+            params![tenant.as_str(), kind.name(), id],
         )
         .map_err(map_err)?;
         // its memberships in other groups (a user's, and a nested group's), and a
@@ -495,7 +482,7 @@ impl ScimStore for SqliteScimStore {
             .query_map(
                 params![
                     tenant.as_str(),
-                    kind_str(kind),
+                    kind.name(),
                     after.unwrap_or(""),
                     limit as i64
                 ],

@@ -12,9 +12,10 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
+use crate::error::{ErrorKind, ScimError};
 use crate::filter::get_ci;
-use crate::patch::ResourceKind;
-use crate::service::{Caller, ScimError, ScimService, Shape, etag, parse_patch};
+use crate::kind::ResourceKind;
+use crate::service::{Caller, ScimService, Shape, etag, parse_patch};
 use crate::store::ScimStore;
 
 pub const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
@@ -58,14 +59,13 @@ fn outcome(op: &Operation, result: Result<(Option<String>, Option<u64>, u16), Sc
 }
 
 fn parse_operations(request: &Value) -> Result<Vec<Operation>, ScimError> {
-    let invalid = |d: String| ScimError::new(400, Some("invalidSyntax"), d);
+    let invalid = |d: String| ScimError::of(ErrorKind::InvalidSyntax, d);
     let ops = get_ci(request, "Operations")
         .and_then(Value::as_array)
         .ok_or_else(|| invalid("a BulkRequest needs an Operations list".into()))?;
     if ops.len() > MAX_OPERATIONS {
-        return Err(ScimError::new(
-            413,
-            None,
+        return Err(ScimError::of(
+            ErrorKind::PayloadTooLarge,
             format!(
                 "the request has {} operations; at most {MAX_OPERATIONS} are accepted",
                 ops.len()
@@ -120,14 +120,9 @@ fn target(path: &str) -> Result<(ResourceKind, Option<String>), ScimError> {
         Some((c, id)) => (c, Some(id.to_owned())),
         None => (trimmed, None),
     };
-    let kind = if collection.eq_ignore_ascii_case("Users") {
-        ResourceKind::User
-    } else if collection.eq_ignore_ascii_case("Groups") {
-        ResourceKind::Group
-    } else {
-        return Err(ScimError::new(
-            400,
-            Some("invalidPath"),
+    let Some(kind) = ResourceKind::of_collection(collection) else {
+        return Err(ScimError::of(
+            ErrorKind::InvalidPath,
             format!("{path:?} is not /Users or /Groups"),
         ));
     };
@@ -135,9 +130,8 @@ fn target(path: &str) -> Result<(ResourceKind, Option<String>), ScimError> {
         .as_deref()
         .is_some_and(|i| i.is_empty() || i.contains('/'))
     {
-        return Err(ScimError::new(
-            400,
-            Some("invalidPath"),
+        return Err(ScimError::of(
+            ErrorKind::InvalidPath,
             format!("{path:?} is not a resource path"),
         ));
     }
@@ -151,9 +145,8 @@ impl<S: ScimStore> ScimService<S> {
         let fail_on_errors = match get_ci(request, "failOnErrors") {
             None | Some(Value::Null) => None,
             Some(v) => Some(v.as_u64().filter(|n| *n >= 1).ok_or_else(|| {
-                ScimError::new(
-                    400,
-                    Some("invalidValue"),
+                ScimError::of(
+                    ErrorKind::InvalidValue,
                     "failOnErrors must be a positive integer",
                 )
             })?),
@@ -202,9 +195,8 @@ impl<S: ScimStore> ScimService<S> {
                         waiting.push(i);
                         continue;
                     }
-                    Err(reference) => Err(ScimError::new(
-                        409,
-                        Some("invalidValue"),
+                    Err(reference) => Err(ScimError::of(
+                        ErrorKind::UnresolvedBulkId,
                         format!(
                             "bulkId {reference:?} does not name an operation that created a resource"
                         ),
@@ -232,9 +224,8 @@ impl<S: ScimStore> ScimService<S> {
                     errors += 1;
                     results[i] = Some(outcome(
                         &ops[i],
-                        Err(ScimError::new(
-                            409,
-                            Some("invalidValue"),
+                        Err(ScimError::of(
+                            ErrorKind::UnresolvedBulkId,
                             "circular bulkId references cannot be resolved",
                         )),
                     ));
@@ -264,18 +255,16 @@ impl<S: ScimStore> ScimService<S> {
         let shape = Shape::default();
         let need_data = || {
             data.clone().ok_or_else(|| {
-                ScimError::new(
-                    400,
-                    Some("invalidSyntax"),
+                ScimError::of(
+                    ErrorKind::InvalidSyntax,
                     format!("{} needs data", op.method),
                 )
             })
         };
         let need_id = || {
             id.clone().ok_or_else(|| {
-                ScimError::new(
-                    400,
-                    Some("invalidPath"),
+                ScimError::of(
+                    ErrorKind::InvalidPath,
                     format!("{} needs a resource path like /Users/<id>", op.method),
                 )
             })
@@ -309,9 +298,8 @@ impl<S: ScimStore> ScimService<S> {
                 self.delete(caller, kind, &id, if_match).await?;
                 Ok((Some(self.location(kind, &id)), None, 204))
             }
-            other => Err(ScimError::new(
-                400,
-                Some("invalidSyntax"),
+            other => Err(ScimError::of(
+                ErrorKind::InvalidSyntax,
                 format!("{other} is not a bulk method for {path}"),
             )),
         }

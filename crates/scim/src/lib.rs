@@ -14,6 +14,8 @@
 //! - `router`: the axum edge, bearer-token tenants, SCIM Error documents.
 //! - `relay`: publishes the outbox to the bus and acknowledges what was accepted.
 //!
+//! - `kind`: the resource types and the facts about each.
+//! - `schema`: the declared attributes; writes are checked against them.
 //! - `discovery`: `/Schemas` and `/ResourceTypes`.
 //!
 //! - `paging`: RFC 9865 cursors, stateless and bound to tenant and query.
@@ -23,7 +25,9 @@
 
 pub mod bulk;
 pub mod discovery;
+pub mod error;
 pub mod filter;
+pub mod kind;
 pub mod patch;
 pub mod projection;
 pub mod schema;
@@ -31,7 +35,8 @@ pub mod schema;
 pub use filter::{
     AttrPath, CaseExact, CompValue, CompareOp, CoreSchemas, Filter, FilterError, PatchPath,
 };
-pub use patch::{MemberChange, PatchError, PatchOperation, PatchRequest, Patched, ResourceKind};
+pub use kind::{Change, ResourceKind};
+pub use patch::{MemberChange, PatchError, PatchOperation, PatchRequest, Patched};
 pub use projection::{ProjectionError, project, wants};
 pub mod store;
 
@@ -41,10 +46,11 @@ pub use store::{
 pub mod router;
 pub mod service;
 
+pub use error::{ErrorKind, ScimError};
 pub use router::{
     DEFAULT_BURST, DEFAULT_RATE_PER_SECOND, MOUNT, RateLimit, mounted, router, router_with_limits,
 };
-pub use service::{Caller, ListQuery, ScanLimits, ScimError, ScimService, Shape, Sort};
+pub use service::{Caller, ListQuery, ScanLimits, ScimService, Shape, Sort};
 pub mod paging;
 pub mod relay;
 pub mod tenants;

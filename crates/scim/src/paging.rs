@@ -10,7 +10,7 @@ use envelope::TenantId;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::service::ScimError;
+use crate::error::{ErrorKind, ScimError};
 
 /// How long a cursor stays valid (advertised as `cursorTimeout`). Positions do not go
 /// stale, but a bound keeps a leaked cursor from being a long-lived bookmark.
@@ -78,9 +78,8 @@ impl CursorScope {
             return Ok(None);
         }
         let invalid = |why: &str| {
-            ScimError::new(
-                400,
-                Some("invalidCursor"),
+            ScimError::of(
+                ErrorKind::InvalidCursor,
                 format!("cursor is not valid for this request: {why}"),
             )
         };
@@ -99,9 +98,8 @@ impl CursorScope {
             return Err(invalid("issued for another query"));
         }
         if now - c.at > CURSOR_TIMEOUT_SECS || c.at > now + 300 {
-            return Err(ScimError::new(
-                400,
-                Some("expiredCursor"),
+            return Err(ScimError::of(
+                ErrorKind::ExpiredCursor,
                 format!(
                     "cursor has expired (cursors are valid for {CURSOR_TIMEOUT_SECS} s); start again without one"
                 ),

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use crate::filter::{
     AttrPath, CaseExact, CompValue, CompareOp, CoreSchemas, Filter, FilterError, PatchPath, get_ci,
 };
+use crate::kind::ResourceKind;
 use crate::tenants::CompatPolicy;
 
 pub const PATCH_OP_URN: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -52,15 +53,20 @@ pub enum PatchError {
 }
 
 impl PatchError {
-    pub fn scim_type(&self) -> &'static str {
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
         match self {
-            PatchError::InvalidSyntax(_) => "invalidSyntax",
-            PatchError::InvalidPath(_) => "invalidPath",
-            PatchError::InvalidFilter(_) => "invalidFilter",
-            PatchError::NoTarget(_) => "noTarget",
-            PatchError::InvalidValue(_) => "invalidValue",
-            PatchError::Mutability(_) => "mutability",
+            PatchError::InvalidSyntax(_) => ErrorKind::InvalidSyntax,
+            PatchError::InvalidPath(_) => ErrorKind::InvalidPath,
+            PatchError::InvalidFilter(_) => ErrorKind::InvalidFilter,
+            PatchError::NoTarget(_) => ErrorKind::NoTarget,
+            PatchError::InvalidValue(_) => ErrorKind::InvalidValue,
+            PatchError::Mutability(_) => ErrorKind::Mutability,
         }
+    }
+
+    pub fn scim_type(&self) -> &'static str {
+        self.kind().scim_type().unwrap_or("invalidValue")
     }
 }
 
@@ -93,12 +99,6 @@ pub enum MemberChange {
     /// Remove every member (`remove` of `members` without a value, or `replace` with `[]`
     /// before its adds): the store walks the membership pages.
     RemoveAll,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResourceKind {
-    User,
-    Group,
 }
 
 /// Attributes the service owns: a client may send them back unchanged, never change them.
@@ -364,10 +364,7 @@ fn schema_op(
     members: &mut Vec<MemberChange>,
 ) -> Result<(), PatchError> {
     let extension = urn.contains(":extension:");
-    let core = match kind {
-        ResourceKind::User => crate::service::USER_SCHEMA,
-        ResourceKind::Group => crate::service::GROUP_SCHEMA,
-    };
+    let core = kind.schema();
     // the enterprise extension extends users only
     if (extension && kind != ResourceKind::User) || (!extension && urn != core) {
         return Err(PatchError::InvalidPath(format!(
@@ -912,6 +909,22 @@ mod tests {
             .members,
             vec![MemberChange::Remove(vec!["u1".into()])]
         );
+        // a filtered replace that matches nothing: Entra's upsert, or noTarget
+        let home = req(
+            json!([{"op": "replace", "path": "emails[type eq \"home\"].value", "value": "h@x"}]),
+        );
+        let upserted = apply(&user(), &home, ResourceKind::User, &CompatPolicy::default())
+            .unwrap()
+            .resource;
+        assert!(
+            upserted["emails"]
+                .as_array()
+                .unwrap()
+                .contains(&json!({"type": "home", "value": "h@x"})),
+            "{upserted}"
+        );
+        let e = apply(&user(), &home, ResourceKind::User, &strict).unwrap_err();
+        assert_eq!(e.scim_type(), "noTarget");
         let string_bool = req(json!([{"op": "replace", "path": "active", "value": "False"}]));
         let lenient = apply(
             &user(),

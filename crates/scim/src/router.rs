@@ -14,8 +14,9 @@ use axum::routing::get;
 use envelope::{Actor, ActorType, TenantId};
 use serde_json::{Value, json};
 
-use crate::patch::ResourceKind;
-use crate::service::{Caller, ScimError, ScimService, Shape, etag, parse_patch};
+use crate::error::{ErrorKind, ScimError};
+use crate::kind::ResourceKind;
+use crate::service::{Caller, ScimService, Shape, etag, parse_patch};
 use crate::store::ScimStore;
 use crate::store::StoreError;
 use crate::tenants::{ScimDirectory, Scope, token_hash};
@@ -72,7 +73,10 @@ impl RateLimit {
 }
 
 fn too_many(secs: u64) -> ScimError {
-    let mut e = ScimError::new(429, None, "too many requests for this tenant; retry later");
+    let mut e = ScimError::of(
+        ErrorKind::TooManyRequests,
+        "too many requests for this tenant; retry later",
+    );
     e.retry_after = Some(secs);
     e
 }
@@ -130,7 +134,7 @@ fn scim(status: StatusCode, body: Value, version: Option<u64>) -> Response {
 /// The tenant and IdP behind the bearer token, with the tenant's policy; then the
 /// tenant's rate limit.
 async fn caller<S>(state: &AppState<S>, headers: &HeaderMap) -> Result<Caller, ScimError> {
-    let unauthorized = || ScimError::new(401, None, "missing or invalid bearer token");
+    let unauthorized = || ScimError::of(ErrorKind::Unauthorized, "missing or invalid bearer token");
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -148,9 +152,8 @@ async fn caller<S>(state: &AppState<S>, headers: &HeaderMap) -> Result<Caller, S
         .ok_or_else(unauthorized)?;
     if !credential.allows(Scope::Scim) {
         // an audit API token of the same tenant: valid, but not for provisioning
-        return Err(ScimError::new(
-            403,
-            None,
+        return Err(ScimError::of(
+            ErrorKind::Forbidden,
             "this token is not for the SCIM API",
         ));
     }
@@ -183,9 +186,8 @@ fn shape(q: &HashMap<String, String>) -> Shape {
 
 fn json_body(body: &Bytes) -> Result<Value, ScimError> {
     serde_json::from_slice(body).map_err(|e| {
-        ScimError::new(
-            400,
-            Some("invalidSyntax"),
+        ScimError::of(
+            ErrorKind::InvalidSyntax,
             format!("request body is not valid JSON: {e}"),
         )
     })
@@ -203,9 +205,8 @@ fn parse_index(q: &HashMap<String, String>, name: &str) -> Result<Option<usize>,
             .parse::<i64>()
             .map(|n| Some(n.max(0) as usize))
             .map_err(|_| {
-                ScimError::new(
-                    400,
-                    Some("invalidValue"),
+                ScimError::of(
+                    ErrorKind::InvalidValue,
                     format!("{name} must be an integer"),
                 )
             }),
@@ -242,9 +243,8 @@ fn list_query(q: &HashMap<String, String>) -> Result<crate::service::ListQuery, 
                 None | Some("ascending") => false,
                 Some("descending") => true,
                 Some(other) => {
-                    return Err(ScimError::new(
-                        400,
-                        Some("invalidValue"),
+                    return Err(ScimError::of(
+                        ErrorKind::InvalidValue,
                         format!("sortOrder {other:?} is neither ascending nor descending"),
                     ));
                 }
@@ -273,9 +273,8 @@ async fn root_search<S: ScimStore>(
     let caller = caller(&state, &headers).await?;
     let mut query = list_query(&q)?;
     if query.sort.is_some() || query.cursor.is_some() {
-        return Err(ScimError::new(
-            400,
-            Some("invalidValue"),
+        return Err(ScimError::of(
+            ErrorKind::InvalidValue,
             "a search at the root pages by startIndex only; sort or use cursors with /Users/.search or /Groups/.search",
         ));
     }
@@ -374,9 +373,8 @@ async fn one<S: ScimStore>(
             s.delete(&caller, kind, &id, if_match).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
-        _ => Err(ScimError::new(
-            405,
-            None,
+        _ => Err(ScimError::of(
+            ErrorKind::MethodNotAllowed,
             format!("{method} is not supported here"),
         )),
     }
@@ -436,9 +434,8 @@ async fn bulk<S: ScimStore>(
     use http_body_util::BodyExt;
     let caller = caller(&state, &headers).await?;
     let too_large = || {
-        ScimError::new(
-            413,
-            None,
+        ScimError::of(
+            ErrorKind::PayloadTooLarge,
             format!(
                 "the bulk request exceeds maxPayloadSize ({} bytes)",
                 crate::bulk::MAX_PAYLOAD
@@ -517,7 +514,10 @@ async fn read_only_endpoint<S: ScimStore>(
 ) -> Result<Response, ScimError> {
     caller(&state, &headers).await?;
     if method != Method::GET {
-        return Err(ScimError::new(405, None, "this endpoint is read-only"));
+        return Err(ScimError::of(
+            ErrorKind::MethodNotAllowed,
+            "this endpoint is read-only",
+        ));
     }
     Ok(scim(StatusCode::OK, doc, None))
 }
@@ -703,9 +703,11 @@ pub fn router_with_limits<S: ScimStore + 'static>(
         )
         .route(
             "/Me",
-            axum::routing::any(|| async { ScimError::new(501, None, "/Me is not supported") }),
+            axum::routing::any(|| async {
+                ScimError::of(ErrorKind::NotImplemented, "/Me is not supported")
+            }),
         )
-        .fallback(|| async { ScimError::new(404, None, "no such endpoint") })
+        .fallback(|| async { ScimError::of(ErrorKind::NotFound, "no such endpoint") })
         .layer(axum::middleware::map_response(scim_errors_only))
         .with_state(state)
 }
@@ -720,11 +722,10 @@ pub const MOUNT: &str = "/scim/v2";
 pub fn mounted(api: Router) -> Router {
     let other_version = |version: String| async move {
         if version == MOUNT.trim_start_matches("/scim/") {
-            return ScimError::new(404, None, "no such endpoint");
+            return ScimError::of(ErrorKind::NotFound, "no such endpoint");
         }
-        ScimError::new(
-            400,
-            Some("invalidVers"),
+        ScimError::of(
+            ErrorKind::InvalidVers,
             format!("SCIM protocol version {version:?} is not supported; use {MOUNT}"),
         )
     };
@@ -762,8 +763,7 @@ async fn scim_errors_only(response: Response) -> Response {
             .unwrap_or("request refused")
             .to_owned(),
     };
-    let scim_type = (status == StatusCode::BAD_REQUEST).then_some("invalidSyntax");
-    let mut r = ScimError::new(status.as_u16(), scim_type, detail).into_response();
+    let mut r = ScimError::of(ErrorKind::Http(status.as_u16()), detail).into_response();
     if let Some(v) = retry_after {
         r.headers_mut().insert(header::RETRY_AFTER, v);
     }

@@ -359,11 +359,11 @@ pub fn by_urn(urn: &str) -> Option<&'static Schema> {
 }
 
 /// A resource type's core schema and the extensions it may carry (`/ResourceTypes`).
-pub fn of(kind: crate::patch::ResourceKind) -> (&'static Schema, &'static [Schema]) {
+pub fn of(kind: crate::kind::ResourceKind) -> (&'static Schema, &'static [Schema]) {
     let all = all();
     match kind {
-        crate::patch::ResourceKind::User => (&all[0], &all[2..3]),
-        crate::patch::ResourceKind::Group => (&all[1], &[]),
+        crate::kind::ResourceKind::User => (&all[0], &all[2..3]),
+        crate::kind::ResourceKind::Group => (&all[1], &[]),
     }
 }
 

@@ -7,15 +7,16 @@ use envelope::{Actor, EventId, TenantId};
 use serde_json::{Map, Value, json};
 
 use crate::filter::{CompValue, CompareOp, CoreSchemas, Filter, FilterError, get_ci};
+use crate::kind::{Change, ResourceKind};
 use crate::paging::CursorScope;
-use crate::patch::{self, MemberChange, PatchError, PatchRequest, ResourceKind};
+use crate::patch::{self, MemberChange, PatchError, PatchRequest};
 use crate::projection::{self, ProjectionError};
-use crate::store::{OutboxEntry, Resource, ScimStore, StoreError, UniqueAttr};
+use crate::store::{OutboxEntry, Resource, ScimStore, StoreError};
 
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const ENTERPRISE_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
-pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+pub use crate::error::{ERROR_SCHEMA, ErrorKind, ScimError};
 pub const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 
 /// Members rendered inline when a group is read. Past this, `members` holds the first
@@ -49,75 +50,39 @@ impl Default for ScanLimits {
     }
 }
 
-/// An error as SCIM clients expect it (RFC 7644 §3.12).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{status} {scim_type:?}: {detail}")]
-pub struct ScimError {
-    pub status: u16,
-    pub scim_type: Option<&'static str>,
-    pub detail: String,
-    /// Seconds, for 429 and 503 answers (`Retry-After`).
-    pub retry_after: Option<u64>,
-}
-
-impl ScimError {
-    pub fn new(status: u16, scim_type: Option<&'static str>, detail: impl Into<String>) -> Self {
-        Self {
-            status,
-            scim_type,
-            detail: detail.into(),
-            retry_after: None,
-        }
-    }
-
-    pub fn not_found(what: &str) -> Self {
-        Self::new(404, None, format!("{what} not found"))
-    }
-
-    pub fn to_json(&self) -> Value {
-        let mut v = json!({"schemas": [ERROR_SCHEMA], "status": self.status.to_string(), "detail": self.detail});
-        if let Some(t) = self.scim_type {
-            v["scimType"] = json!(t);
-        }
-        v
-    }
-}
-
 impl From<StoreError> for ScimError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => ScimError::not_found("resource"),
-            StoreError::Uniqueness { attr, value } => ScimError::new(
-                409,
-                Some("uniqueness"),
+            StoreError::Uniqueness { attr, value } => ScimError::of(
+                ErrorKind::Uniqueness,
                 format!("{attr} {value:?} is already taken"),
             ),
-            StoreError::VersionMismatch { .. } => {
-                ScimError::new(412, None, "resource was modified; re-read it and retry")
-            }
+            StoreError::VersionMismatch { .. } => ScimError::of(
+                ErrorKind::PreconditionFailed,
+                "resource was modified; re-read it and retry",
+            ),
             StoreError::Throttled(detail) => {
                 tracing::warn!(detail, "store throttled");
-                ScimError::new(429, None, "too many requests; retry later")
+                ScimError::of(ErrorKind::TooManyRequests, "too many requests; retry later")
             }
             StoreError::Unavailable(detail) => {
                 // internal detail goes to the log, not to the client
                 tracing::error!(detail, "store unavailable");
-                ScimError::new(503, None, "service temporarily unavailable")
+                ScimError::of(ErrorKind::Unavailable, "service temporarily unavailable")
             }
             // the request's fault, never retried: an IdP retrying a 503 would loop
             StoreError::TooLarge(detail) => {
                 tracing::warn!(detail, "resource too large for the store");
-                ScimError::new(
-                    413,
-                    None,
+                ScimError::of(
+                    ErrorKind::PayloadTooLarge,
                     format!("the resource is over the {MAX_RESOURCE_BYTES}-byte limit"),
                 )
             }
             StoreError::Invalid(detail) => {
                 tracing::warn!(detail, "value refused by the store");
-                ScimError::new(
-                    400,
-                    Some("invalidValue"),
+                ScimError::of(
+                    ErrorKind::InvalidValue,
                     format!(
                         "a value is over the {MAX_KEY_VALUE_BYTES}-byte limit of ids and unique names"
                     ),
@@ -129,25 +94,25 @@ impl From<StoreError> for ScimError {
 
 impl From<crate::schema::Nonconforming> for ScimError {
     fn from(e: crate::schema::Nonconforming) -> Self {
-        ScimError::new(400, Some("invalidValue"), e.to_string())
+        ScimError::of(ErrorKind::InvalidValue, e.to_string())
     }
 }
 
 impl From<PatchError> for ScimError {
     fn from(e: PatchError) -> Self {
-        ScimError::new(400, Some(e.scim_type()), e.to_string())
+        ScimError::of(e.kind(), e.to_string())
     }
 }
 
 impl From<FilterError> for ScimError {
     fn from(e: FilterError) -> Self {
-        ScimError::new(400, Some("invalidFilter"), e.to_string())
+        ScimError::of(ErrorKind::InvalidFilter, e.to_string())
     }
 }
 
 impl From<ProjectionError> for ScimError {
     fn from(e: ProjectionError) -> Self {
-        ScimError::new(400, Some("invalidSyntax"), e.to_string())
+        ScimError::of(ErrorKind::InvalidSyntax, e.to_string())
     }
 }
 
@@ -202,13 +167,6 @@ pub struct ScimService<S> {
     limits: ScanLimits,
 }
 
-fn kind_name(kind: ResourceKind) -> &'static str {
-    match kind {
-        ResourceKind::User => "User",
-        ResourceKind::Group => "Group",
-    }
-}
-
 pub fn etag(version: u64) -> String {
     format!("W/\"{version}\"")
 }
@@ -223,24 +181,19 @@ pub const MAX_KEY_VALUE_BYTES: usize = 512;
 
 /// A resource about to be written fits the store, on every store alike.
 fn check_size(r: &Resource) -> Result<(), ScimError> {
-    let attr = match r.kind {
-        ResourceKind::User => "userName",
-        ResourceKind::Group => "displayName",
-    };
+    let attr = r.kind.unique_attribute();
     if let Some(Value::String(name)) = get_ci(&r.body, attr)
         && name.len() > MAX_KEY_VALUE_BYTES
     {
-        return Err(ScimError::new(
-            400,
-            Some("invalidValue"),
+        return Err(ScimError::of(
+            ErrorKind::InvalidValue,
             format!("{attr} is over {MAX_KEY_VALUE_BYTES} bytes"),
         ));
     }
     let bytes = serde_json::to_vec(&r.body).map_or(0, |b| b.len());
     if bytes > MAX_RESOURCE_BYTES {
-        return Err(ScimError::new(
-            413,
-            None,
+        return Err(ScimError::of(
+            ErrorKind::PayloadTooLarge,
             format!(
                 "the resource is {bytes} bytes as JSON, over the {MAX_RESOURCE_BYTES}-byte limit"
             ),
@@ -264,9 +217,8 @@ fn clean_body(
         body
     };
     let Some(obj) = body.as_object_mut() else {
-        return Err(ScimError::new(
-            400,
-            Some("invalidSyntax"),
+        return Err(ScimError::of(
+            ErrorKind::InvalidSyntax,
             "the request body must be a JSON object",
         ));
     };
@@ -298,16 +250,12 @@ fn clean_body(
             )
         });
     }
-    let attr = match kind {
-        ResourceKind::User => "userName",
-        ResourceKind::Group => "displayName",
-    };
+    let attr = kind.unique_attribute();
     match get_ci(&body, attr) {
         Some(Value::String(s)) if !s.trim().is_empty() => {}
         _ => {
-            return Err(ScimError::new(
-                400,
-                Some("invalidValue"),
+            return Err(ScimError::of(
+                ErrorKind::InvalidValue,
                 format!("{attr} is required and must be a non-empty string"),
             ));
         }
@@ -331,11 +279,7 @@ fn check_schemas(
     kind: ResourceKind,
     policy: &crate::tenants::CompatPolicy,
 ) -> Result<(), ScimError> {
-    let want = if kind == ResourceKind::User {
-        USER_SCHEMA
-    } else {
-        GROUP_SCHEMA
-    };
+    let want = kind.schema();
     match body.get("schemas") {
         // lenient: some clients omit schemas; a present list must name the resource's
         None if policy.optional_schemas => Ok(()),
@@ -346,9 +290,8 @@ fn check_schemas(
         {
             Ok(())
         }
-        _ => Err(ScimError::new(
-            400,
-            Some("invalidSyntax"),
+        _ => Err(ScimError::of(
+            ErrorKind::InvalidSyntax,
             format!("schemas must include {want}"),
         )),
     }
@@ -385,11 +328,7 @@ impl<S: ScimStore> ScimService<S> {
 
     /// `meta.location` of a resource.
     pub fn location(&self, kind: ResourceKind, id: &str) -> String {
-        let plural = match kind {
-            ResourceKind::User => "Users",
-            ResourceKind::Group => "Groups",
-        };
-        format!("{}/{plural}/{id}", self.base_url)
+        format!("{}/{}/{id}", self.base_url, kind.collection())
     }
 
     fn event(
@@ -428,14 +367,10 @@ impl<S: ScimStore> ScimService<S> {
         shape: &Shape,
     ) -> Result<Value, ScimError> {
         let mut v = r.body.clone();
-        let obj = v
-            .as_object_mut()
-            .ok_or_else(|| ScimError::new(500, None, "stored resource is not an object"))?;
-        let schema = if r.kind == ResourceKind::User {
-            USER_SCHEMA
-        } else {
-            GROUP_SCHEMA
-        };
+        let obj = v.as_object_mut().ok_or_else(|| {
+            ScimError::of(ErrorKind::Internal, "stored resource is not an object")
+        })?;
+        let schema = r.kind.schema();
         // an extension emptied attribute by attribute is no longer present
         obj.retain(|k, v| {
             !(k.to_ascii_lowercase().contains(":extension:")
@@ -506,11 +441,7 @@ impl<S: ScimStore> ScimService<S> {
             last_modified: now,
             body,
         };
-        let event_type = if kind == ResourceKind::User {
-            "scim.user.created"
-        } else {
-            "scim.group.created"
-        };
+        let event_type = kind.event_type(Change::Created);
         check_size(&r)?;
         let ev = self.event(caller, event_type, now, Self::summary(&r));
         self.store.create(&caller.tenant, &r, &[ev]).await?;
@@ -541,20 +472,24 @@ impl<S: ScimStore> ScimService<S> {
     ) -> Result<Resource, ScimError> {
         if id.len() > MAX_KEY_VALUE_BYTES {
             // no such id was ever written
-            return Err(ScimError::not_found(&format!("{} {id}", kind_name(kind))));
+            return Err(ScimError::not_found(&format!(
+                "{} {id}",
+                ResourceKind::name(kind)
+            )));
         }
         let r = self
             .store
             .get(&caller.tenant, kind, id)
             .await
             .map_err(|e| match e {
-                StoreError::NotFound => ScimError::not_found(&format!("{} {id}", kind_name(kind))),
+                StoreError::NotFound => {
+                    ScimError::not_found(&format!("{} {id}", ResourceKind::name(kind)))
+                }
                 e => e.into(),
             })?;
         if !if_match_ok(if_match, r.version) {
-            return Err(ScimError::new(
-                412,
-                None,
+            return Err(ScimError::of(
+                ErrorKind::PreconditionFailed,
                 format!(
                     "If-Match does not match the current version {}",
                     etag(r.version)
@@ -601,11 +536,11 @@ impl<S: ScimStore> ScimService<S> {
         let is_active = get_ci(&new.body, "active")
             .and_then(Value::as_bool)
             .unwrap_or(true);
-        let event_type = match old.kind {
-            ResourceKind::User if was_active && !is_active => "scim.user.deactivated",
-            ResourceKind::User => "scim.user.updated",
-            ResourceKind::Group => "scim.group.updated",
-        };
+        let event_type = old.kind.event_type(if was_active && !is_active {
+            Change::Deactivated
+        } else {
+            Change::Updated
+        });
         check_size(&new)?;
         let ev = self.event(caller, event_type, now, payload);
         self.store
@@ -628,11 +563,7 @@ impl<S: ScimStore> ScimService<S> {
         if let Some(sent) = get_ci(&body, "id").and_then(Value::as_str)
             && sent != id
         {
-            return Err(ScimError::new(
-                400,
-                Some("mutability"),
-                "id cannot be changed",
-            ));
+            return Err(ScimError::of(ErrorKind::Mutability, "id cannot be changed"));
         }
         // PUT replaces members too (Rippling): compute the difference page by page
         let members = if kind == ResourceKind::Group && get_ci(&body, "members").is_some() {
@@ -692,11 +623,7 @@ impl<S: ScimStore> ScimService<S> {
             }
             Err(e) => return Err(e),
         };
-        let event_type = if kind == ResourceKind::User {
-            "scim.user.deleted"
-        } else {
-            "scim.group.deleted"
-        };
+        let event_type = kind.event_type(Change::Deleted);
         let ev = self.event(caller, event_type, Utc::now(), Self::summary(&old));
         Ok(self
             .store
@@ -723,9 +650,8 @@ impl<S: ScimStore> ScimService<S> {
             }
         }
         if to_add.contains(&group_id) {
-            return Err(ScimError::new(
-                400,
-                Some("invalidValue"),
+            return Err(ScimError::of(
+                ErrorKind::InvalidValue,
                 "a group cannot be a member of itself",
             ));
         }
@@ -743,9 +669,8 @@ impl<S: ScimStore> ScimService<S> {
                 tracing::warn!(tenant = %caller.tenant, group_id, skipped = ?shown, "unknown members skipped by policy");
                 return Ok(known);
             }
-            return Err(ScimError::new(
-                400,
-                Some("invalidValue"),
+            return Err(ScimError::of(
+                ErrorKind::InvalidValue,
                 format!(
                     "{} member(s) are neither users nor groups of this tenant: {}",
                     missing.len(),
@@ -772,14 +697,11 @@ impl<S: ScimStore> ScimService<S> {
         ids.retain(|id| id.len() <= MAX_KEY_VALUE_BYTES);
         for chunk in ids.chunks(1000) {
             let mut rest: Vec<String> = chunk.iter().map(|s| (*s).to_owned()).collect();
-            for kind in [ResourceKind::User, ResourceKind::Group] {
+            for kind in ResourceKind::ALL {
                 if rest.is_empty() {
                     break;
                 }
-                let attr = match kind {
-                    ResourceKind::User => "userName",
-                    ResourceKind::Group => "displayName",
-                };
+                let attr = kind.unique_attribute();
                 for r in self.store.get_many(&caller.tenant, kind, &rest).await? {
                     let display = get_ci(&r.body, attr)
                         .and_then(Value::as_str)
@@ -810,7 +732,7 @@ impl<S: ScimStore> ScimService<S> {
             move |m: &str| {
                 let mut member = json!({"id": m, "type": "User"});
                 if let Some(info) = known.get(m) {
-                    member["type"] = json!(kind_name(info.kind));
+                    member["type"] = json!(ResourceKind::name(info.kind));
                     if let Some(d) = &info.display {
                         member["display"] = json!(d);
                     }
@@ -905,16 +827,15 @@ impl<S: ScimStore> ScimService<S> {
         let scope = CursorScope::new(
             &caller.tenant,
             &[
-                kind_name(kind),
+                ResourceKind::name(kind),
                 query.filter.as_deref().unwrap_or_default().trim(),
                 query.sort.as_ref().map_or("", |s| s.by.as_str()),
                 if descending { "desc" } else { "asc" },
             ],
         );
         if query.cursor.is_some() && query.start_index.is_some() {
-            return Err(ScimError::new(
-                400,
-                Some("invalidValue"),
+            return Err(ScimError::of(
+                ErrorKind::InvalidValue,
                 "use either startIndex or cursor, not both",
             ));
         }
@@ -1033,10 +954,7 @@ impl<S: ScimStore> ScimService<S> {
         kind: ResourceKind,
         filter: Option<&Filter>,
     ) -> Result<Vec<Resource>, ScimError> {
-        let unique_attr = match kind {
-            ResourceKind::User => ("userName", UniqueAttr::UserName),
-            ResourceKind::Group => ("displayName", UniqueAttr::DisplayName),
-        };
+        let unique_attr = (kind.unique_attribute(), kind.unique());
         if let Some(Filter::Compare(p, CompareOp::Eq, CompValue::String(v))) = filter
             && p.sub_attr.is_none()
             && p.attr.eq_ignore_ascii_case(unique_attr.0)
@@ -1070,9 +988,8 @@ impl<S: ScimStore> ScimService<S> {
         let mut after: Option<String> = None;
         let (mut scanned, mut lookups) = (0, 0);
         let too_many = |what: &str| {
-            ScimError::new(
-                400,
-                Some("tooMany"),
+            ScimError::of(
+                ErrorKind::TooMany,
                 format!(
                     "the filter {what}; narrow it (userName eq or displayName eq use an index), or page with cursor and no filter"
                 ),
@@ -1181,9 +1098,8 @@ fn sort_path(sort: &Sort) -> Result<crate::filter::AttrPath, ScimError> {
         .any(|a| path.attr.eq_ignore_ascii_case(a))
     {
         // memberships are records of their own, not part of the resource sorted
-        return Err(ScimError::new(
-            400,
-            Some("invalidValue"),
+        return Err(ScimError::of(
+            ErrorKind::InvalidValue,
             format!("sortBy {:?}: lists cannot be sorted by membership", sort.by),
         ));
     }
@@ -1198,9 +1114,8 @@ fn parse_sort_path(sort: &Sort) -> Result<crate::filter::AttrPath, ScimError> {
             _ => None,
         })
         .ok_or_else(|| {
-            ScimError::new(
-                400,
-                Some("invalidSyntax"),
+            ScimError::of(
+                ErrorKind::InvalidSyntax,
                 format!("sortBy {:?} is not an attribute path", sort.by),
             )
         })
@@ -1271,9 +1186,8 @@ fn filter_mentions(f: &Filter, attr: &str) -> bool {
 /// refused rather than answered wrongly.
 fn member_ids_in_filter(f: &Filter) -> Result<Vec<String>, ScimError> {
     let unsupported = || {
-        ScimError::new(
-            400,
-            Some("invalidFilter"),
+        ScimError::of(
+            ErrorKind::InvalidFilter,
             "members can only be filtered as members[value eq \"<id>\"]; list a group's members with GET /Groups/{id}/members",
         )
     };
@@ -1313,9 +1227,8 @@ fn member_ids_in_filter(f: &Filter) -> Result<Vec<String>, ScimError> {
 /// A PatchOp request body.
 pub fn parse_patch(body: Value) -> Result<PatchRequest, ScimError> {
     serde_json::from_value(body).map_err(|e| {
-        ScimError::new(
-            400,
-            Some("invalidSyntax"),
+        ScimError::of(
+            ErrorKind::InvalidSyntax,
             format!("not a PatchOp request: {e}"),
         )
     })
@@ -1334,7 +1247,7 @@ fn probe(r: &Resource) -> Value {
 /// `meta` but its `location` (RFC 7643 §3.1).
 fn meta(r: &Resource) -> Value {
     json!({
-        "resourceType": kind_name(r.kind),
+        "resourceType": ResourceKind::name(r.kind),
         "created": r.created.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         "lastModified": r.last_modified.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         "version": etag(r.version),
@@ -1355,9 +1268,8 @@ fn patch_members(body: &Value) -> Result<Vec<String>, ScimError> {
         return Ok(vec![]);
     };
     let Value::Array(items) = members else {
-        return Err(ScimError::new(
-            400,
-            Some("invalidValue"),
+        return Err(ScimError::of(
+            ErrorKind::InvalidValue,
             "members must be a list",
         ));
     };
@@ -1368,11 +1280,7 @@ fn patch_members(body: &Value) -> Result<Vec<String>, ScimError> {
                 .and_then(Value::as_str)
                 .map(str::to_owned)
                 .ok_or_else(|| {
-                    ScimError::new(
-                        400,
-                        Some("invalidValue"),
-                        "each member needs a string value",
-                    )
+                    ScimError::of(ErrorKind::InvalidValue, "each member needs a string value")
                 })
         })
         .collect()

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use envelope::{Actor, EventId, TenantId};
 use serde_json::Value;
 
-use crate::patch::ResourceKind;
+use crate::kind::ResourceKind;
 
 /// A stored user or group: its own attributes only (no `id`, `meta`, `members`,
 /// `groups`: those are derived or kept apart).
