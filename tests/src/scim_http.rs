@@ -18,9 +18,9 @@ pub const ACME: &str = "acme-token";
 pub const GLOBEX: &str = "globex-token";
 pub const BASE_URL: &str = "https://scim.test/scim/v2";
 
-pub struct Api<S = Arc<SqliteScimStore>> {
+pub struct Api<S = SqliteScimStore> {
     pub app: axum::Router,
-    pub store: S,
+    pub store: Arc<S>,
 }
 
 pub struct Reply {
@@ -37,9 +37,11 @@ impl Api {
     }
 }
 
-impl<S: ScimStore + ScimDirectory + Clone + 'static> Api<S> {
-    /// The router over `store`, which also keeps the two tenants' credentials.
-    pub async fn over(store: S, limits: RateLimit) -> Self {
+impl<S: ScimStore + ScimDirectory + 'static> Api<S> {
+    /// The router over `store` (or an `Arc` of it), which also keeps the two tenants'
+    /// credentials.
+    pub async fn over(store: impl Into<Arc<S>>, limits: RateLimit) -> Self {
+        let store = store.into();
         let now = chrono::Utc::now();
         for (token, tenant, idp) in [(ACME, "acme", "entra"), (GLOBEX, "globex", "okta")] {
             store

@@ -22,6 +22,17 @@ async fn auth_and_unknown_routes_answer_scim_errors() {
         401,
         None,
     );
+    // authentication comes first everywhere: nothing about ids or documents leaks to a
+    // caller without a token, not even whether one exists
+    for path in [
+        "/Users/some-id",
+        "/Groups/some-id/members",
+        "/Schemas/urn:nope",
+        "/ResourceTypes/User",
+        "/ServiceProviderConfig",
+    ] {
+        assert_scim_error(&api.call("GET", path, None, None, &[]).await, 401, None);
+    }
     assert_scim_error(
         &api.call("GET", "/Nope", Some(ACME), None, &[]).await,
         404,

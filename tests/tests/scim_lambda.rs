@@ -56,6 +56,7 @@ async fn http_api_events_provision_and_the_change_reaches_the_bus() {
         SchemaRegistry::builtin().unwrap(),
         PublisherConfig::default(),
     );
+    let store = std::sync::Arc::new(store);
     let api = ScimApi::new(
         store.clone(),
         OutboxRelay::new(store, publisher),

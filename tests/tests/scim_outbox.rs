@@ -50,7 +50,7 @@ fn publisher<B: EventBus>(bus: B, attempts: u32) -> Publisher<B> {
 }
 
 /// Provisions a user and a group with that user, as an IdP would.
-async fn provision(service: &ScimService<Arc<SqliteScimStore>>) -> String {
+async fn provision(service: &ScimService) -> String {
     let c = caller();
     let (user, _) = service
         .create(
@@ -199,7 +199,7 @@ async fn a_bus_outage_keeps_events_pending_and_a_crash_after_publish_only_duplic
         inner: store2.clone(),
         crashes_left: AtomicUsize::new(1),
     };
-    let relay2 = OutboxRelay::new(crashing, publisher(bus2, 1));
+    let relay2 = OutboxRelay::new(Arc::new(crashing), publisher(bus2, 1));
     assert!(
         relay2.run_once(100).await.is_err(),
         "published, then died before the ack"

@@ -16,7 +16,6 @@ use crate::error::{ErrorKind, ScimError};
 use crate::filter::get_ci;
 use crate::kind::ResourceKind;
 use crate::service::{Caller, ScimService, Shape, etag, parse_patch};
-use crate::store::ScimStore;
 
 pub const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
 pub const BULK_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";
@@ -138,7 +137,7 @@ fn target(path: &str) -> Result<(ResourceKind, Option<String>), ScimError> {
     Ok((kind, id))
 }
 
-impl<S: ScimStore> ScimService<S> {
+impl ScimService {
     /// Runs a BulkRequest and returns the BulkResponse.
     pub async fn bulk(&self, caller: &Caller, request: &Value) -> Result<Value, ScimError> {
         let ops = parse_operations(request)?;

@@ -30,8 +30,8 @@ pub enum RelayError {
     Publish(#[from] PublishError),
 }
 
-pub struct OutboxRelay<S, B> {
-    store: S,
+pub struct OutboxRelay<B> {
+    store: std::sync::Arc<dyn ScimStore>,
     publisher: Publisher<B>,
 }
 
@@ -59,8 +59,8 @@ fn outgoing(p: &PendingEvent) -> OutgoingEvent {
     }
 }
 
-impl<S: ScimStore, B: EventBus> OutboxRelay<S, B> {
-    pub fn new(store: S, publisher: Publisher<B>) -> Self {
+impl<B: EventBus> OutboxRelay<B> {
+    pub fn new(store: std::sync::Arc<dyn ScimStore>, publisher: Publisher<B>) -> Self {
         Self { store, publisher }
     }
 

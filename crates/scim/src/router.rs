@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::extract::{Extension, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get, post};
 use envelope::{Actor, ActorType, TenantId};
 use serde_json::{Value, json};
 
@@ -99,11 +100,17 @@ impl Default for RateLimit {
     }
 }
 
-struct AppState<S> {
-    service: ScimService<S>,
-    directory: Box<dyn ScimDirectory>,
+/// What every handler shares: the service, the tenants, the rate limit.
+struct AppState {
+    service: ScimService,
+    directory: Arc<dyn ScimDirectory>,
     limits: RateLimit,
 }
+
+type Shared = Arc<AppState>;
+
+/// Query parameters; SCIM's names are case-insensitive (`param`).
+type Params = HashMap<String, String>;
 
 impl IntoResponse for ScimError {
     fn into_response(self) -> Response {
@@ -131,53 +138,60 @@ fn scim(status: StatusCode, body: Value, version: Option<u64>) -> Response {
     r
 }
 
-/// The tenant and IdP behind the bearer token, with the tenant's policy; then the
-/// tenant's rate limit.
-async fn caller<S>(state: &AppState<S>, headers: &HeaderMap) -> Result<Caller, ScimError> {
-    let unauthorized = || ScimError::of(ErrorKind::Unauthorized, "missing or invalid bearer token");
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
-        .filter(|t| !t.is_empty())
-        .ok_or_else(unauthorized)?;
-    let credential = state
-        .directory
-        .credential(&token_hash(token))
-        .await
-        .map_err(StoreError::from)?
-        .filter(|c| c.valid_at(chrono::Utc::now()))
-        .ok_or_else(unauthorized)?;
-    if !credential.allows(Scope::Scim) {
-        // an audit API token of the same tenant: valid, but not for provisioning
-        return Err(ScimError::of(
-            ErrorKind::Forbidden,
-            "this token is not for the SCIM API",
-        ));
+/// Every SCIM endpoint authenticates first: the tenant and IdP behind the bearer token,
+/// with the tenant's policy, then the tenant's rate limit. Handlers take a `Caller` as
+/// their first extractor, so nothing (not even a 404) answers before it.
+impl FromRequestParts<Shared> for Caller {
+    type Rejection = ScimError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ScimError> {
+        let unauthorized =
+            || ScimError::of(ErrorKind::Unauthorized, "missing or invalid bearer token");
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(unauthorized)?;
+        let credential = state
+            .directory
+            .credential(&token_hash(token))
+            .await
+            .map_err(StoreError::from)?
+            .filter(|c| c.valid_at(chrono::Utc::now()))
+            .ok_or_else(unauthorized)?;
+        if !credential.allows(Scope::Scim) {
+            // an audit API token of the same tenant: valid, but not for provisioning
+            return Err(ScimError::of(
+                ErrorKind::Forbidden,
+                "this token is not for the SCIM API",
+            ));
+        }
+        state.limits.take(&credential.tenant).map_err(too_many)?;
+        let policy = state.directory.policy(&credential.tenant).await?;
+        Ok(Caller {
+            tenant: credential.tenant,
+            actor: Actor {
+                kind: ActorType::Idp,
+                id: credential.idp,
+                name: None,
+            },
+            policy,
+        })
     }
-    state.limits.take(&credential.tenant).map_err(too_many)?;
-    let policy = state.directory.policy(&credential.tenant).await?;
-    Ok(Caller {
-        tenant: credential.tenant,
-        actor: Actor {
-            kind: ActorType::Idp,
-            id: credential.idp,
-            name: None,
-        },
-        policy,
-    })
 }
 
 /// A query parameter by name; SCIM parameter names are case-insensitive.
-fn param<'q>(q: &'q HashMap<String, String>, name: &str) -> Option<&'q str> {
+fn param<'q>(q: &'q Params, name: &str) -> Option<&'q str> {
     q.iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_str())
 }
 
-fn shape(q: &HashMap<String, String>) -> Shape {
+fn shape(q: &Params) -> Shape {
     Shape {
         attributes: param(q, "attributes").map(str::to_owned),
         excluded: param(q, "excludedAttributes").map(str::to_owned),
@@ -197,7 +211,7 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn parse_index(q: &HashMap<String, String>, name: &str) -> Result<Option<usize>, ScimError> {
+fn parse_index(q: &Params, name: &str) -> Result<Option<usize>, ScimError> {
     match param(q, name) {
         None => Ok(None),
         Some(v) => v
@@ -213,23 +227,8 @@ fn parse_index(q: &HashMap<String, String>, name: &str) -> Result<Option<usize>,
     }
 }
 
-async fn list<S: ScimStore>(
-    kind: ResourceKind,
-    state: Arc<AppState<S>>,
-    headers: HeaderMap,
-    q: HashMap<String, String>,
-) -> Result<Response, ScimError> {
-    let caller = caller(&state, &headers).await?;
-    let query = list_query(&q)?;
-    let body = state
-        .service
-        .list(&caller, kind, &query, &shape(&q))
-        .await?;
-    Ok(scim(StatusCode::OK, body, None))
-}
-
 /// A list request's query parameters.
-fn list_query(q: &HashMap<String, String>) -> Result<crate::service::ListQuery, ScimError> {
+fn list_query(q: &Params) -> Result<crate::service::ListQuery, ScimError> {
     let filter = param(q, "filter").map(str::to_owned);
     let start = parse_index(q, "startIndex")?;
     let count = parse_index(q, "count")?;
@@ -261,17 +260,35 @@ fn list_query(q: &HashMap<String, String>) -> Result<crate::service::ListQuery, 
     })
 }
 
+/// `GET /Users`, `GET /Groups`.
+async fn list(
+    caller: Caller,
+    State(st): State<Shared>,
+    Extension(kind): Extension<ResourceKind>,
+    Query(q): Query<Params>,
+) -> Result<Response, ScimError> {
+    list_of(&st, &caller, kind, &q).await
+}
+
+async fn list_of(
+    st: &AppState,
+    caller: &Caller,
+    kind: ResourceKind,
+    q: &Params,
+) -> Result<Response, ScimError> {
+    let body = st
+        .service
+        .list(caller, kind, &list_query(q)?, &shape(q))
+        .await?;
+    Ok(scim(StatusCode::OK, body, None))
+}
+
 /// A search at the root (RFC 7644 §3.4.2, §3.4.3): every resource type, users first,
 /// then groups, one index-paged sequence over both. Sorting and cursors are each type's
 /// own order, so a root search takes neither: it answers 400 and names the endpoint
 /// that does.
-async fn root_search<S: ScimStore>(
-    state: Arc<AppState<S>>,
-    headers: HeaderMap,
-    q: HashMap<String, String>,
-) -> Result<Response, ScimError> {
-    let caller = caller(&state, &headers).await?;
-    let mut query = list_query(&q)?;
+async fn root_list(st: &AppState, caller: &Caller, q: &Params) -> Result<Response, ScimError> {
+    let mut query = list_query(q)?;
     if query.sort.is_some() || query.cursor.is_some() {
         return Err(ScimError::of(
             ErrorKind::InvalidValue,
@@ -283,12 +300,12 @@ async fn root_search<S: ScimStore>(
         .count
         .unwrap_or(crate::service::MAX_PAGE)
         .min(crate::service::MAX_PAGE);
-    let shape = shape(&q);
+    let shape = shape(q);
     query.start_index = Some(start);
     query.count = Some(count);
-    let users = state
+    let users = st
         .service
-        .list(&caller, ResourceKind::User, &query, &shape)
+        .list(caller, ResourceKind::User, &query, &shape)
         .await?;
     let total_of = |v: &Value| v["totalResults"].as_u64().unwrap_or(0) as usize;
     let items_of = |v: &Value| v["Resources"].as_array().cloned().unwrap_or_default();
@@ -296,13 +313,13 @@ async fn root_search<S: ScimStore>(
     // the groups continue where the users end
     query.start_index = Some(start.saturating_sub(total_of(&users)).max(1));
     query.count = Some(count.saturating_sub(resources.len()));
-    let groups = state
+    let groups = st
         .service
-        .list(&caller, ResourceKind::Group, &query, &shape)
+        .list(caller, ResourceKind::Group, &query, &shape)
         .await?;
     resources.extend(items_of(&groups));
     let body = json!({
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+        "schemas": [crate::service::LIST_SCHEMA],
         "totalResults": total_of(&users) + total_of(&groups),
         "startIndex": start,
         "itemsPerPage": resources.len(),
@@ -311,15 +328,15 @@ async fn root_search<S: ScimStore>(
     Ok(scim(StatusCode::OK, body, None))
 }
 
-async fn create<S: ScimStore>(
-    kind: ResourceKind,
-    state: Arc<AppState<S>>,
-    headers: HeaderMap,
-    q: HashMap<String, String>,
+/// `POST /Users`, `POST /Groups`.
+async fn create(
+    caller: Caller,
+    State(st): State<Shared>,
+    Extension(kind): Extension<ResourceKind>,
+    Query(q): Query<Params>,
     body: Bytes,
 ) -> Result<Response, ScimError> {
-    let caller = caller(&state, &headers).await?;
-    let (v, version) = state
+    let (v, version) = st
         .service
         .create(&caller, kind, json_body(&body)?, &shape(&q))
         .await?;
@@ -334,105 +351,143 @@ async fn create<S: ScimStore>(
     Ok(r)
 }
 
-async fn one<S: ScimStore>(
-    kind: ResourceKind,
-    method: Method,
-    state: Arc<AppState<S>>,
-    id: String,
+/// `GET /Users/{id}`: 304 when `If-None-Match` names the current version.
+async fn read(
+    caller: Caller,
+    State(st): State<Shared>,
+    Extension(kind): Extension<ResourceKind>,
+    Path(id): Path<String>,
     headers: HeaderMap,
-    q: HashMap<String, String>,
-    body: Bytes,
+    Query(q): Query<Params>,
 ) -> Result<Response, ScimError> {
-    let caller = caller(&state, &headers).await?;
-    let if_match = header_str(&headers, header::IF_MATCH);
-    let s = &state.service;
-    match method {
-        Method::GET => {
-            let (v, version) = s.get(&caller, kind, &id, &shape(&q)).await?;
-            if header_str(&headers, header::IF_NONE_MATCH)
-                .is_some_and(|t| t.split(',').any(|t| t.trim() == etag(version)))
-            {
-                return Ok(StatusCode::NOT_MODIFIED.into_response());
-            }
-            Ok(scim(StatusCode::OK, v, Some(version)))
-        }
-        Method::PUT => {
-            let (v, version) = s
-                .replace(&caller, kind, &id, json_body(&body)?, if_match, &shape(&q))
-                .await?;
-            Ok(scim(StatusCode::OK, v, Some(version)))
-        }
-        Method::PATCH => {
-            let request = parse_patch(json_body(&body)?)?;
-            let (v, version) = s
-                .patch(&caller, kind, &id, &request, if_match, &shape(&q))
-                .await?;
-            Ok(scim(StatusCode::OK, v, Some(version)))
-        }
-        Method::DELETE => {
-            s.delete(&caller, kind, &id, if_match).await?;
-            Ok(StatusCode::NO_CONTENT.into_response())
-        }
-        _ => Err(ScimError::of(
-            ErrorKind::MethodNotAllowed,
-            format!("{method} is not supported here"),
-        )),
+    let (v, version) = st.service.get(&caller, kind, &id, &shape(&q)).await?;
+    if header_str(&headers, header::IF_NONE_MATCH)
+        .is_some_and(|t| t.split(',').any(|t| t.trim() == etag(version)))
+    {
+        return Ok(StatusCode::NOT_MODIFIED.into_response());
     }
+    Ok(scim(StatusCode::OK, v, Some(version)))
 }
 
-/// POST /.search (RFC 7644 §3.4.3): the query in a SearchRequest body.
-async fn search<S: ScimStore>(
-    kind: Option<ResourceKind>,
-    state: Arc<AppState<S>>,
+/// `PUT /Users/{id}`.
+async fn replace(
+    caller: Caller,
+    State(st): State<Shared>,
+    Extension(kind): Extension<ResourceKind>,
+    Path(id): Path<String>,
     headers: HeaderMap,
+    Query(q): Query<Params>,
     body: Bytes,
 ) -> Result<Response, ScimError> {
-    let v = json_body(&body)?;
+    let if_match = header_str(&headers, header::IF_MATCH);
+    let (v, version) = st
+        .service
+        .replace(&caller, kind, &id, json_body(&body)?, if_match, &shape(&q))
+        .await?;
+    Ok(scim(StatusCode::OK, v, Some(version)))
+}
+
+/// `PATCH /Users/{id}`.
+async fn modify(
+    caller: Caller,
+    State(st): State<Shared>,
+    Extension(kind): Extension<ResourceKind>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<Params>,
+    body: Bytes,
+) -> Result<Response, ScimError> {
+    let if_match = header_str(&headers, header::IF_MATCH);
+    let request = parse_patch(json_body(&body)?)?;
+    let (v, version) = st
+        .service
+        .patch(&caller, kind, &id, &request, if_match, &shape(&q))
+        .await?;
+    Ok(scim(StatusCode::OK, v, Some(version)))
+}
+
+/// `DELETE /Users/{id}`.
+async fn remove(
+    caller: Caller,
+    State(st): State<Shared>,
+    Extension(kind): Extension<ResourceKind>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ScimError> {
+    let if_match = header_str(&headers, header::IF_MATCH);
+    st.service.delete(&caller, kind, &id, if_match).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /Groups/{id}/members` (our extension): a group's members, cursor paged.
+async fn members(
+    caller: Caller,
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Query<Params>,
+) -> Result<Response, ScimError> {
+    let cursor = param(&q, "cursor");
+    let body = st
+        .service
+        .list_members(&caller, &id, cursor, parse_index(&q, "count")?)
+        .await?;
+    Ok(scim(StatusCode::OK, body, None))
+}
+
+/// A SearchRequest body (RFC 7644 §3.4.3) as the query parameters it stands for.
+fn search_params(body: &Bytes) -> Result<Params, ScimError> {
+    let v = json_body(body)?;
     let text = |k: &str| {
         crate::filter::get_ci(&v, k)
             .and_then(Value::as_str)
             .map(str::to_owned)
     };
-    let num = |k: &str| {
-        crate::filter::get_ci(&v, k)
-            .and_then(Value::as_u64)
-            .map(|n| n as usize)
-    };
-    let mut q: HashMap<String, String> = HashMap::new();
+    let num = |k: &str| crate::filter::get_ci(&v, k).and_then(Value::as_u64);
+    let mut q = Params::new();
     for (key, value) in [
         ("filter", text("filter")),
         ("attributes", list_param(&v, "attributes")),
         ("excludedAttributes", list_param(&v, "excludedAttributes")),
+        ("startIndex", num("startIndex").map(|n| n.to_string())),
+        ("count", num("count").map(|n| n.to_string())),
+        ("sortBy", text("sortBy")),
+        ("sortOrder", text("sortOrder")),
+        ("cursor", text("cursor")),
     ] {
         if let Some(value) = value {
             q.insert(key.to_owned(), value);
         }
     }
-    if let Some(n) = num("startIndex") {
-        q.insert("startIndex".into(), n.to_string());
-    }
-    if let Some(n) = num("count") {
-        q.insert("count".into(), n.to_string());
-    }
-    for key in ["sortBy", "sortOrder", "cursor"] {
-        if let Some(v) = text(key) {
-            q.insert(key.to_owned(), v);
-        }
-    }
-    match kind {
-        Some(kind) => list(kind, state, headers, q).await,
-        None => root_search(state, headers, q).await,
-    }
+    Ok(q)
 }
 
-/// POST /Bulk: the body is read up to `maxPayloadSize` and no further (413 past it).
-async fn bulk<S: ScimStore>(
-    state: Arc<AppState<S>>,
+/// `POST /Users/.search`, `POST /Groups/.search`.
+async fn search(
+    caller: Caller,
+    State(st): State<Shared>,
+    Extension(kind): Extension<ResourceKind>,
+    body: Bytes,
+) -> Result<Response, ScimError> {
+    list_of(&st, &caller, kind, &search_params(&body)?).await
+}
+
+/// `POST /.search`.
+async fn root_search(
+    caller: Caller,
+    State(st): State<Shared>,
+    body: Bytes,
+) -> Result<Response, ScimError> {
+    root_list(&st, &caller, &search_params(&body)?).await
+}
+
+/// `POST /Bulk`: the body is read up to `maxPayloadSize` and no further (413 past it).
+async fn bulk(
+    caller: Caller,
+    State(st): State<Shared>,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Response, ScimError> {
     use http_body_util::BodyExt;
-    let caller = caller(&state, &headers).await?;
     let too_large = || {
         ScimError::of(
             ErrorKind::PayloadTooLarge,
@@ -458,8 +513,8 @@ async fn bulk<S: ScimStore>(
         .and_then(Value::as_array)
         .map_or(0, Vec::len);
     // a bulk request costs its operations against the tenant's rate limit
-    state.limits.take_n(&caller.tenant, ops.saturating_sub(1))?;
-    let response = state.service.bulk(&caller, &request).await?;
+    st.limits.take_n(&caller.tenant, ops.saturating_sub(1))?;
+    let response = st.service.bulk(&caller, &request).await?;
     Ok(scim(StatusCode::OK, response, None))
 }
 
@@ -478,234 +533,124 @@ fn list_param(v: &Value, key: &str) -> Option<String> {
     }
 }
 
-fn service_provider_config() -> Value {
-    json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
-        "patch": {"supported": true},
-        "bulk": {
-            "supported": true,
-            "maxOperations": crate::bulk::MAX_OPERATIONS,
-            "maxPayloadSize": crate::bulk::MAX_PAYLOAD
-        },
-        "filter": {"supported": true, "maxResults": crate::service::MAX_PAGE},
-        "pagination": {
-            "cursor": true,
-            "index": true,
-            "defaultPaginationMethod": "index",
-            "defaultPageSize": crate::service::MAX_PAGE,
-            "maxPageSize": crate::service::MAX_PAGE,
-            "cursorTimeout": crate::paging::CURSOR_TIMEOUT_SECS
-        },
-        "changePassword": {"supported": false},
-        "sort": {"supported": true},
-        "etag": {"supported": true},
-        "authenticationSchemes": [{
-            "type": "oauthbearertoken", "name": "OAuth Bearer Token",
-            "description": "Authentication with a per-tenant bearer token", "primary": true
-        }]
-    })
+/// `GET /ServiceProviderConfig` (RFC 7643 §5).
+async fn service_provider_config(_: Caller) -> Response {
+    scim(
+        StatusCode::OK,
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+            "patch": {"supported": true},
+            "bulk": {
+                "supported": true,
+                "maxOperations": crate::bulk::MAX_OPERATIONS,
+                "maxPayloadSize": crate::bulk::MAX_PAYLOAD
+            },
+            "filter": {"supported": true, "maxResults": crate::service::MAX_PAGE},
+            "pagination": {
+                "cursor": true,
+                "index": true,
+                "defaultPaginationMethod": "index",
+                "defaultPageSize": crate::service::MAX_PAGE,
+                "maxPageSize": crate::service::MAX_PAGE,
+                "cursorTimeout": crate::paging::CURSOR_TIMEOUT_SECS
+            },
+            "changePassword": {"supported": false},
+            "sort": {"supported": true},
+            "etag": {"supported": true},
+            "authenticationSchemes": [{
+                "type": "oauthbearertoken", "name": "OAuth Bearer Token",
+                "description": "Authentication with a per-tenant bearer token", "primary": true
+            }],
+            "meta": {"resourceType": "ServiceProviderConfig", "location": "/ServiceProviderConfig"}
+        }),
+        None,
+    )
 }
 
-async fn read_only_endpoint<S: ScimStore>(
-    state: Arc<AppState<S>>,
-    method: Method,
-    headers: HeaderMap,
-    doc: Value,
-) -> Result<Response, ScimError> {
-    caller(&state, &headers).await?;
-    if method != Method::GET {
-        return Err(ScimError::of(
-            ErrorKind::MethodNotAllowed,
-            "this endpoint is read-only",
-        ));
-    }
-    Ok(scim(StatusCode::OK, doc, None))
+/// `GET /Schemas`.
+async fn schemas(_: Caller) -> Response {
+    scim(
+        StatusCode::OK,
+        crate::discovery::list(crate::discovery::schemas()),
+        None,
+    )
 }
 
-/// One discovery document by its `id` (`/Schemas/{id}`, `/ResourceTypes/{id}`).
-async fn discovery_item<S: ScimStore>(
-    state: Arc<AppState<S>>,
-    method: Method,
-    headers: HeaderMap,
-    docs: Vec<Value>,
-    what: &str,
-    id: String,
-) -> Result<Response, ScimError> {
-    let doc = docs.into_iter().find(|d| {
-        d["id"]
-            .as_str()
-            .is_some_and(|i| i.eq_ignore_ascii_case(&id))
-    });
-    match doc {
-        Some(doc) => read_only_endpoint(state, method, headers, doc).await,
-        None => Err(ScimError::not_found(&format!("{what} {id}"))),
-    }
+/// `GET /ResourceTypes`.
+async fn resource_types(_: Caller) -> Response {
+    scim(
+        StatusCode::OK,
+        crate::discovery::list(crate::discovery::resource_types()),
+        None,
+    )
+}
+
+/// `GET /Schemas/{id}`.
+async fn schema(_: Caller, Path(id): Path<String>) -> Result<Response, ScimError> {
+    discovery_item(crate::discovery::schemas(), "schema", &id)
+}
+
+/// `GET /ResourceTypes/{id}`.
+async fn resource_type(_: Caller, Path(id): Path<String>) -> Result<Response, ScimError> {
+    discovery_item(crate::discovery::resource_types(), "resource type", &id)
+}
+
+/// One discovery document by its `id`.
+fn discovery_item(docs: Vec<Value>, what: &str, id: &str) -> Result<Response, ScimError> {
+    docs.into_iter()
+        .find(|d| d["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(id)))
+        .map(|doc| scim(StatusCode::OK, doc, None))
+        .ok_or_else(|| ScimError::not_found(&format!("{what} {id}")))
 }
 
 /// The SCIM router with the default per-tenant rate limit. `base_url` is what
 /// `meta.location` starts with.
-pub fn router<S: ScimStore + 'static>(
-    store: S,
-    directory: impl ScimDirectory + 'static,
+pub fn router(
+    store: Arc<dyn ScimStore>,
+    directory: Arc<dyn ScimDirectory>,
     base_url: &str,
 ) -> Router {
     router_with_limits(store, directory, base_url, RateLimit::default())
 }
 
-pub fn router_with_limits<S: ScimStore + 'static>(
-    store: S,
-    directory: impl ScimDirectory + 'static,
+pub fn router_with_limits(
+    store: Arc<dyn ScimStore>,
+    directory: Arc<dyn ScimDirectory>,
     base_url: &str,
     limits: RateLimit,
 ) -> Router {
     let state = Arc::new(AppState {
         service: ScimService::new(store, base_url),
-        directory: Box::new(directory),
+        directory,
         limits,
     });
-    let collection = |kind: ResourceKind| {
-        get(
-            move |State(st): State<Arc<AppState<S>>>,
-                  h: HeaderMap,
-                  Query(q): Query<HashMap<String, String>>| list(kind, st, h, q),
-        )
-        .post(
-            move |State(st): State<Arc<AppState<S>>>,
-                  h: HeaderMap,
-                  Query(q): Query<HashMap<String, String>>,
-                  b: Bytes| create(kind, st, h, q, b),
-        )
-    };
-    let item = |kind: ResourceKind| {
-        axum::routing::any(
-            move |m: Method,
-                  State(st): State<Arc<AppState<S>>>,
-                  Path(id): Path<String>,
-                  h: HeaderMap,
-                  Query(q): Query<HashMap<String, String>>,
-                  b: Bytes| { one(kind, m, st, id, h, q, b) },
-        )
-    };
-    Router::new()
-        .route("/Users", collection(ResourceKind::User))
-        .route("/Users/{id}", item(ResourceKind::User))
-        .route("/Groups", collection(ResourceKind::Group))
-        .route("/Groups/{id}", item(ResourceKind::Group))
-        .route(
-            "/Groups/{id}/members",
-            get(
-                |State(st): State<Arc<AppState<S>>>,
-                 Path(id): Path<String>,
-                 h: HeaderMap,
-                 Query(q): Query<HashMap<String, String>>| async move {
-                    let caller = caller(&st, &h).await?;
-                    let cursor = param(&q, "cursor");
-                    let body = st
-                        .service
-                        .list_members(&caller, &id, cursor, parse_index(&q, "count")?)
-                        .await?;
-                    Ok::<_, ScimError>(scim(StatusCode::OK, body, None))
-                },
-            ),
-        )
-        .route(
-            "/ServiceProviderConfig",
-            axum::routing::any(
-                |m: Method, State(st): State<Arc<AppState<S>>>, h: HeaderMap| {
-                    read_only_endpoint(st, m, h, service_provider_config())
-                },
-            ),
-        )
-        .route(
-            "/Schemas",
-            axum::routing::any(
-                |m: Method, State(st): State<Arc<AppState<S>>>, h: HeaderMap| {
-                    read_only_endpoint(
-                        st,
-                        m,
-                        h,
-                        crate::discovery::list(crate::discovery::schemas()),
-                    )
-                },
-            ),
-        )
-        .route(
-            "/Schemas/{id}",
-            axum::routing::any(
-                |m: Method,
-                 State(st): State<Arc<AppState<S>>>,
-                 Path(id): Path<String>,
-                 h: HeaderMap| {
-                    discovery_item(st, m, h, crate::discovery::schemas(), "schema", id)
-                },
-            ),
-        )
-        .route(
-            "/ResourceTypes",
-            axum::routing::any(
-                |m: Method, State(st): State<Arc<AppState<S>>>, h: HeaderMap| {
-                    read_only_endpoint(
-                        st,
-                        m,
-                        h,
-                        crate::discovery::list(crate::discovery::resource_types()),
-                    )
-                },
-            ),
-        )
-        .route(
-            "/ResourceTypes/{id}",
-            axum::routing::any(
-                |m: Method,
-                 State(st): State<Arc<AppState<S>>>,
-                 Path(id): Path<String>,
-                 h: HeaderMap| {
-                    discovery_item(
-                        st,
-                        m,
-                        h,
-                        crate::discovery::resource_types(),
-                        "resource type",
-                        id,
-                    )
-                },
-            ),
-        )
-        .route(
-            "/.search",
-            axum::routing::post(
-                |State(st): State<Arc<AppState<S>>>, h: HeaderMap, b: Bytes| search(None, st, h, b),
-            ),
-        )
-        .route(
-            "/Users/.search",
-            axum::routing::post(
-                |State(st): State<Arc<AppState<S>>>, h: HeaderMap, b: Bytes| {
-                    search(Some(ResourceKind::User), st, h, b)
-                },
-            ),
-        )
-        .route(
-            "/Groups/.search",
-            axum::routing::post(
-                |State(st): State<Arc<AppState<S>>>, h: HeaderMap, b: Bytes| {
-                    search(Some(ResourceKind::Group), st, h, b)
-                },
-            ),
-        )
-        .route(
-            "/Bulk",
-            axum::routing::post(
-                |State(st): State<Arc<AppState<S>>>, h: HeaderMap, b: axum::body::Body| {
-                    bulk(st, h, b)
-                },
-            ),
-        )
+    let mut app = Router::new();
+    for kind in ResourceKind::ALL {
+        let at = format!("/{}", kind.collection());
+        let kind = Extension(kind);
+        app = app
+            .route(&at, get(list).post(create).layer(kind))
+            .route(&format!("{at}/.search"), post(search).layer(kind))
+            .route(
+                &format!("{at}/{{id}}"),
+                get(read)
+                    .put(replace)
+                    .patch(modify)
+                    .delete(remove)
+                    .layer(kind),
+            );
+    }
+    app.route("/Groups/{id}/members", get(members))
+        .route("/.search", post(root_search))
+        .route("/Bulk", post(bulk))
+        .route("/ServiceProviderConfig", get(service_provider_config))
+        .route("/Schemas", get(schemas))
+        .route("/Schemas/{id}", get(schema))
+        .route("/ResourceTypes", get(resource_types))
+        .route("/ResourceTypes/{id}", get(resource_type))
         .route(
             "/Me",
-            axum::routing::any(|| async {
-                ScimError::of(ErrorKind::NotImplemented, "/Me is not supported")
-            }),
+            any(|| async { ScimError::of(ErrorKind::NotImplemented, "/Me is not supported") }),
         )
         .fallback(|| async { ScimError::of(ErrorKind::NotFound, "no such endpoint") })
         .layer(axum::middleware::map_response(scim_errors_only))

@@ -161,8 +161,8 @@ pub struct Shape {
     pub excluded: Option<String>,
 }
 
-pub struct ScimService<S> {
-    store: S,
+pub struct ScimService {
+    store: std::sync::Arc<dyn ScimStore>,
     base_url: String,
     limits: ScanLimits,
 }
@@ -308,8 +308,8 @@ fn if_match_ok(if_match: Option<&str>, version: u64) -> bool {
     }
 }
 
-impl<S: ScimStore> ScimService<S> {
-    pub fn new(store: S, base_url: impl Into<String>) -> Self {
+impl ScimService {
+    pub fn new(store: std::sync::Arc<dyn ScimStore>, base_url: impl Into<String>) -> Self {
         Self {
             store,
             base_url: base_url.into().trim_end_matches('/').to_owned(),
@@ -322,8 +322,8 @@ impl<S: ScimStore> ScimService<S> {
         self
     }
 
-    pub fn store(&self) -> &S {
-        &self.store
+    pub fn store(&self) -> &dyn ScimStore {
+        &*self.store
     }
 
     /// `meta.location` of a resource.

@@ -3,16 +3,14 @@
 //! that can never be published to the outbox's dead letters. `main.rs` is wiring only.
 
 use envelope::EventBus;
-use scim::{OutboxRelay, RelayError, RelayReport, ScimStore};
+use scim::{OutboxRelay, RelayError, RelayReport};
 
 /// Pending events read per round; the relay keeps going while rounds make progress.
 pub const BATCH: usize = 500;
 
 /// One scheduled invocation; its report is the function's JSON result. (The relay logs
 /// the `outbox_dead_lettered` line the template's metric filter counts.)
-pub async fn handle<S: ScimStore, B: EventBus>(
-    relay: &OutboxRelay<S, B>,
-) -> Result<RelayReport, RelayError> {
+pub async fn handle<B: EventBus>(relay: &OutboxRelay<B>) -> Result<RelayReport, RelayError> {
     let r = relay.drain(BATCH).await?;
     tracing::info!(
         published = r.published,
@@ -32,7 +30,7 @@ mod tests {
     use envelope::{
         Actor, ActorType, EventId, Publisher, PublisherConfig, SchemaRegistry, TenantId,
     };
-    use scim::{OutboxEntry, Resource, ResourceKind};
+    use scim::{OutboxEntry, Resource, ResourceKind, ScimStore};
     use serde_json::json;
     use std::sync::Arc;
 

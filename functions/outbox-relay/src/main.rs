@@ -26,7 +26,7 @@ async fn main() -> Result<(), Error> {
         SchemaRegistry::builtin()?,
         PublisherConfig::default(),
     );
-    let relay = OutboxRelay::new(store, publisher);
+    let relay = OutboxRelay::new(std::sync::Arc::new(store), publisher);
     let relay = &relay;
     run(service_fn(move |_: LambdaEvent<Value>| async move {
         Ok::<_, Error>(outbox_relay::handle(relay).await?)

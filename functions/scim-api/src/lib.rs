@@ -5,7 +5,7 @@
 //! a request's time. A scheduled `outbox-relay` function publishes whatever a crash or
 //! a bus outage left behind.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use adapters_aws::{DynamoDbScimStore, EventBridgeBus};
 use axum::body::Body;
@@ -19,8 +19,8 @@ use scim::MOUNT;
 pub const RELAY_AFTER_REQUEST: usize = 500;
 
 pub struct ScimApi {
-    store: DynamoDbScimStore,
-    relay: OutboxRelay<DynamoDbScimStore, EventBridgeBus>,
+    store: Arc<DynamoDbScimStore>,
+    relay: OutboxRelay<EventBridgeBus>,
     base_url: Option<String>,
     limits: (f64, u32),
     router: OnceLock<axum::Router>,
@@ -30,8 +30,8 @@ impl ScimApi {
     /// `base_url` fixes `meta.location` (a custom domain); without it, the first
     /// request's Host header decides.
     pub fn new(
-        store: DynamoDbScimStore,
-        relay: OutboxRelay<DynamoDbScimStore, EventBridgeBus>,
+        store: Arc<DynamoDbScimStore>,
+        relay: OutboxRelay<EventBridgeBus>,
         base_url: Option<String>,
         limits: (f64, u32),
     ) -> Self {

@@ -16,7 +16,10 @@ async fn main() -> Result<(), Error> {
     let table = lambda_env::var("SCIM_TABLE")?;
     let bus = lambda_env::var("EVENT_BUS_NAME")?;
     let aws = aws_config::load_from_env().await;
-    let store = DynamoDbScimStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
+    let store = std::sync::Arc::new(DynamoDbScimStore::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        table,
+    ));
     let publisher = Publisher::new(
         EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&aws), bus),
         SchemaRegistry::builtin()?,
