@@ -428,3 +428,62 @@ async fn poison_at_the_head_of_the_outbox_is_dead_lettered_dynamodb() {
     let store = Arc::new(adapters_aws::DynamoDbScimStore::new(ddb, table));
     poison_at_the_head_of_the_outbox_is_dead_lettered(store, "ddb", 12, 10).await;
 }
+
+/// Ids counted from 1: `u-1`, `u-2`, ... and the event ids of one fixed UUID prefix.
+struct CountedIds(std::sync::atomic::AtomicU64);
+
+impl scim::IdSource for CountedIds {
+    fn resource_id(&self) -> String {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        format!("u-{n}")
+    }
+    fn event_id(&self) -> envelope::EventId {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        envelope::EventId::parse(&format!("00000000-0000-7000-8000-{n:012}")).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn the_service_stamps_writes_with_its_clock_and_ids_from_its_source() {
+    let at = chrono::DateTime::parse_from_rfc3339("2026-03-01T09:30:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let clock = envelope::clock::FixedClock::new(at);
+    let store = Arc::new(SqliteScimStore::in_memory().unwrap());
+    let service = ScimService::new(store.clone(), "http://localhost")
+        .with_clock(Arc::new(clock.clone()))
+        .with_ids(Arc::new(CountedIds(Default::default())));
+    let uid = provision(&service).await;
+    assert_eq!(uid, "u-1");
+    let (user, _) = service
+        .get(&caller(), ResourceKind::User, &uid, &Shape::default())
+        .await
+        .unwrap();
+    assert_eq!(user["meta"]["created"], "2026-03-01T09:30:00.000Z");
+    let pending = store.outbox_pending(10).await.unwrap();
+    assert!(pending.iter().all(|p| p.entry.occurred_at == at));
+    assert_eq!(
+        pending[0].entry.event_id.as_str(),
+        "00000000-0000-7000-8000-000000000002",
+        "the event of the user's creation, after its id"
+    );
+    // a week later, on the same clock: lastModified moves, created does not
+    clock.advance(chrono::Duration::days(7));
+    let patch = scim::service::parse_patch(
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "path": "active", "value": false}]}),
+    )
+    .unwrap();
+    let (user, _) = service
+        .patch(
+            &caller(),
+            ResourceKind::User,
+            &uid,
+            &patch,
+            None,
+            &Shape::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(user["meta"]["created"], "2026-03-01T09:30:00.000Z");
+    assert_eq!(user["meta"]["lastModified"], "2026-03-08T09:30:00.000Z");
+}

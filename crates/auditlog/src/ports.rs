@@ -8,56 +8,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use envelope::{EventId, TenantId};
 
-/// Where time comes from, so tests can pin it (and replay "a week later").
-pub trait Clock: Send + Sync {
-    fn now(&self) -> DateTime<Utc>;
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
-
-/// A clock that says what it is told; shared handles see the same time.
-#[derive(Debug, Clone)]
-pub struct FixedClock(std::sync::Arc<std::sync::Mutex<DateTime<Utc>>>);
-
-impl FixedClock {
-    pub fn new(at: DateTime<Utc>) -> Self {
-        Self(std::sync::Arc::new(std::sync::Mutex::new(at)))
-    }
-
-    pub fn set(&self, at: DateTime<Utc>) {
-        if let Ok(mut t) = self.0.lock() {
-            *t = at;
-        }
-    }
-
-    pub fn advance(&self, by: chrono::Duration) {
-        if let Ok(mut t) = self.0.lock() {
-            *t += by;
-        }
-    }
-}
-
-impl Clock for FixedClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.0
-            .lock()
-            .map(|t| *t)
-            .unwrap_or_else(|e| *e.into_inner())
-    }
-}
-
-impl<T: Clock + ?Sized> Clock for std::sync::Arc<T> {
-    fn now(&self) -> DateTime<Utc> {
-        (**self).now()
-    }
-}
+pub use envelope::clock::{Clock, FixedClock, SystemClock};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectInfo {

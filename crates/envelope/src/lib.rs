@@ -9,6 +9,7 @@
 //! port (`EventBus`) implemented by the adapter crates.
 
 mod canonical;
+pub mod clock;
 mod event;
 mod ids;
 pub mod pattern;

@@ -50,7 +50,7 @@ pub use error::{ErrorKind, ScimError};
 pub use router::{
     DEFAULT_BURST, DEFAULT_RATE_PER_SECOND, MOUNT, RateLimit, mounted, router, router_with_limits,
 };
-pub use service::{Caller, ListQuery, ScanLimits, ScimService, Shape, Sort};
+pub use service::{Caller, IdSource, ListQuery, ScanLimits, ScimService, Shape, Sort, UuidV7};
 pub mod paging;
 pub mod relay;
 pub mod tenants;

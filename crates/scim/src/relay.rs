@@ -33,6 +33,7 @@ pub enum RelayError {
 pub struct OutboxRelay<B> {
     store: std::sync::Arc<dyn ScimStore>,
     publisher: Publisher<B>,
+    clock: std::sync::Arc<dyn envelope::clock::Clock>,
 }
 
 fn outgoing(p: &PendingEvent) -> OutgoingEvent {
@@ -61,7 +62,17 @@ fn outgoing(p: &PendingEvent) -> OutgoingEvent {
 
 impl<B: EventBus> OutboxRelay<B> {
     pub fn new(store: std::sync::Arc<dyn ScimStore>, publisher: Publisher<B>) -> Self {
-        Self { store, publisher }
+        Self {
+            store,
+            publisher,
+            clock: std::sync::Arc::new(envelope::clock::SystemClock),
+        }
+    }
+
+    /// The clock dead letters are stamped with.
+    pub fn with_clock(mut self, clock: std::sync::Arc<dyn envelope::clock::Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Publishes up to `limit` pending events once.
@@ -90,7 +101,7 @@ impl<B: EventBus> OutboxRelay<B> {
         }
         if !dead.is_empty() {
             self.store
-                .outbox_dead_letter(&dead, chrono::Utc::now())
+                .outbox_dead_letter(&dead, self.clock.now())
                 .await?;
             report.dead_lettered = dead.len();
             // the one log line per run that the DeadLetteredOutboxEvents metric counts

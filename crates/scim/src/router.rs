@@ -161,7 +161,7 @@ impl FromRequestParts<Shared> for Caller {
             .credential(&token_hash(token))
             .await
             .map_err(StoreError::from)?
-            .filter(|c| c.valid_at(chrono::Utc::now()))
+            .filter(|c| c.valid_at(state.service.now()))
             .ok_or_else(unauthorized)?;
         if !credential.allows(Scope::Scim) {
             // an audit API token of the same tenant: valid, but not for provisioning

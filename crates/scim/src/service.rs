@@ -3,6 +3,7 @@
 //! outbox events every committed change carries.
 
 use chrono::{DateTime, Utc};
+use envelope::clock::{Clock, SystemClock};
 use envelope::{Actor, EventId, TenantId};
 use serde_json::{Map, Value, json};
 
@@ -165,6 +166,30 @@ pub struct ScimService {
     store: std::sync::Arc<dyn ScimStore>,
     base_url: String,
     limits: ScanLimits,
+    clock: std::sync::Arc<dyn Clock>,
+    ids: std::sync::Arc<dyn IdSource>,
+}
+
+/// Where new resource and event ids come from: UUIDv7 (time-ordered), unless a test
+/// pins them.
+pub trait IdSource: Send + Sync {
+    fn resource_id(&self) -> String;
+    fn event_id(&self) -> EventId;
+}
+
+/// Fresh UUIDv7s.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UuidV7;
+
+impl IdSource for UuidV7 {
+    #[allow(clippy::disallowed_methods)] // the one place ids are minted
+    fn resource_id(&self) -> String {
+        uuid::Uuid::now_v7().to_string()
+    }
+    #[allow(clippy::disallowed_methods)]
+    fn event_id(&self) -> EventId {
+        EventId::new_v7()
+    }
 }
 
 pub fn etag(version: u64) -> String {
@@ -314,7 +339,25 @@ impl ScimService {
             store,
             base_url: base_url.into().trim_end_matches('/').to_owned(),
             limits: ScanLimits::default(),
+            clock: std::sync::Arc::new(SystemClock),
+            ids: std::sync::Arc::new(UuidV7),
         }
+    }
+
+    /// The clock every write stamps and every cursor is checked against.
+    pub fn with_clock(mut self, clock: std::sync::Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn with_ids(mut self, ids: std::sync::Arc<dyn IdSource>) -> Self {
+        self.ids = ids;
+        self
+    }
+
+    /// The service's time (credentials are checked against it too).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     pub fn with_scan_limits(mut self, limits: ScanLimits) -> Self {
@@ -339,7 +382,7 @@ impl ScimService {
         payload: Value,
     ) -> OutboxEntry {
         OutboxEntry {
-            event_id: EventId::new_v7(),
+            event_id: self.ids.event_id(),
             tenant_id: caller.tenant.clone(),
             event_type: event_type.to_owned(),
             occurred_at: at,
@@ -428,11 +471,11 @@ impl ScimService {
             vec![]
         };
         let body = clean_body(body, kind, &caller.policy, None)?;
-        let id = uuid::Uuid::now_v7().to_string();
+        let id = self.ids.resource_id();
         let known = self
             .resolve_members(caller, &id, &[MemberChange::Add(members.clone())])
             .await?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let r = Resource {
             id,
             kind,
@@ -505,7 +548,7 @@ impl ScimService {
         old: &Resource,
         body: Value,
     ) -> Result<Resource, ScimError> {
-        let now = Utc::now();
+        let now = self.clock.now();
         let new = Resource {
             version: old.version + 1,
             last_modified: now,
@@ -624,7 +667,7 @@ impl ScimService {
             Err(e) => return Err(e),
         };
         let event_type = kind.event_type(Change::Deleted);
-        let ev = self.event(caller, event_type, Utc::now(), Self::summary(&old));
+        let ev = self.event(caller, event_type, self.clock.now(), Self::summary(&old));
         Ok(self
             .store
             .delete(&caller.tenant, kind, id, Some(old.version), &[ev])
@@ -746,7 +789,7 @@ impl ScimService {
             }
         };
         for change in changes {
-            let now = Utc::now();
+            let now = self.clock.now();
             match change {
                 MemberChange::Add(ids) => {
                     // only members that exist: the others were refused or, by the
@@ -823,7 +866,7 @@ impl ScimService {
             .transpose()?;
         let sort_path = query.sort.as_ref().map(sort_path).transpose()?;
         let descending = query.sort.as_ref().is_some_and(|s| s.descending);
-        let now = Utc::now().timestamp();
+        let now = self.clock.now().timestamp();
         let scope = CursorScope::new(
             &caller.tenant,
             &[
@@ -1063,7 +1106,7 @@ impl ScimService {
         self.load(caller, ResourceKind::Group, group_id, None)
             .await?;
         let count = count.unwrap_or(MAX_MEMBER_PAGE).min(MAX_MEMBER_PAGE);
-        let now = Utc::now().timestamp();
+        let now = self.clock.now().timestamp();
         let scope = CursorScope::new(&caller.tenant, &["members", group_id]);
         let after = match cursor {
             Some(text) => scope.read(text, now)?.map(|c| c.id),
