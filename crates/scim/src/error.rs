@@ -3,6 +3,12 @@
 
 use serde_json::{Value, json};
 
+use crate::filter::FilterError;
+use crate::patch::PatchError;
+use crate::projection::ProjectionError;
+use crate::service::{MAX_KEY_VALUE_BYTES, MAX_RESOURCE_BYTES};
+use crate::store::StoreError;
+
 pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 
 /// What went wrong, as RFC 7644 §3.12 (and RFC 9865 for cursors) names it.
@@ -131,6 +137,72 @@ impl ScimError {
             v["scimType"] = json!(t);
         }
         v
+    }
+}
+
+impl From<StoreError> for ScimError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ScimError::not_found("resource"),
+            StoreError::Uniqueness { attr, value } => ScimError::of(
+                ErrorKind::Uniqueness,
+                format!("{attr} {value:?} is already taken"),
+            ),
+            StoreError::VersionMismatch { .. } => ScimError::of(
+                ErrorKind::PreconditionFailed,
+                "resource was modified; re-read it and retry",
+            ),
+            StoreError::Throttled(detail) => {
+                tracing::warn!(detail, "store throttled");
+                ScimError::of(ErrorKind::TooManyRequests, "too many requests; retry later")
+            }
+            StoreError::Unavailable(detail) => {
+                // internal detail goes to the log, not to the client
+                tracing::error!(detail, "store unavailable");
+                ScimError::of(ErrorKind::Unavailable, "service temporarily unavailable")
+            }
+            // the request's fault, never retried: an IdP retrying a 503 would loop
+            StoreError::TooLarge(detail) => {
+                tracing::warn!(detail, "resource too large for the store");
+                ScimError::of(
+                    ErrorKind::PayloadTooLarge,
+                    format!("the resource is over the {MAX_RESOURCE_BYTES}-byte limit"),
+                )
+            }
+            StoreError::Invalid(detail) => {
+                tracing::warn!(detail, "value refused by the store");
+                ScimError::of(
+                    ErrorKind::InvalidValue,
+                    format!(
+                        "a value is over the {MAX_KEY_VALUE_BYTES}-byte limit of ids and unique names"
+                    ),
+                )
+            }
+        }
+    }
+}
+
+impl From<crate::schema::Nonconforming> for ScimError {
+    fn from(e: crate::schema::Nonconforming) -> Self {
+        ScimError::of(ErrorKind::InvalidValue, e.to_string())
+    }
+}
+
+impl From<PatchError> for ScimError {
+    fn from(e: PatchError) -> Self {
+        ScimError::of(e.kind(), e.to_string())
+    }
+}
+
+impl From<FilterError> for ScimError {
+    fn from(e: FilterError) -> Self {
+        ScimError::of(ErrorKind::InvalidFilter, e.to_string())
+    }
+}
+
+impl From<ProjectionError> for ScimError {
+    fn from(e: ProjectionError) -> Self {
+        ScimError::of(ErrorKind::InvalidSyntax, e.to_string())
     }
 }
 
