@@ -25,78 +25,26 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
-use envelope::{EventId, TenantId};
+use envelope::TenantId;
 use futures::StreamExt;
 use scim::{
-    CompatPolicy, Credential, DeadLetter, DirectoryError, MemberEvent, OutboxEntry, PendingEvent,
-    PolicyStore, Resource, ResourceKind, ScimStore, StoreError, TenantDirectory, UniqueAttr,
+    DeadLetter, MemberEvent, OutboxEntry, PendingEvent, Resource, ResourceKind, ScimStore,
+    StoreError, UniqueAttr,
 };
-use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::classify::{AwsError, Kind, OperationError, classify, describe};
-use crate::directory::DynamoDbTenantDirectory;
 
-/// Partition keys per group's memberships.
-pub const MEMBER_SHARDS: u32 = 16;
-/// Partition keys of the outbox.
-pub const OUTBOX_SHARDS: u32 = 8;
-/// Partition key of the dead-lettered outbox entries (few: each is a producer bug).
-const OUTBOX_DEAD_PK: &str = "OD";
+mod directory;
+mod item;
+mod keys;
 
-fn outbox_sk(e: &OutboxEntry) -> String {
-    format!(
-        "{:020}#{}",
-        e.occurred_at.timestamp_micros().max(0),
-        e.event_id
-    )
-}
+use item::{Item, dead_letter, outbox_entry, outbox_item};
+pub use keys::{MEMBER_SHARDS, OUTBOX_SHARDS};
+use keys::{
+    OUTBOX_DEAD_PK, member_pk, n, outbox_sk, resource_pk, reverse_pk, s, shard, unique_name,
+    unique_pk,
+};
 
-fn outbox_item(
-    pk: String,
-    sk: String,
-    e: &OutboxEntry,
-) -> Result<HashMap<String, AttributeValue>, StoreError> {
-    let actor =
-        serde_json::to_string(&e.actor).map_err(|e| StoreError::Unavailable(e.to_string()))?;
-    Ok(HashMap::from([
-        ("pk".to_owned(), s(pk)),
-        ("sk".to_owned(), s(sk)),
-        ("tenant_id".to_owned(), s(e.tenant_id.as_str())),
-        ("event_id".to_owned(), s(e.event_id.as_str())),
-        ("event_type".to_owned(), s(&e.event_type)),
-        (
-            "occurred_at".to_owned(),
-            n(e.occurred_at.timestamp_micros()),
-        ),
-        ("actor".to_owned(), s(actor)),
-        ("payload".to_owned(), s(e.payload.to_string())),
-    ]))
-}
-
-fn outbox_entry(item: &HashMap<String, AttributeValue>) -> Result<OutboxEntry, StoreError> {
-    let text = |k: &str| {
-        item.get(k)
-            .and_then(|v| v.as_s().ok())
-            .cloned()
-            .unwrap_or_default()
-    };
-    let number = |k: &str| {
-        item.get(k)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse::<i64>().ok())
-            .unwrap_or(0)
-    };
-    let corrupt = |what: &str| StoreError::Unavailable(format!("outbox item: invalid {what}"));
-    Ok(OutboxEntry {
-        event_id: EventId::parse(&text("event_id")).map_err(|_| corrupt("event_id"))?,
-        tenant_id: TenantId::parse(&text("tenant_id")).map_err(|_| corrupt("tenant_id"))?,
-        event_type: text("event_type"),
-        occurred_at: DateTime::from_timestamp_micros(number("occurred_at")).unwrap_or_default(),
-        actor: serde_json::from_str(&text("actor")).map_err(|_| corrupt("actor"))?,
-        payload: serde_json::from_str(&text("payload")).map_err(|_| corrupt("payload"))?,
-    })
-}
 /// Attempts per transaction on contention or transient failure.
 const TRANSACT_ATTEMPTS: u32 = 12;
 
@@ -125,41 +73,6 @@ pub struct DynamoDbScimStore {
     client: Client,
     table: String,
     concurrency: usize,
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: i64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn shard(key: &str, shards: u32) -> u32 {
-    let d = Sha256::digest(key.as_bytes());
-    u32::from_be_bytes([d[0], d[1], d[2], d[3]]) % shards
-}
-
-fn resource_pk(t: &TenantId, kind: ResourceKind) -> String {
-    format!("T#{t}#{}", kind.name())
-}
-
-fn unique_pk(t: &TenantId, kind: ResourceKind, name: &str) -> String {
-    format!("T#{t}#{}#U#{}", kind.name(), name.to_lowercase())
-}
-
-fn member_pk(t: &TenantId, group: &str, member: &str) -> String {
-    format!("T#{t}#G#{group}#S{}", shard(member, MEMBER_SHARDS))
-}
-
-fn reverse_pk(t: &TenantId, member: &str) -> String {
-    format!("T#{t}#M#{member}")
-}
-
-fn unique_name(r: &Resource) -> Option<String> {
-    scim::filter::get_ci(&r.body, r.kind.unique_attribute())
-        .and_then(Value::as_str)
-        .map(str::to_owned)
 }
 
 fn map<E: OperationError>(e: &AwsError<E>) -> StoreError {
@@ -368,31 +281,6 @@ impl DynamoDbScimStore {
                 .build(),
         )?;
         Ok(TransactWriteItem::builder().delete(del).build())
-    }
-
-    fn to_resource(
-        kind: ResourceKind,
-        item: &HashMap<String, AttributeValue>,
-    ) -> Result<Resource, StoreError> {
-        let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-        let num = |k: &str| {
-            item.get(k)
-                .and_then(|v| v.as_n().ok())
-                .and_then(|v| v.parse::<i64>().ok())
-                .unwrap_or(0)
-        };
-        let time = |k: &str| DateTime::<Utc>::from_timestamp_micros(num(k)).unwrap_or_default();
-        let body = text("body")
-            .ok_or_else(|| StoreError::Unavailable("resource item without body".into()))?;
-        Ok(Resource {
-            id: text("id").unwrap_or_default(),
-            kind,
-            version: num("version").max(0) as u64,
-            created: time("created"),
-            last_modified: time("last_modified"),
-            body: serde_json::from_str(&body)
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?,
-        })
     }
 
     async fn group_exists(&self, tenant: &TenantId, group_id: &str) -> Result<bool, StoreError> {
@@ -661,7 +549,7 @@ impl ScimStore for DynamoDbScimStore {
             .await
             .map_err(|e| map(&e))?;
         out.item()
-            .map(|i| Self::to_resource(kind, i))
+            .map(|i| item::resource(kind, i))
             .transpose()?
             .ok_or(StoreError::NotFound)
     }
@@ -830,7 +718,7 @@ impl ScimStore for DynamoDbScimStore {
         let items = self
             .query_all(resource_pk(tenant, kind), after_sk, limit)
             .await?;
-        items.iter().map(|i| Self::to_resource(kind, i)).collect()
+        items.iter().map(|i| item::resource(kind, i)).collect()
     }
 
     async fn add_members(
@@ -868,9 +756,8 @@ impl ScimStore for DynamoDbScimStore {
             let pk = format!("T#{tenant}#G#{group_id}#S{shard_no}");
             let after_sk = after.map(|a| format!("M#{a}"));
             for item in self.query_all(pk, after_sk, limit).await? {
-                if let Some(sk) = item.get("sk").and_then(|v| v.as_s().ok()) {
-                    all.push(sk.trim_start_matches("M#").to_owned());
-                }
+                let sk = Item::new("membership", &item).text("sk")?;
+                all.push(sk.trim_start_matches("M#").to_owned());
             }
         }
         all.sort();
@@ -886,21 +773,17 @@ impl ScimStore for DynamoDbScimStore {
         let items = self
             .query_all(reverse_pk(tenant, member_id), None, usize::MAX)
             .await?;
-        Ok(items
+        items
             .iter()
-            .filter_map(|i| i.get("group_id").and_then(|v| v.as_s().ok()).cloned())
-            .collect())
+            .map(|i| Ok(Item::new("reverse index", i).text("group_id")?.to_owned()))
+            .collect()
     }
 
     async fn outbox_pending(&self, limit: usize) -> Result<Vec<PendingEvent>, StoreError> {
         let mut all = Vec::new();
         for shard_no in 0..OUTBOX_SHARDS {
             for item in self.query_all(format!("O#{shard_no}"), None, limit).await? {
-                let sk = item
-                    .get("sk")
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default();
+                let sk = Item::new("outbox", &item).text("sk")?.to_owned();
                 let entry = outbox_entry(&item)?;
                 all.push((
                     sk.clone(),
@@ -967,101 +850,7 @@ impl ScimStore for DynamoDbScimStore {
         let items = self
             .query_all(OUTBOX_DEAD_PK.to_owned(), None, limit)
             .await?;
-        items
-            .iter()
-            .map(|item| {
-                Ok(DeadLetter {
-                    entry: outbox_entry(item)?,
-                    reason: item
-                        .get("reason")
-                        .and_then(|v| v.as_s().ok())
-                        .cloned()
-                        .unwrap_or_default(),
-                    dead_lettered_at: item
-                        .get("dead_lettered_at")
-                        .and_then(|v| v.as_n().ok())
-                        .and_then(|v| v.parse::<i64>().ok())
-                        .and_then(DateTime::from_timestamp_micros)
-                        .unwrap_or_default(),
-                })
-            })
-            .collect()
-    }
-}
-
-// The tenant directory's items (credentials, redeemed one-time tokens) share the table;
-// `DynamoDbTenantDirectory` owns them. The compatibility policy is the SCIM store's:
-//
-// | item | pk | sk |
-// |---|---|---|
-// | compatibility policy | `T#<tenant>#POLICY` | `P` |
-
-impl DynamoDbScimStore {
-    /// The tenant directory in this store's table.
-    pub fn directory(&self) -> DynamoDbTenantDirectory {
-        DynamoDbTenantDirectory::new(self.client.clone(), self.table.clone())
-    }
-}
-
-#[async_trait]
-impl TenantDirectory for DynamoDbScimStore {
-    async fn credential(&self, token_hash: &str) -> Result<Option<Credential>, DirectoryError> {
-        self.directory().credential(token_hash).await
-    }
-
-    async fn put_credential(&self, c: &Credential) -> Result<(), DirectoryError> {
-        self.directory().put_credential(c).await
-    }
-
-    async fn revoke_credential(
-        &self,
-        tenant: &TenantId,
-        token_hash: &str,
-    ) -> Result<bool, DirectoryError> {
-        self.directory().revoke_credential(tenant, token_hash).await
-    }
-
-    async fn credentials(&self, tenant: &TenantId) -> Result<Vec<Credential>, DirectoryError> {
-        self.directory().credentials(tenant).await
-    }
-}
-
-#[async_trait]
-impl PolicyStore for DynamoDbScimStore {
-    async fn policy(&self, tenant: &TenantId) -> Result<CompatPolicy, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("T#{tenant}#POLICY")))
-            .key("sk", s("P"))
-            .send()
-            .await
-            .map_err(|e| map(&e))?;
-        match out
-            .item()
-            .and_then(|i| i.get("policy"))
-            .and_then(|v| v.as_s().ok())
-        {
-            None => Ok(CompatPolicy::default()),
-            Some(text) => serde_json::from_str(text)
-                .map_err(|e| StoreError::Unavailable(format!("stored policy: {e}"))),
-        }
-    }
-
-    async fn put_policy(&self, tenant: &TenantId, policy: &CompatPolicy) -> Result<(), StoreError> {
-        let text =
-            serde_json::to_string(policy).map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(format!("T#{tenant}#POLICY")))
-            .item("sk", s("P"))
-            .item("policy", s(text))
-            .send()
-            .await
-            .map_err(|e| map(&e))?;
-        Ok(())
+        items.iter().map(dead_letter).collect()
     }
 }
 
@@ -1111,7 +900,7 @@ impl DynamoDbScimStore {
                     .into_iter()
                     .flatten()
                 {
-                    out.push(Self::to_resource(kind, item)?);
+                    out.push(item::resource(kind, item)?);
                 }
                 if let Some(left) = res.unprocessed_keys().filter(|u| !u.is_empty()) {
                     if attempt >= TRANSACT_ATTEMPTS {
