@@ -19,19 +19,12 @@ use envelope::TenantId;
 use tenants::{Credential, DirectoryError, OneTimeTokens, Scope, TenantDirectory};
 
 use crate::classify::{AwsError, Kind, OperationError, classify, describe};
+use crate::item::{Item, n, s};
 
 #[derive(Debug, Clone)]
 pub struct DynamoDbTenantDirectory {
     client: Client,
     table: String,
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: i64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
 }
 
 fn map<E: OperationError>(e: &AwsError<E>) -> DirectoryError {
@@ -43,10 +36,6 @@ fn map<E: OperationError>(e: &AwsError<E>) -> DirectoryError {
 
 fn build<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, DirectoryError> {
     r.map_err(|e| DirectoryError::Unavailable(e.to_string()))
-}
-
-fn bad(what: String) -> DirectoryError {
-    DirectoryError::Unavailable(format!("stored credential: {what}"))
 }
 
 /// Transactions retried on conflicts and throttling.
@@ -74,30 +63,22 @@ fn credential_items(table: &str, c: &Credential) -> Result<[TransactWriteItem; 2
     ])
 }
 
-fn to_credential(item: &HashMap<String, AttributeValue>) -> Result<Credential, DirectoryError> {
-    let text = |k: &str| {
-        item.get(k)
-            .and_then(|v| v.as_s().ok())
-            .cloned()
-            .ok_or_else(|| bad(format!("no {k}")))
-    };
-    let time = |k: &str| {
-        item.get(k)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse::<i64>().ok())
-            .and_then(DateTime::<Utc>::from_timestamp_micros)
-    };
+fn to_credential(fields: &HashMap<String, AttributeValue>) -> Result<Credential, DirectoryError> {
+    let item = Item::new("credential", fields);
     Ok(Credential {
-        token_hash: text("token_hash")?,
-        tenant: TenantId::parse(&text("tenant")?).map_err(|e| bad(e.to_string()))?,
-        idp: text("idp")?,
+        token_hash: item.text("token_hash")?.to_owned(),
+        tenant: TenantId::parse(item.text("tenant")?)
+            .map_err(|e| item.corrupt("tenant", e.to_string()))?,
+        idp: item.text("idp")?.to_owned(),
         // credentials written before scopes are SCIM tokens
-        scopes: match item.get("scopes").and_then(|v| v.as_s().ok()) {
-            Some(list) => Scope::parse_list(list).map_err(|e| bad(e.to_string()))?,
+        scopes: match item.opt_text("scopes") {
+            Some(list) => {
+                Scope::parse_list(list).map_err(|e| item.corrupt("scopes", e.to_string()))?
+            }
             None => vec![Scope::Scim],
         },
-        created_at: time("created").unwrap_or_default(),
-        expires_at: time("expires"),
+        created_at: item.time("created")?,
+        expires_at: item.opt_time("expires")?,
     })
 }
 
@@ -264,5 +245,44 @@ impl OneTimeTokens for DynamoDbTenantDirectory {
             }
             Err(e) => Err(map(&e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored() -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            ("token_hash".to_owned(), s("ab12")),
+            ("tenant".to_owned(), s("acme")),
+            ("idp".to_owned(), s("entra")),
+            ("created".to_owned(), n(1_700_000_000_000_000)),
+        ])
+    }
+
+    #[test]
+    fn a_credential_without_scopes_is_a_scim_token_one_without_created_is_corrupt() {
+        let c = to_credential(&stored()).unwrap();
+        assert_eq!(
+            (c.scopes.as_slice(), c.expires_at),
+            (&[Scope::Scim][..], None)
+        );
+        for field in ["token_hash", "tenant", "idp", "created"] {
+            let mut item = stored();
+            item.remove(field);
+            let e = to_credential(&item).unwrap_err().to_string();
+            assert!(e.contains(&format!("credential item: {field}")), "{e}");
+        }
+        let mut item = stored();
+        item.insert("expires".into(), s("tomorrow"));
+        assert!(
+            to_credential(&item).is_err(),
+            "a malformed expiry is not 'never'"
+        );
+        item.insert("expires".into(), n(1_800_000_000_000_000));
+        item.insert("scopes".into(), s("audit:read"));
+        let c = to_credential(&item).unwrap();
+        assert!(c.expires_at.is_some() && c.allows(Scope::AuditRead) && !c.allows(Scope::Scim));
     }
 }

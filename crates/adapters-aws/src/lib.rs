@@ -20,6 +20,8 @@ mod eventbridge;
 mod exports;
 #[cfg(feature = "glue")]
 mod glue;
+#[cfg(feature = "directory")]
+mod item;
 #[cfg(feature = "s3")]
 mod s3;
 #[cfg(feature = "scim")]

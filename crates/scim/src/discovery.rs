@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::service::{GROUP_SCHEMA, USER_SCHEMA};
+use crate::kind::ResourceKind;
 
 pub use crate::service::ENTERPRISE_SCHEMA;
 
@@ -15,20 +15,28 @@ pub fn schemas() -> Vec<Value> {
         .collect()
 }
 
+/// `/ResourceTypes`: each kind's endpoint and the schemas `crate::schema::of` gives it.
 pub fn resource_types() -> Vec<Value> {
-    vec![
-        json!({
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
-            "id": "User", "name": "User", "endpoint": "/Users", "schema": USER_SCHEMA,
-            "schemaExtensions": [{"schema": ENTERPRISE_SCHEMA, "required": false}],
-            "meta": {"resourceType": "ResourceType", "location": "/ResourceTypes/User"}
-        }),
-        json!({
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
-            "id": "Group", "name": "Group", "endpoint": "/Groups", "schema": GROUP_SCHEMA,
-            "meta": {"resourceType": "ResourceType", "location": "/ResourceTypes/Group"}
-        }),
-    ]
+    ResourceKind::ALL
+        .into_iter()
+        .map(|kind| {
+            let (core, extensions) = crate::schema::of(kind);
+            let name = kind.name();
+            let mut rt = json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+                "id": name, "name": name,
+                "endpoint": format!("/{}", kind.collection()), "schema": core.id,
+                "meta": {"resourceType": "ResourceType", "location": format!("/ResourceTypes/{name}")}
+            });
+            if !extensions.is_empty() {
+                rt["schemaExtensions"] = extensions
+                    .iter()
+                    .map(|e| json!({"schema": e.id, "required": false}))
+                    .collect();
+            }
+            rt
+        })
+        .collect()
 }
 
 /// A ListResponse of everything, as `/Schemas` and `/ResourceTypes` answer.

@@ -351,17 +351,52 @@ async fn create(
     Ok(r)
 }
 
+/// What every request on one resource (`/Users/{id}`, `/Groups/{id}`) carries: its kind
+/// (from the route), its id, the ETag preconditions and the response shape asked for.
+struct ItemRequest {
+    kind: ResourceKind,
+    id: String,
+    if_match: Option<String>,
+    if_none_match: Option<String>,
+    shape: Shape,
+}
+
+impl FromRequestParts<Shared> for ItemRequest {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, Response> {
+        let Extension(kind) = Extension::<ResourceKind>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Query(q) = Query::<Params>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let header = |name| header_str(&parts.headers, name).map(str::to_owned);
+        Ok(ItemRequest {
+            kind,
+            id,
+            if_match: header(header::IF_MATCH),
+            if_none_match: header(header::IF_NONE_MATCH),
+            shape: shape(&q),
+        })
+    }
+}
+
 /// `GET /Users/{id}`: 304 when `If-None-Match` names the current version.
 async fn read(
     caller: Caller,
     State(st): State<Shared>,
-    Extension(kind): Extension<ResourceKind>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    Query(q): Query<Params>,
+    item: ItemRequest,
 ) -> Result<Response, ScimError> {
-    let (v, version) = st.service.get(&caller, kind, &id, &shape(&q)).await?;
-    if header_str(&headers, header::IF_NONE_MATCH)
+    let (v, version) = st
+        .service
+        .get(&caller, item.kind, &item.id, &item.shape)
+        .await?;
+    if item
+        .if_none_match
         .is_some_and(|t| t.split(',').any(|t| t.trim() == etag(version)))
     {
         return Ok(StatusCode::NOT_MODIFIED.into_response());
@@ -373,16 +408,26 @@ async fn read(
 async fn replace(
     caller: Caller,
     State(st): State<Shared>,
-    Extension(kind): Extension<ResourceKind>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    Query(q): Query<Params>,
+    item: ItemRequest,
     body: Bytes,
 ) -> Result<Response, ScimError> {
-    let if_match = header_str(&headers, header::IF_MATCH);
+    let ItemRequest {
+        kind,
+        id,
+        if_match,
+        shape,
+        ..
+    } = item;
     let (v, version) = st
         .service
-        .replace(&caller, kind, &id, json_body(&body)?, if_match, &shape(&q))
+        .replace(
+            &caller,
+            kind,
+            &id,
+            json_body(&body)?,
+            if_match.as_deref(),
+            &shape,
+        )
         .await?;
     Ok(scim(StatusCode::OK, v, Some(version)))
 }
@@ -391,17 +436,20 @@ async fn replace(
 async fn modify(
     caller: Caller,
     State(st): State<Shared>,
-    Extension(kind): Extension<ResourceKind>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    Query(q): Query<Params>,
+    item: ItemRequest,
     body: Bytes,
 ) -> Result<Response, ScimError> {
-    let if_match = header_str(&headers, header::IF_MATCH);
+    let ItemRequest {
+        kind,
+        id,
+        if_match,
+        shape,
+        ..
+    } = item;
     let request = parse_patch(json_body(&body)?)?;
     let (v, version) = st
         .service
-        .patch(&caller, kind, &id, &request, if_match, &shape(&q))
+        .patch(&caller, kind, &id, &request, if_match.as_deref(), &shape)
         .await?;
     Ok(scim(StatusCode::OK, v, Some(version)))
 }
@@ -410,12 +458,11 @@ async fn modify(
 async fn remove(
     caller: Caller,
     State(st): State<Shared>,
-    Extension(kind): Extension<ResourceKind>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
+    item: ItemRequest,
 ) -> Result<Response, ScimError> {
-    let if_match = header_str(&headers, header::IF_MATCH);
-    st.service.delete(&caller, kind, &id, if_match).await?;
+    st.service
+        .delete(&caller, item.kind, &item.id, item.if_match.as_deref())
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

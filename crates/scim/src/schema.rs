@@ -7,6 +7,7 @@ use std::sync::LazyLock;
 
 use serde_json::{Value, json};
 
+use crate::kind::ResourceKind;
 use crate::service::{ENTERPRISE_SCHEMA, GROUP_SCHEMA, USER_SCHEMA};
 
 /// RFC 7643 §2.3 data types.
@@ -359,11 +360,12 @@ pub fn by_urn(urn: &str) -> Option<&'static Schema> {
 }
 
 /// A resource type's core schema and the extensions it may carry (`/ResourceTypes`).
-pub fn of(kind: crate::kind::ResourceKind) -> (&'static Schema, &'static [Schema]) {
-    let all = all();
+pub fn of(kind: ResourceKind) -> (&'static Schema, &'static [Schema]) {
+    // named as `SCHEMAS` builds them; `every_kind_has_its_declared_schemas` checks the URNs
+    let [user, group, enterprise] = &*SCHEMAS;
     match kind {
-        crate::kind::ResourceKind::User => (&all[0], &all[2..3]),
-        crate::kind::ResourceKind::Group => (&all[1], &[]),
+        ResourceKind::User => (user, std::slice::from_ref(enterprise)),
+        ResourceKind::Group => (group, &[]),
     }
 }
 
@@ -516,6 +518,20 @@ mod tests {
     }
     fn enterprise() -> &'static Schema {
         by_urn(ENTERPRISE_SCHEMA).unwrap()
+    }
+
+    #[test]
+    fn every_kind_has_its_declared_schemas() {
+        for kind in ResourceKind::ALL {
+            let (core, extensions) = of(kind);
+            assert_eq!(core.id, kind.schema());
+            assert!(core.attribute(kind.unique_attribute()).is_some());
+            for e in extensions {
+                assert!(std::ptr::eq(e, by_urn(e.id).unwrap()));
+            }
+        }
+        assert_eq!(of(ResourceKind::User).1[0].id, ENTERPRISE_SCHEMA);
+        assert!(of(ResourceKind::Group).1.is_empty());
     }
 
     #[test]

@@ -60,7 +60,7 @@ impl PolicyStore for DynamoDbScimStore {
             .map_err(|e| super::map(&e))?;
         match out.item() {
             None => Ok(CompatPolicy::default()),
-            Some(fields) => Item::new("policy", fields).json("policy"),
+            Some(fields) => Ok(Item::new("policy", fields).json("policy")?),
         }
     }
 

@@ -1,67 +1,14 @@
-//! Items to and from the attribute maps DynamoDB stores. Every decoder reads through
-//! `Item`, so a missing or malformed field is treated the same way everywhere: the item is
-//! corrupt, and the error names the item and the field (never a silent default).
+//! The SCIM store's items to and from the attribute maps DynamoDB stores, each decoded
+//! through `crate::item::Item` (a missing or malformed field names the item and field).
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::{DateTime, Utc};
 use envelope::{EventId, TenantId};
 use scim::{DeadLetter, OutboxEntry, Resource, ResourceKind, StoreError};
 
-use super::keys::{n, s};
-
-/// One stored item of a known kind (`what`), read field by field.
-pub(super) struct Item<'a> {
-    what: &'static str,
-    fields: &'a HashMap<String, AttributeValue>,
-}
-
-impl<'a> Item<'a> {
-    pub(super) fn new(what: &'static str, fields: &'a HashMap<String, AttributeValue>) -> Self {
-        Self { what, fields }
-    }
-
-    fn corrupt(&self, field: &str, why: &str) -> StoreError {
-        StoreError::Unavailable(format!("{} item: {field} {why}", self.what))
-    }
-
-    /// A string field every item of this kind has.
-    pub(super) fn text(&self, field: &str) -> Result<&'a str, StoreError> {
-        self.opt_text(field)
-            .ok_or_else(|| self.corrupt(field, "is missing or not a string"))
-    }
-
-    /// A string field some items have.
-    pub(super) fn opt_text(&self, field: &str) -> Option<&'a str> {
-        self.fields
-            .get(field)
-            .and_then(|v| v.as_s().ok())
-            .map(String::as_str)
-    }
-
-    pub(super) fn number(&self, field: &str) -> Result<i64, StoreError> {
-        self.fields
-            .get(field)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse::<i64>().ok())
-            .ok_or_else(|| self.corrupt(field, "is missing or not an integer"))
-    }
-
-    /// Microseconds since the epoch, as every time in the table is kept.
-    pub(super) fn time(&self, field: &str) -> Result<DateTime<Utc>, StoreError> {
-        DateTime::from_timestamp_micros(self.number(field)?)
-            .ok_or_else(|| self.corrupt(field, "is out of range"))
-    }
-
-    /// A JSON document kept as a string.
-    pub(super) fn json<T: serde::de::DeserializeOwned>(
-        &self,
-        field: &str,
-    ) -> Result<T, StoreError> {
-        serde_json::from_str(self.text(field)?).map_err(|e| self.corrupt(field, &e.to_string()))
-    }
-}
+pub(super) use crate::item::Item;
+use crate::item::{n, s};
 
 pub(super) fn outbox_item(
     pk: String,
@@ -89,7 +36,7 @@ pub(super) fn outbox_entry(
     fields: &HashMap<String, AttributeValue>,
 ) -> Result<OutboxEntry, StoreError> {
     let item = Item::new("outbox", fields);
-    let invalid = |what: &str| StoreError::Unavailable(format!("outbox item: invalid {what}"));
+    let invalid = |field: &str| item.corrupt(field, "is invalid");
     Ok(OutboxEntry {
         event_id: EventId::parse(item.text("event_id")?).map_err(|_| invalid("event_id"))?,
         tenant_id: TenantId::parse(item.text("tenant_id")?).map_err(|_| invalid("tenant_id"))?,
@@ -109,7 +56,8 @@ pub(super) fn resource(
     Ok(Resource {
         id: item.text("id")?.to_owned(),
         kind,
-        version: u64::try_from(item.number("version")?).unwrap_or(0),
+        version: u64::try_from(item.number("version")?)
+            .map_err(|_| item.corrupt("version", "is negative"))?,
         created: item.time("created")?,
         last_modified: item.time("last_modified")?,
         body: item.json("body")?,
@@ -131,6 +79,7 @@ pub(super) fn dead_letter(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::DateTime;
     use envelope::{Actor, ActorType};
 
     fn entry() -> OutboxEntry {

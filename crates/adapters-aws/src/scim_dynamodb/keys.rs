@@ -1,7 +1,6 @@
 //! The table's keys (see the module doc's table): every tenant's start with
 //! `T#<tenant>#`, and a `TenantId` cannot contain `#`.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use envelope::TenantId;
 use scim::{OutboxEntry, Resource, ResourceKind};
 use serde_json::Value;
@@ -24,13 +23,7 @@ pub(super) fn outbox_sk(e: &OutboxEntry) -> String {
     )
 }
 
-pub(super) fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-pub(super) fn n(v: i64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
+pub(super) use crate::item::{n, s};
 
 pub(super) fn shard(key: &str, shards: u32) -> u32 {
     let d = Sha256::digest(key.as_bytes());
