@@ -1,0 +1,426 @@
+//! Offline verification of a tenant's stored rows against its signed log, with a
+//! diagnosis of what differs.
+//!
+//! 1. The checkpoint must verify against a trusted key and name the tenant's log.
+//! 2. A checkpoint the customer pinned earlier must be consistent with it: a smaller log
+//!    than pinned is `Truncated`, an inconsistent one is `HistoryRewritten` (a rebuilt or
+//!    forked tree, even one signed with our own key).
+//! 3. The log's entries must hash to the checkpoint's root.
+//! 4. Every row's leaf (recomputed by the caller from the row's fields) must equal the
+//!    entry at the row's index; every entry must have its row, unless an expiry entry
+//!    says its index was removed by policy. What differs is `Modified` (same event, other
+//!    facts), `Reordered` (the event is in the log at another index), `Inserted` (the log
+//!    never had it) or `Missing`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Range;
+
+use tlog_tiles::Hash;
+
+use crate::checkpoint::{self, SignedCheckpoint};
+use crate::layout::{TILE_WIDTH, decode_bundle, entries_path};
+use crate::leaf::Leaf;
+use crate::proof::{self, ProofError, TileSource};
+use crate::tree::root_of;
+
+/// A stored row as the verifier sees it: the leaf index it carries and the leaf its
+/// fields make (the payload hash recomputed from the payload where it is still held).
+#[derive(Debug, Clone)]
+pub struct StoredRow {
+    pub index: u64,
+    pub leaf: Leaf,
+    /// Where the row was read (a file and row number), for the report.
+    pub location: String,
+}
+
+/// What kind of difference a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Problem {
+    /// A checkpoint does not verify (altered, untrusted key, another tenant's).
+    Signature,
+    /// A row holds the event the log has at its index, with other facts.
+    Modified,
+    /// The log has an event at these indices and no row holds it.
+    Missing,
+    /// A row holds an event the log never accepted (or past the log's end).
+    Inserted,
+    /// A row holds an event the log has at another index.
+    Reordered,
+    /// The log is shorter than a checkpoint the customer pinned.
+    Truncated,
+    /// The log is not an extension of the pinned checkpoint's, or its published tiles
+    /// and entries do not hash to its signed root.
+    HistoryRewritten,
+    /// Evidence needed to decide is not there (a tile or bundle not published).
+    Unverifiable,
+}
+
+impl Problem {
+    pub fn name(self) -> &'static str {
+        match self {
+            Problem::Signature => "bad signature",
+            Problem::Modified => "modified",
+            Problem::Missing => "missing",
+            Problem::Inserted => "inserted",
+            Problem::Reordered => "reordered",
+            Problem::Truncated => "truncated",
+            Problem::HistoryRewritten => "history rewritten",
+            Problem::Unverifiable => "unverifiable",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub problem: Problem,
+    /// The leaf indices concerned (consecutive ones of one kind are merged).
+    pub indexes: Range<u64>,
+    /// The first event concerned, where there is one.
+    pub event_id: Option<String>,
+    pub detail: String,
+}
+
+/// What was verified, and what was found.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub origin: String,
+    /// The checkpoint verified against: size, root, signers.
+    pub checkpoint: Option<SignedCheckpoint>,
+    /// The pinned checkpoint's size, when one was given and checked.
+    pub pinned_size: Option<u64>,
+    /// Rows whose leaf equals the log's entry at their index.
+    pub rows_verified: u64,
+    /// Indices without a row that an expiry entry accounts for.
+    pub removed_by_policy: u64,
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    pub fn ok(&self) -> bool {
+        self.checkpoint.is_some() && self.findings.is_empty()
+    }
+
+    fn find(
+        &mut self,
+        problem: Problem,
+        indexes: Range<u64>,
+        event_id: Option<&str>,
+        detail: String,
+    ) {
+        // a run of the same problem (a deleted file's rows) is one finding
+        if let Some(last) = self.findings.last_mut()
+            && last.problem == problem
+            && last.indexes.end == indexes.start
+            && matches!(
+                problem,
+                Problem::Missing | Problem::Inserted | Problem::Modified
+            )
+        {
+            last.indexes.end = indexes.end;
+            return;
+        }
+        self.findings.push(Finding {
+            problem,
+            indexes,
+            event_id: event_id.map(str::to_owned),
+            detail,
+        });
+    }
+}
+
+/// What the log publishes, as the verifier was given it.
+pub struct Evidence<'a> {
+    /// The tenant log's origin line (`checkpoint::origin`).
+    pub origin: &'a str,
+    /// The latest signed checkpoint.
+    pub checkpoint: &'a [u8],
+    /// An older checkpoint the customer kept, to prove the log only grew since.
+    pub pinned: Option<&'a [u8]>,
+    pub trusted: &'a signed_note::VerifierList,
+    /// The log's tiles and entry bundles.
+    pub tiles: &'a dyn TileSource,
+}
+
+/// The entries `0..size`, read from the published bundles.
+async fn entries(source: &dyn TileSource, size: u64) -> Result<Vec<Vec<u8>>, ProofError> {
+    let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    for n in 0..size.div_ceil(TILE_WIDTH) {
+        let width = (size - n * TILE_WIDTH).min(TILE_WIDTH);
+        let path = entries_path(n, width);
+        let bytes = match source.fetch(&path).await? {
+            Some(b) => b,
+            // a partial bundle is the start of the full one
+            None => source
+                .fetch(&entries_path(n, TILE_WIDTH))
+                .await?
+                .ok_or_else(|| ProofError::MissingTile(path.clone()))?,
+        };
+        let mut bundle =
+            decode_bundle(&bytes).map_err(|e| ProofError::Inconsistent(format!("{path}: {e}")))?;
+        if (bundle.len() as u64) < width {
+            return Err(ProofError::Inconsistent(format!(
+                "{path} holds {} entries, not {width}",
+                bundle.len()
+            )));
+        }
+        bundle.truncate(width as usize);
+        out.extend(bundle);
+    }
+    Ok(out)
+}
+
+fn event_id_of(entry: &[u8]) -> Option<&[u8]> {
+    // `v1 event <tenant> <event_id> ...`: the fourth field
+    let rest = entry.strip_prefix(b"v1 event ")?;
+    rest.split(|b| *b == b' ').nth(1)
+}
+
+fn differences(row: &Leaf, logged: &Leaf) -> String {
+    match (row, logged) {
+        (Leaf::Event(r), Leaf::Event(l)) => {
+            let mut what = Vec::new();
+            if r.tenant != l.tenant {
+                what.push(format!("tenant {} (logged {})", r.tenant, l.tenant));
+            }
+            if r.accepted_at != l.accepted_at {
+                what.push(format!(
+                    "accepted_at {} (logged {})",
+                    r.accepted_at, l.accepted_at
+                ));
+            }
+            if r.payload_sha256 != l.payload_sha256 {
+                what.push("payload (its SHA-256 differs from the logged one)".to_owned());
+            }
+            what.join(", ")
+        }
+        _ => "not the kind of entry the log holds".to_owned(),
+    }
+}
+
+/// Verifies `rows` (a tenant's whole stored log) against the evidence.
+pub async fn verify(evidence: &Evidence<'_>, rows: Vec<StoredRow>) -> Report {
+    let mut report = Report {
+        origin: evidence.origin.to_owned(),
+        ..Report::default()
+    };
+    let cp = match checkpoint::open(evidence.checkpoint, evidence.trusted, evidence.origin) {
+        Ok(cp) => cp,
+        Err(e) => {
+            report.find(Problem::Signature, 0..0, None, format!("checkpoint: {e}"));
+            return report;
+        }
+    };
+    let size = cp.size;
+    report.checkpoint = Some(cp.clone());
+
+    let mut truncated_at = None;
+    if let Some(pinned) = evidence.pinned {
+        check_pinned(evidence, pinned, &cp, &mut report, &mut truncated_at).await;
+    }
+
+    let logged = match entries(evidence.tiles, size).await {
+        Ok(e) => e,
+        Err(e) => {
+            let problem = match e {
+                ProofError::MissingTile(_) => Problem::Unverifiable,
+                _ => Problem::HistoryRewritten,
+            };
+            report.find(problem, 0..size, None, format!("the log's entries: {e}"));
+            return report;
+        }
+    };
+    let hashes: Vec<Hash> = logged.iter().map(|e| tlog_tiles::record_hash(e)).collect();
+    if root_of(&hashes) != cp.root {
+        report.find(
+            Problem::HistoryRewritten,
+            0..size,
+            None,
+            "the published entries do not hash to the signed checkpoint's root".into(),
+        );
+        return report;
+    }
+    compare(&mut report, &logged, rows, size, truncated_at);
+    report
+}
+
+async fn check_pinned(
+    evidence: &Evidence<'_>,
+    pinned: &[u8],
+    cp: &SignedCheckpoint,
+    report: &mut Report,
+    truncated_at: &mut Option<u64>,
+) {
+    let old = match checkpoint::open(pinned, evidence.trusted, evidence.origin) {
+        Ok(old) => old,
+        Err(e) => {
+            report.find(
+                Problem::Signature,
+                0..0,
+                None,
+                format!("pinned checkpoint: {e}"),
+            );
+            return;
+        }
+    };
+    report.pinned_size = Some(old.size);
+    if old.size > cp.size {
+        *truncated_at = Some(cp.size);
+        report.find(
+            Problem::Truncated,
+            cp.size..old.size,
+            None,
+            format!(
+                "the log holds {} entries, fewer than the {} of the pinned checkpoint",
+                cp.size, old.size
+            ),
+        );
+    } else if old.size == cp.size {
+        if old.root != cp.root {
+            report.find(
+                Problem::HistoryRewritten,
+                0..cp.size,
+                None,
+                "the pinned checkpoint has the same size and another root: two trees".into(),
+            );
+        }
+    } else if old.size > 0 {
+        let proved = match proof::consistency(evidence.tiles, old.size, cp.size, cp.root).await {
+            Ok(p) => proof::verify_consistency(&p, old.size, old.root, cp.size, cp.root),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = proved {
+            report.find(
+                Problem::HistoryRewritten,
+                0..old.size,
+                None,
+                format!(
+                    "the log of {} does not extend the pinned log of {}: {e}",
+                    cp.size, old.size
+                ),
+            );
+        }
+    }
+}
+
+fn compare(
+    report: &mut Report,
+    logged: &[Vec<u8>],
+    rows: Vec<StoredRow>,
+    size: u64,
+    truncated_at: Option<u64>,
+) {
+    // what expiry entries removed, by policy
+    let mut expired: Vec<Range<u64>> = Vec::new();
+    for e in logged.iter().filter(|e| e.starts_with(b"v1 expiry ")) {
+        if let Ok(Leaf::Expiry(x)) = Leaf::parse(e) {
+            expired.push(x.first..x.end);
+        }
+    }
+    let by_policy = |i: u64| expired.iter().any(|r| r.contains(&i));
+
+    let mut at: BTreeMap<u64, Vec<(Vec<u8>, StoredRow)>> = BTreeMap::new();
+    let mut row_events: HashSet<Vec<u8>> = HashSet::new();
+    for row in rows {
+        let encoded = row.leaf.encode();
+        if let Some(id) = event_id_of(&encoded) {
+            row_events.insert(id.to_vec());
+        }
+        at.entry(row.index).or_default().push((encoded, row));
+    }
+    // where each logged event is, built on the first mismatch only
+    let mut index_of: Option<HashMap<&[u8], u64>> = None;
+
+    for (i, entry) in (0u64..).zip(logged) {
+        let here = at.remove(&i).unwrap_or_default();
+        let mut matched = false;
+        for (encoded, row) in &here {
+            if encoded == entry && !matched {
+                matched = true;
+                report.rows_verified += 1;
+                continue;
+            }
+            let index_of = index_of.get_or_insert_with(|| {
+                logged
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(j, e)| event_id_of(e).map(|id| (id, j as u64)))
+                    .collect()
+            });
+            let id = event_id_of(encoded);
+            let shown = id.map(|b| String::from_utf8_lossy(b).into_owned());
+            if encoded == entry {
+                report.find(
+                    Problem::Inserted,
+                    i..i + 1,
+                    shown.as_deref(),
+                    format!("a second row for index {i} ({})", row.location),
+                );
+            } else if id.is_some() && id == event_id_of(entry) {
+                let detail = match Leaf::parse(entry) {
+                    Ok(l) => differences(&row.leaf, &l),
+                    Err(e) => e.to_string(),
+                };
+                report.find(
+                    Problem::Modified,
+                    i..i + 1,
+                    shown.as_deref(),
+                    format!("{}: {detail}", row.location),
+                );
+            } else if let Some(&j) = id.and_then(|id| index_of.get(id)) {
+                report.find(
+                    Problem::Reordered,
+                    i..i + 1,
+                    shown.as_deref(),
+                    format!(
+                        "{} carries index {i}; the log has this event at {j}",
+                        row.location
+                    ),
+                );
+            } else {
+                report.find(
+                    Problem::Inserted,
+                    i..i + 1,
+                    shown.as_deref(),
+                    format!("{}: the log never accepted this event", row.location),
+                );
+            }
+        }
+        if matched || entry.starts_with(b"v1 expiry ") {
+            continue;
+        }
+        let id = event_id_of(entry);
+        if id.is_some_and(|id| row_events.contains(id)) {
+            continue; // its row is elsewhere: reported there as reordered
+        }
+        if by_policy(i) {
+            report.removed_by_policy += 1;
+        } else {
+            let shown = id.map(|b| String::from_utf8_lossy(b).into_owned());
+            report.find(
+                Problem::Missing,
+                i..i + 1,
+                shown.as_deref(),
+                "no row holds this entry and no expiry removed it".into(),
+            );
+        }
+    }
+    // rows past the log's end
+    for (i, rows) in at {
+        for (encoded, row) in rows {
+            let shown = event_id_of(&encoded).map(|b| String::from_utf8_lossy(b).into_owned());
+            let (problem, why) = match truncated_at {
+                Some(_) => (Problem::Truncated, "past the end of the truncated log"),
+                None => (Problem::Inserted, "past the end of the signed log"),
+            };
+            report.find(
+                problem,
+                i..i + 1,
+                shown.as_deref(),
+                format!("{} carries index {i}, {why} of {size}", row.location),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
