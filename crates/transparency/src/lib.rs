@@ -8,12 +8,14 @@
 //! - `checkpoint`: C2SP checkpoints in signed notes, the `CheckpointSigner` port and the
 //!   embedded default's Ed25519 key file.
 //! - `proof`: inclusion and consistency proofs from published (untrusted) tiles.
+//! - `integrate`: the one writer of each tenant's log (indices, tiles, checkpoints).
 //! - `verify`: recomputes rows into leaves and diagnoses what differs from the log.
 //!
 //! Pure: storage is the caller's (`proof::TileSource` to read, `tree::Published` to
 //! write), signing is behind `CheckpointSigner`.
 
 pub mod checkpoint;
+pub mod integrate;
 pub mod layout;
 pub mod leaf;
 pub mod proof;

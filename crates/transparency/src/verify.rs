@@ -141,35 +141,44 @@ pub struct Evidence<'a> {
     pub tiles: &'a dyn TileSource,
 }
 
+/// Bundle `n`'s first `width` entries.
+pub(crate) async fn bundle(
+    source: &dyn TileSource,
+    n: u64,
+    width: u64,
+) -> Result<Vec<Vec<u8>>, ProofError> {
+    let path = entries_path(n, width);
+    let bytes = match source.fetch(&path).await? {
+        Some(b) => b,
+        // a partial bundle is the start of the full one
+        None => source
+            .fetch(&entries_path(n, TILE_WIDTH))
+            .await?
+            .ok_or_else(|| ProofError::MissingTile(path.clone()))?,
+    };
+    let mut bundle =
+        decode_bundle(&bytes).map_err(|e| ProofError::Inconsistent(format!("{path}: {e}")))?;
+    if (bundle.len() as u64) < width {
+        return Err(ProofError::Inconsistent(format!(
+            "{path} holds {} entries, not {width}",
+            bundle.len()
+        )));
+    }
+    bundle.truncate(width as usize);
+    Ok(bundle)
+}
+
 /// The entries `0..size`, read from the published bundles.
 async fn entries(source: &dyn TileSource, size: u64) -> Result<Vec<Vec<u8>>, ProofError> {
     let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     for n in 0..size.div_ceil(TILE_WIDTH) {
         let width = (size - n * TILE_WIDTH).min(TILE_WIDTH);
-        let path = entries_path(n, width);
-        let bytes = match source.fetch(&path).await? {
-            Some(b) => b,
-            // a partial bundle is the start of the full one
-            None => source
-                .fetch(&entries_path(n, TILE_WIDTH))
-                .await?
-                .ok_or_else(|| ProofError::MissingTile(path.clone()))?,
-        };
-        let mut bundle =
-            decode_bundle(&bytes).map_err(|e| ProofError::Inconsistent(format!("{path}: {e}")))?;
-        if (bundle.len() as u64) < width {
-            return Err(ProofError::Inconsistent(format!(
-                "{path} holds {} entries, not {width}",
-                bundle.len()
-            )));
-        }
-        bundle.truncate(width as usize);
-        out.extend(bundle);
+        out.extend(bundle(source, n, width).await?);
     }
     Ok(out)
 }
 
-fn event_id_of(entry: &[u8]) -> Option<&[u8]> {
+pub(crate) fn event_id_of(entry: &[u8]) -> Option<&[u8]> {
     // `v1 event <tenant> <event_id> ...`: the fourth field
     let rest = entry.strip_prefix(b"v1 event ")?;
     rest.split(|b| *b == b' ').nth(1)
