@@ -1,13 +1,15 @@
 //! Embedded adapters, for the laptop default with no AWS: a SQLite `DedupeStore`, a
 //! local-directory `BlobStore`, an in-process `EventBus` that routes by EventBridge
 //! event patterns into in-memory queues, the SQS-to-Lambda delivery over those queues
-//! (`Delivery`), and a SQLite `ScimStore`. Each passes the same conformance suite as
+//! (`Delivery`), a SQLite `ScimStore`, and a SQLite `LeafIndex` for the tenants'
+//! transparency logs. Each passes the same conformance suite as
 //! its AWS counterpart.
 
 mod bus;
 mod delivery;
 mod dir;
 mod exports;
+mod leaf_index;
 mod scim_sqlite;
 mod sqlite;
 
@@ -17,5 +19,6 @@ pub use delivery::{
     SQS_MAX_BATCH, SQS_RECORD_OVERHEAD,
 };
 pub use dir::LocalDirBlobStore;
+pub use leaf_index::SqliteLeafIndex;
 pub use scim_sqlite::SqliteScimStore;
 pub use sqlite::SqliteDedupeStore;

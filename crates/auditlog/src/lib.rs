@@ -4,7 +4,8 @@
 //! (`PartitionKey`, `ObjectKey`), the ports the pipeline runs over (`BlobStore`,
 //! `DedupeStore`, `Clock`), and the three algorithms built on them: the subscriber's batch
 //! (`Subscriber`), the compactor that folds the ingest tier into tenant partitions
-//! (`Compactor`), and the reader that sees both tiers (`TenantReader`); quarantine as
+//! (`Compactor`), and the reader that sees both tiers (`TenantReader`); integration of accepted events into the tenants' transparency logs
+//! (`integration`); quarantine as
 //! an operator works with it (`quarantine`: list, show, redrive) and fault injection
 //! over any adapter (`faults`). Adapters for AWS and for the embedded default live in
 //! their own crates.
@@ -13,6 +14,7 @@ mod codec;
 pub mod compaction;
 pub mod faults;
 pub mod fixtures;
+pub mod integration;
 mod layout;
 pub mod memory;
 pub mod ports;

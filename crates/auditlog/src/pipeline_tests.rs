@@ -1427,3 +1427,163 @@ async fn redrive_brings_back_what_is_now_accepted_and_only_that() {
         0
     );
 }
+
+mod integration_tests {
+    use super::*;
+    use crate::integration::{BlobLog, INTEGRATED_PREFIX, integrate};
+    use transparency::checkpoint::{self as cp, CheckpointSigner as _, LocalKey};
+    use transparency::integrate::{CheckpointPolicy, InMemoryLog, Integrator, LeafIndex, tiles_of};
+    use transparency::verify::{Evidence, StoredRow, verify};
+    use transparency::{EventLeaf, Leaf};
+
+    /// The tenant's rows, as readers see them, verified against its log.
+    async fn verified(
+        blobs: &Arc<MemoryBlobStore>,
+        index: &InMemoryLog,
+        key: &LocalKey,
+        tenant: &str,
+    ) -> (transparency::verify::Report, usize) {
+        let t = TenantId::parse(tenant).unwrap();
+        let rows = read(blobs, tenant).await;
+        let ids: Vec<_> = rows.iter().map(|r| r.event_id.clone()).collect();
+        let placed = index.lookup(&t, &ids).await.unwrap();
+        // rows the integrator has not reached yet have no index
+        let pending = rows
+            .iter()
+            .filter(|r| !placed.contains_key(&r.event_id))
+            .count();
+        let rows = rows
+            .iter()
+            .filter(|r| placed.contains_key(&r.event_id))
+            .map(|r| StoredRow {
+                index: placed[&r.event_id].index,
+                leaf: Leaf::Event(
+                    EventLeaf::of_row(&t, &r.event_id, r.ingested_at, &r.payload_sha256).unwrap(),
+                ),
+                location: r.event_id.to_string(),
+            })
+            .collect();
+        let store = BlobLog(blobs.as_ref());
+        let checkpoint = store_get(&store, &format!("trust/{tenant}/checkpoint")).await;
+        let keys = cp::trusted(&[key.verifier_key().to_owned()]).unwrap();
+        let origin = cp::origin("audit.example", &t);
+        let tiles = tiles_of(&store, &t);
+        let evidence = Evidence {
+            origin: &origin,
+            checkpoint: &checkpoint,
+            pinned: None,
+            trusted: &keys,
+            tiles: &tiles,
+        };
+        (verify(&evidence, rows).await, pending)
+    }
+
+    async fn store_get(store: &BlobLog<'_>, path: &str) -> Vec<u8> {
+        use transparency::integrate::LogStore as _;
+        store.get(path).await.unwrap().expect(path)
+    }
+
+    #[tokio::test]
+    async fn every_accepted_event_gets_one_leaf_and_compaction_waits_for_integration() {
+        let r = rig();
+        let key = LocalKey::generate("audit.example").unwrap();
+        let index = InMemoryLog::default();
+        let store = BlobLog(r.blobs.as_ref());
+        let integrator = Integrator {
+            store: &store,
+            index: &index,
+            signer: &key,
+            log_name: "audit.example",
+            policy: CheckpointPolicy::default(),
+        };
+        let a: Vec<Value> = (0..30).map(|n| ev(&format!("t{}", n % 3), n)).collect();
+        r.sub.handle(&msgs(&a)).await;
+        // a second copy of five events in another ingest file (a lost completion)
+        let first = r.blobs.list(INGEST_PREFIX).await.unwrap()[0].key.clone();
+        let mut dup =
+            crate::codec::decode_parquet(r.blobs.get(&first).await.unwrap(), None).unwrap();
+        dup.truncate(5);
+        let dup_key = ingest_object_key(dup[0].dt(), &dup);
+        r.blobs
+            .put(
+                &dup_key,
+                crate::codec::encode_parquet(&dup, Tier::Ingest, 3)
+                    .unwrap()
+                    .into(),
+            )
+            .await
+            .unwrap();
+
+        let out = integrate(r.blobs.as_ref(), &integrator, r.clock.now())
+            .await
+            .unwrap();
+        assert_eq!(
+            (out.files, out.added, out.duplicates, out.tenants),
+            (2, 30, 5, 3)
+        );
+        assert_eq!(out.checkpoints, 3, "each tenant's first checkpoint at once");
+        for t in ["t0", "t1", "t2"] {
+            let (report, pending) = verified(&r.blobs, &index, &key, t).await;
+            assert!(report.ok() && pending == 0, "{t}: {:?}", report.findings);
+            assert_eq!(report.rows_verified, 10);
+        }
+        let again = integrate(r.blobs.as_ref(), &integrator, r.clock.now())
+            .await
+            .unwrap();
+        assert_eq!(
+            (again.files, again.added),
+            (0, 0),
+            "integrated files are skipped"
+        );
+
+        // a file written after the run is not folded until it is integrated
+        let b: Vec<Value> = (30..36).map(|n| ev("t0", n)).collect();
+        r.sub.handle(&msgs(&b)).await;
+        let cfg = CompactorConfig {
+            integrated_only: true,
+            ..CompactorConfig::default()
+        };
+        Compactor::new(r.blobs.clone(), cfg.clone())
+            .run()
+            .await
+            .unwrap();
+        let left = r.blobs.list(INGEST_PREFIX).await.unwrap();
+        assert_eq!(left.len(), 1, "only the unintegrated file is left");
+        assert_eq!(read(&r.blobs, "t0").await.len(), 16, "and still read");
+        let (report, pending) = verified(&r.blobs, &index, &key, "t0").await;
+        assert!(report.ok(), "{:?}", report.findings);
+        assert_eq!(pending, 6, "accepted, not integrated yet");
+        // integrated, but the checkpoint not due yet: rows past the signed log
+        integrate(r.blobs.as_ref(), &integrator, r.clock.now())
+            .await
+            .unwrap();
+        let (report, _) = verified(&r.blobs, &index, &key, "t0").await;
+        assert_eq!(
+            report
+                .findings
+                .iter()
+                .map(|f| (f.problem, f.indexes.clone()))
+                .collect::<Vec<_>>(),
+            vec![(transparency::verify::Problem::Unverifiable, 10..16)],
+        );
+        r.clock.advance(Duration::minutes(2));
+        let out = integrate(r.blobs.as_ref(), &integrator, r.clock.now())
+            .await
+            .unwrap();
+        assert_eq!(
+            (out.files, out.added, out.checkpoints),
+            (0, 0, 1),
+            "signed when due"
+        );
+        Compactor::new(r.blobs.clone(), cfg).run().await.unwrap();
+        assert!(r.blobs.list(INGEST_PREFIX).await.unwrap().is_empty());
+        // the markers of folded files go with the next run
+        integrate(r.blobs.as_ref(), &integrator, r.clock.now())
+            .await
+            .unwrap();
+        assert!(r.blobs.list(INTEGRATED_PREFIX).await.unwrap().is_empty());
+        let (report, pending) = verified(&r.blobs, &index, &key, "t0").await;
+        assert!(report.ok() && pending == 0, "{:?}", report.findings);
+        assert_eq!(report.rows_verified, 16);
+    }
+}

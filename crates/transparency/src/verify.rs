@@ -51,7 +51,8 @@ pub enum Problem {
     /// The log is not an extension of the pinned checkpoint's, or its published tiles
     /// and entries do not hash to its signed root.
     HistoryRewritten,
-    /// Evidence needed to decide is not there (a tile or bundle not published).
+    /// Evidence needed to decide is not there: a tile or bundle not published, or a row
+    /// past the checkpoint's end (pending the next checkpoint, or forged).
     Unverifiable,
 }
 
@@ -113,7 +114,7 @@ impl Report {
             && last.indexes.end == indexes.start
             && matches!(
                 problem,
-                Problem::Missing | Problem::Inserted | Problem::Modified
+                Problem::Missing | Problem::Inserted | Problem::Modified | Problem::Unverifiable
             )
         {
             last.indexes.end = indexes.end;
@@ -417,15 +418,23 @@ fn compare(
     for (i, rows) in at {
         for (encoded, row) in rows {
             let shown = event_id_of(&encoded).map(|b| String::from_utf8_lossy(b).into_owned());
+            // a row newer than the checkpoint is either pending (the next checkpoint will
+            // cover it) or forged; only a newer checkpoint can tell
             let (problem, why) = match truncated_at {
                 Some(_) => (Problem::Truncated, "past the end of the truncated log"),
-                None => (Problem::Inserted, "past the end of the signed log"),
+                None => (
+                    Problem::Unverifiable,
+                    "not covered by the checkpoint (newer than it, or forged)",
+                ),
             };
             report.find(
                 problem,
                 i..i + 1,
                 shown.as_deref(),
-                format!("{} carries index {i}, {why} of {size}", row.location),
+                format!(
+                    "{} carries index {i}, past the log of {size}: {why}",
+                    row.location
+                ),
             );
         }
     }

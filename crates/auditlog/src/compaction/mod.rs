@@ -47,6 +47,9 @@ pub struct CompactorConfig {
     pub max_part_rows: usize,
     /// Tasks or units run at once by the one-process path.
     pub concurrency: usize,
+    /// Fold only ingest files the integrator has put in the tenant logs (their marker
+    /// under `trust/_integrated/`), so no row reaches the tenant tier without its leaf.
+    pub integrated_only: bool,
 }
 
 impl Default for CompactorConfig {
@@ -59,6 +62,7 @@ impl Default for CompactorConfig {
             unit_rows: 200_000,
             max_part_rows: 250_000,
             concurrency: 1,
+            integrated_only: false,
         }
     }
 }

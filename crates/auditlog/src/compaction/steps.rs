@@ -120,11 +120,33 @@ pub async fn plan_day<B: BlobStore>(
     day: NaiveDate,
     config: &CompactorConfig,
 ) -> Result<Option<(Attempt, DayPlan)>, StorageError> {
+    let integrated: Option<std::collections::HashSet<String>> = if config.integrated_only {
+        let markers = format!(
+            "{}{}",
+            crate::integration::INTEGRATED_PREFIX,
+            ingest_day_prefix(day)
+        );
+        Some(
+            blobs
+                .list(&markers)
+                .await?
+                .into_iter()
+                .filter_map(|o| {
+                    o.key
+                        .strip_prefix(crate::integration::INTEGRATED_PREFIX)
+                        .map(str::to_owned)
+                })
+                .collect(),
+        )
+    } else {
+        None
+    };
     let files: Vec<IngestFile> = blobs
         .list(&ingest_day_prefix(day))
         .await?
         .into_iter()
         .filter(|o| matches!(ObjectKey::parse(&o.key), Ok(ObjectKey::Ingest { .. })))
+        .filter(|o| integrated.as_ref().is_none_or(|done| done.contains(&o.key)))
         .map(|o| IngestFile {
             key: o.key,
             bytes: o.size,

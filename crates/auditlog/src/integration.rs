@@ -1,0 +1,167 @@
+//! Integration: every accepted event into its tenant's transparency log
+//! (`transparency::integrate`), from the ingest files the subscriber wrote.
+//!
+//! A run lists the ingest tier, takes each file not yet integrated, oldest write first,
+//! and appends its rows, tenant by tenant in row order, to the tenants' logs. Then it
+//! leaves a marker `trust/_integrated/<ingest key>`, so the next run skips the file.
+//! A crash before the marker makes the next run offer the file again: its events are
+//! then duplicates, and add no leaf. Markers of files compaction has since folded are
+//! removed. Last, every tenant whose log grew since its last checkpoint gets one when
+//! the interval says so.
+//!
+//! The compactor folds only integrated files (`integrated`), so no accepted event
+//! reaches the tenant tier without its leaf.
+
+use std::collections::{BTreeMap, HashSet};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use envelope::TenantId;
+use transparency::integrate::{IntegrateError, Integrator, LogStore, StoreError};
+use transparency::{EventLeaf, LeafError};
+
+use crate::codec::{CodecError, decode_parquet};
+use crate::layout::{INGEST_PREFIX, ObjectKey};
+use crate::ports::{BlobError, BlobStore, ObjectInfo};
+
+/// Where the markers of integrated ingest files live.
+pub const INTEGRATED_PREFIX: &str = "trust/_integrated/";
+
+/// The tenant logs' objects in the audit bucket (or data directory).
+pub struct BlobLog<'a>(pub &'a dyn BlobStore);
+
+fn unavailable(e: BlobError) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+#[async_trait]
+impl LogStore for BlobLog<'_> {
+    async fn get(&self, path: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.0.get(path).await {
+            Ok(b) => Ok(Some(b.to_vec())),
+            Err(BlobError::NotFound(_)) => Ok(None),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+    async fn put(&self, path: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
+        self.0
+            .put(path, Bytes::from(bytes))
+            .await
+            .map_err(unavailable)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IntegrationError {
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    #[error("ingest file {key}: {source}")]
+    Decode { key: String, source: CodecError },
+    #[error("ingest file {key}: {source}")]
+    Leaf { key: String, source: LeafError },
+    #[error(transparent)]
+    Log(#[from] IntegrateError),
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IntegrationReport {
+    pub files: usize,
+    pub added: u64,
+    pub duplicates: u64,
+    /// Events offered again with another payload (the compactor quarantines the copy).
+    pub conflicts: u64,
+    pub tenants: usize,
+    pub checkpoints: usize,
+}
+
+/// The marker of an integrated ingest file.
+fn marker(key: &str) -> String {
+    format!("{INTEGRATED_PREFIX}{key}")
+}
+
+/// The ingest files already integrated (by key), from their markers.
+pub async fn integrated(blobs: &dyn BlobStore) -> Result<HashSet<String>, BlobError> {
+    Ok(blobs
+        .list(INTEGRATED_PREFIX)
+        .await?
+        .into_iter()
+        .filter_map(|o| o.key.strip_prefix(INTEGRATED_PREFIX).map(str::to_owned))
+        .collect())
+}
+
+/// One integration run over everything the ingest tier holds.
+pub async fn integrate(
+    blobs: &dyn BlobStore,
+    integrator: &Integrator<'_>,
+    now: DateTime<Utc>,
+) -> Result<IntegrationReport, IntegrationError> {
+    let done = integrated(blobs).await?;
+    let mut pending: Vec<ObjectInfo> = blobs
+        .list(INGEST_PREFIX)
+        .await?
+        .into_iter()
+        .filter(|o| matches!(ObjectKey::parse(&o.key), Ok(ObjectKey::Ingest { .. })))
+        .collect();
+    let present: HashSet<String> = pending.iter().map(|o| o.key.clone()).collect();
+    pending.retain(|o| !done.contains(&o.key));
+    // the order the subscriber wrote them: acceptance order, as near as storage tells
+    pending.sort_by(|a, b| (a.modified, &a.key).cmp(&(b.modified, &b.key)));
+
+    let mut report = IntegrationReport::default();
+    let mut touched: HashSet<TenantId> = HashSet::new();
+    for file in &pending {
+        let bytes = match blobs.get(&file.key).await {
+            Ok(b) => b,
+            // compacted since the listing, which the compactor does only once integrated
+            Err(BlobError::NotFound(_)) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let rows = decode_parquet(bytes, None).map_err(|source| IntegrationError::Decode {
+            key: file.key.clone(),
+            source,
+        })?;
+        let mut by_tenant: BTreeMap<TenantId, Vec<EventLeaf>> = BTreeMap::new();
+        for r in &rows {
+            let leaf =
+                EventLeaf::of_row(&r.tenant_id, &r.event_id, r.ingested_at, &r.payload_sha256)
+                    .map_err(|source| IntegrationError::Leaf {
+                        key: file.key.clone(),
+                        source,
+                    })?;
+            by_tenant.entry(r.tenant_id.clone()).or_default().push(leaf);
+        }
+        for (tenant, leaves) in by_tenant {
+            let out = integrator.append(&tenant, leaves, now).await?;
+            report.added += out.added;
+            report.duplicates += out.duplicates;
+            report.conflicts += out.conflicts.len() as u64;
+            report.checkpoints += usize::from(out.signed);
+            touched.insert(tenant);
+        }
+        blobs.put(&marker(&file.key), Bytes::new()).await?;
+        report.files += 1;
+    }
+    // markers of files the compactor has folded since
+    for key in done.iter().filter(|k| !present.contains(*k)) {
+        blobs.delete(&marker(key)).await?;
+    }
+    // tenants whose log grew but whose checkpoint was not due when it did
+    for prefix in blobs.list_prefixes("trust/").await? {
+        let Some(name) = prefix
+            .strip_prefix("trust/")
+            .and_then(|p| p.strip_suffix('/'))
+        else {
+            continue;
+        };
+        let Ok(tenant) = TenantId::parse(name) else {
+            continue; // `_integrated`
+        };
+        if !touched.contains(&tenant) && integrator.sign_due(&tenant, now).await? {
+            report.checkpoints += 1;
+        }
+    }
+    report.tenants = touched.len();
+    Ok(report)
+}
