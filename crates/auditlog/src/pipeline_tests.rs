@@ -1514,7 +1514,7 @@ mod integration_tests {
             .await
             .unwrap();
 
-        let out = integrate(r.blobs.as_ref(), &integrator, r.clock.now())
+        let out = integrate(r.blobs.as_ref(), &integrator, r.clock.now(), false)
             .await
             .unwrap();
         assert_eq!(
@@ -1527,7 +1527,7 @@ mod integration_tests {
             assert!(report.ok() && pending == 0, "{t}: {:?}", report.findings);
             assert_eq!(report.rows_verified, 10);
         }
-        let again = integrate(r.blobs.as_ref(), &integrator, r.clock.now())
+        let again = integrate(r.blobs.as_ref(), &integrator, r.clock.now(), false)
             .await
             .unwrap();
         assert_eq!(
@@ -1554,7 +1554,7 @@ mod integration_tests {
         assert!(report.ok(), "{:?}", report.findings);
         assert_eq!(pending, 6, "accepted, not integrated yet");
         // integrated, but the checkpoint not due yet: rows past the signed log
-        integrate(r.blobs.as_ref(), &integrator, r.clock.now())
+        integrate(r.blobs.as_ref(), &integrator, r.clock.now(), false)
             .await
             .unwrap();
         let (report, _) = verified(&r.blobs, &index, &key, "t0").await;
@@ -1567,7 +1567,7 @@ mod integration_tests {
             vec![(transparency::verify::Problem::Unverifiable, 10..16)],
         );
         r.clock.advance(Duration::minutes(2));
-        let out = integrate(r.blobs.as_ref(), &integrator, r.clock.now())
+        let out = integrate(r.blobs.as_ref(), &integrator, r.clock.now(), false)
             .await
             .unwrap();
         assert_eq!(
@@ -1578,7 +1578,7 @@ mod integration_tests {
         Compactor::new(r.blobs.clone(), cfg).run().await.unwrap();
         assert!(r.blobs.list(INGEST_PREFIX).await.unwrap().is_empty());
         // the markers of folded files go with the next run
-        integrate(r.blobs.as_ref(), &integrator, r.clock.now())
+        integrate(r.blobs.as_ref(), &integrator, r.clock.now(), false)
             .await
             .unwrap();
         assert!(r.blobs.list(INTEGRATED_PREFIX).await.unwrap().is_empty());

@@ -13,6 +13,7 @@ mod soak;
 mod tenants;
 mod traffic;
 mod trail;
+mod trust;
 
 use std::path::PathBuf;
 
@@ -82,6 +83,12 @@ enum Command {
     /// Show or set a tenant's SCIM compatibility policy.
     #[command(subcommand)]
     Policy(tenants::PolicyCommand),
+    /// Put newly accepted events into their tenants' transparency logs and sign the
+    /// checkpoints that are due (`compact` and `demo` do this first, too).
+    Integrate,
+    /// Verify a tenant's stored rows against its signed log, offline: exit 1 on any
+    /// finding (modified, missing, inserted, reordered, truncated, history rewritten).
+    Verify(trust::VerifyArgs),
     /// Fold the ingest tier into tenant-partitioned files.
     Compact {
         /// Only fold days before this date (YYYY-MM-DD); default: every day.
@@ -153,6 +160,14 @@ async fn main() -> Result<()> {
             pipeline::show(&cli.data, &tenant, from, to, limit, json).await
         }
         Command::Compact { before } => pipeline::compact(&cli.data, before).await,
+        Command::Integrate => trust::integrate(&cli.data)
+            .await
+            .map(|r| trust::print_integration(&r)),
+        Command::Verify(args) => match trust::verify_tenant(&cli.data, args).await {
+            Ok(true) => Ok(()),
+            Ok(false) => std::process::exit(1),
+            Err(e) => Err(e),
+        },
         Command::Soak(args) => soak::run(&cli.data, args).await,
         Command::CompactStep { unit_rows, step } => {
             bench_compaction::step(&cli.data, &step, unit_rows).await

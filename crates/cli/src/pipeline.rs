@@ -220,6 +220,7 @@ pub async fn demo(data: &Path, schemas: Option<&Path>, args: DemoArgs) -> Result
         None
     } else {
         let t = Instant::now();
+        crate::trust::print_integration(&crate::trust::integrate(data).await?);
         let r = Compactor::new(e.blobs.clone(), compactor_config(None))
             .run()
             .await?;
@@ -528,10 +529,11 @@ pub async fn show(
 }
 
 /// The one-process compaction's settings: the workers' bounds of the Lambda, as many
-/// at once as there are cores.
+/// at once as there are cores; only what the tenant logs hold (integrated just before).
 pub(crate) fn compactor_config(before: Option<NaiveDate>) -> CompactorConfig {
     CompactorConfig {
         before,
+        integrated_only: true,
         concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
         ..CompactorConfig::default()
     }
@@ -539,6 +541,7 @@ pub(crate) fn compactor_config(before: Option<NaiveDate>) -> CompactorConfig {
 
 pub async fn compact(data: &Path, before: Option<NaiveDate>) -> Result<()> {
     let blobs = LocalDirBlobStore::open(data.join("blobs"))?;
+    crate::trust::print_integration(&crate::trust::integrate(data).await?);
     let started = Instant::now();
     let r = Compactor::new(blobs, compactor_config(before))
         .run()
