@@ -46,6 +46,9 @@ pub enum BenchCommand {
     /// an open day of 2,000 tenants; first page, filtered page, 100th page, a 1 M-row
     /// export and a 1 M-event poll catch-up, with their object requests.
     History(crate::bench_history::HistoryBenchArgs),
+    /// The tenant transparency log: append and verify throughput (one core), and the
+    /// bytes it adds per event.
+    Verify(crate::bench_verify::VerifyBenchArgs),
 }
 
 pub(crate) fn vm_hwm_mb() -> Option<f64> {
@@ -137,6 +140,7 @@ pub async fn run(data: &Path, cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Scim(args) => scim(data, args).await,
         BenchCommand::Compaction(args) => crate::bench_compaction::run(data, args).await,
+        BenchCommand::Verify(args) => crate::bench_verify::run(args).await,
         BenchCommand::History(args) => {
             let data = data.to_owned();
             tokio::task::spawn_blocking(move || crate::bench_history::run(&data, args)).await?

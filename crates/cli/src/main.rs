@@ -5,6 +5,7 @@
 mod bench;
 mod bench_compaction;
 mod bench_history;
+mod bench_verify;
 mod ops;
 mod pipeline;
 mod query_cmd;

@@ -147,15 +147,30 @@ impl Leaf {
 
     /// The entry as the log stores it (C2SP entry bundles) and hashes it.
     pub fn encode(&self) -> Vec<u8> {
-        match self {
-            Leaf::Event(e) => format!(
-                "v1 event {} {} {} {}",
-                e.tenant,
-                e.event_id,
-                micros(e.accepted_at),
-                hex::encode(e.payload_sha256)
-            ),
-            Leaf::Expiry(x) => format!(
+        let mut out = Vec::with_capacity(160);
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// `encode`, appended to `out` (the verifier reuses one buffer for every row).
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        use std::io::Write as _;
+        // writing to a Vec cannot fail
+        let _ = match self {
+            Leaf::Event(e) => {
+                let mut sha = [0u8; 64];
+                let _ = hex::encode_to_slice(e.payload_sha256, &mut sha);
+                write!(
+                    out,
+                    "v1 event {} {} {} ",
+                    e.tenant,
+                    e.event_id,
+                    micros(e.accepted_at)
+                )
+                .and_then(|()| out.write_all(&sha))
+            }
+            Leaf::Expiry(x) => write!(
+                out,
                 "v1 expiry {} {} {} {} {}",
                 x.tenant,
                 x.first,
@@ -163,8 +178,7 @@ impl Leaf {
                 x.policy,
                 micros(x.expired_at)
             ),
-        }
-        .into_bytes()
+        };
     }
 
     /// RFC 6962 leaf hash: SHA-256 over `0x00 || encode()`.

@@ -12,7 +12,7 @@
 //!    facts), `Reordered` (the event is in the log at another index), `Inserted` (the log
 //!    never had it) or `Missing`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use tlog_tiles::Hash;
@@ -328,23 +328,24 @@ fn compare(
     }
     let by_policy = |i: u64| expired.iter().any(|r| r.contains(&i));
 
-    let mut at: BTreeMap<u64, Vec<(Vec<u8>, StoredRow)>> = BTreeMap::new();
-    let mut row_events: HashSet<Vec<u8>> = HashSet::new();
-    for row in rows {
-        let encoded = row.leaf.encode();
-        if let Some(id) = event_id_of(&encoded) {
-            row_events.insert(id.to_vec());
-        }
-        at.entry(row.index).or_default().push((encoded, row));
-    }
-    // where each logged event is, built on the first mismatch only
+    let mut rows = rows;
+    rows.sort_by_key(|r| r.index);
+    // the events rows hold, and where each logged event is: built on first need only
+    let mut row_events: Option<HashSet<&[u8]>> = None;
     let mut index_of: Option<HashMap<&[u8], u64>> = None;
+    let mut encoded = Vec::with_capacity(256);
+    let mut next = 0;
 
     for (i, entry) in (0u64..).zip(logged) {
-        let here = at.remove(&i).unwrap_or_default();
+        let start = next;
+        while next < rows.len() && rows[next].index == i {
+            next += 1;
+        }
         let mut matched = false;
-        for (encoded, row) in &here {
-            if encoded == entry && !matched {
+        for row in &rows[start..next] {
+            encoded.clear();
+            row.leaf.encode_into(&mut encoded);
+            if encoded == *entry && !matched {
                 matched = true;
                 report.rows_verified += 1;
                 continue;
@@ -356,9 +357,9 @@ fn compare(
                     .filter_map(|(j, e)| event_id_of(e).map(|id| (id, j as u64)))
                     .collect()
             });
-            let id = event_id_of(encoded);
+            let id = event_id_of(&encoded);
             let shown = id.map(|b| String::from_utf8_lossy(b).into_owned());
-            if encoded == entry {
+            if encoded == *entry {
                 report.find(
                     Problem::Inserted,
                     i..i + 1,
@@ -399,6 +400,14 @@ fn compare(
             continue;
         }
         let id = event_id_of(entry);
+        let row_events = row_events.get_or_insert_with(|| {
+            rows.iter()
+                .filter_map(|r| match &r.leaf {
+                    Leaf::Event(e) => Some(e.event_id.as_str().as_bytes()),
+                    Leaf::Expiry(_) => None,
+                })
+                .collect()
+        });
         if id.is_some_and(|id| row_events.contains(id)) {
             continue; // its row is elsewhere: reported there as reordered
         }
@@ -415,28 +424,30 @@ fn compare(
         }
     }
     // rows past the log's end
-    for (i, rows) in at {
-        for (encoded, row) in rows {
-            let shown = event_id_of(&encoded).map(|b| String::from_utf8_lossy(b).into_owned());
-            // a row newer than the checkpoint is either pending (the next checkpoint will
-            // cover it) or forged; only a newer checkpoint can tell
-            let (problem, why) = match truncated_at {
-                Some(_) => (Problem::Truncated, "past the end of the truncated log"),
-                None => (
-                    Problem::Unverifiable,
-                    "not covered by the checkpoint (newer than it, or forged)",
-                ),
-            };
-            report.find(
-                problem,
-                i..i + 1,
-                shown.as_deref(),
-                format!(
-                    "{} carries index {i}, past the log of {size}: {why}",
-                    row.location
-                ),
-            );
-        }
+    for row in &rows[next..] {
+        let i = row.index;
+        let shown = match &row.leaf {
+            Leaf::Event(e) => Some(e.event_id.to_string()),
+            Leaf::Expiry(_) => None,
+        };
+        // a row newer than the checkpoint is either pending (the next checkpoint will
+        // cover it) or forged; only a newer checkpoint can tell
+        let (problem, why) = match truncated_at {
+            Some(_) => (Problem::Truncated, "past the end of the truncated log"),
+            None => (
+                Problem::Unverifiable,
+                "not covered by the checkpoint (newer than it, or forged)",
+            ),
+        };
+        report.find(
+            problem,
+            i..i + 1,
+            shown.as_deref(),
+            format!(
+                "{} carries index {i}, past the log of {size}: {why}",
+                row.location
+            ),
+        );
     }
 }
 
