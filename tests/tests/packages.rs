@@ -64,6 +64,7 @@ fn each_function_compiles_only_what_it_uses() {
                 "aws-sdk-eventbridge",
                 "aws-sdk-sqs",
                 "datafusion",
+                "auditlog-transparency",
             ],
         ),
         (

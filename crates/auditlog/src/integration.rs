@@ -25,8 +25,7 @@ use crate::codec::{CodecError, decode_parquet};
 use crate::layout::{INGEST_PREFIX, ObjectKey};
 use crate::ports::{BlobError, BlobStore, ObjectInfo};
 
-/// Where the markers of integrated ingest files live.
-pub const INTEGRATED_PREFIX: &str = "trust/_integrated/";
+pub use crate::layout::INTEGRATED_PREFIX;
 
 /// The tenant logs' objects in the audit bucket (or data directory).
 pub struct BlobLog<'a>(pub &'a dyn BlobStore);

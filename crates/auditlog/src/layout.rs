@@ -16,6 +16,9 @@ use crate::record::AuditRecord;
 pub const INGEST_PREFIX: &str = "ingest/";
 pub const AUDIT_PREFIX: &str = "audit/";
 pub const QUARANTINE_PREFIX: &str = "quarantine/";
+/// Markers of the ingest files the integrator has put in the tenant logs
+/// (`trust/_integrated/<ingest key>`), which the compactor may fold.
+pub const INTEGRATED_PREFIX: &str = "trust/_integrated/";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("not an audit object key: {key}")]

@@ -14,6 +14,7 @@ mod codec;
 pub mod compaction;
 pub mod faults;
 pub mod fixtures;
+#[cfg(any(test, feature = "integration"))]
 pub mod integration;
 mod layout;
 pub mod memory;
@@ -32,8 +33,9 @@ pub use codec::{
 };
 pub use compaction::{CompactionReport, Compactor, CompactorConfig, DayFailure};
 pub use layout::{
-    AUDIT_PREFIX, INGEST_PREFIX, KeyError, ObjectKey, PartitionKey, QUARANTINE_PREFIX,
-    ingest_file_newest, ingest_file_span, ingest_object_key, quarantine_object_key, tenant_prefix,
+    AUDIT_PREFIX, INGEST_PREFIX, INTEGRATED_PREFIX, KeyError, ObjectKey, PartitionKey,
+    QUARANTINE_PREFIX, ingest_file_newest, ingest_file_span, ingest_object_key,
+    quarantine_object_key, tenant_prefix,
 };
 pub use ports::{
     BlobError, BlobStore, CatalogError, ClaimContext, ClaimOutcome, ClaimRequest, Clock,

@@ -123,7 +123,7 @@ pub async fn plan_day<B: BlobStore>(
     let integrated: Option<std::collections::HashSet<String>> = if config.integrated_only {
         let markers = format!(
             "{}{}",
-            crate::integration::INTEGRATED_PREFIX,
+            crate::layout::INTEGRATED_PREFIX,
             ingest_day_prefix(day)
         );
         Some(
@@ -133,7 +133,7 @@ pub async fn plan_day<B: BlobStore>(
                 .into_iter()
                 .filter_map(|o| {
                     o.key
-                        .strip_prefix(crate::integration::INTEGRATED_PREFIX)
+                        .strip_prefix(crate::layout::INTEGRATED_PREFIX)
                         .map(str::to_owned)
                 })
                 .collect(),
