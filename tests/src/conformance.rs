@@ -829,3 +829,37 @@ pub async fn policy_store(d: &dyn scim::PolicyStore, tag: &str) {
         "per tenant"
     );
 }
+
+/// `LeafIndex`: per tenant, found again as recorded, replaced by a later record, and
+/// more keys at once than one DynamoDB batch takes.
+pub async fn leaf_index(index: &dyn transparency::integrate::LeafIndex, tag: &str) {
+    use transparency::integrate::Placed;
+    let acme = TenantId::parse(&format!("acme-{tag}")).unwrap();
+    let globex = TenantId::parse(&format!("globex-{tag}")).unwrap();
+    let id =
+        |i: u64| envelope::EventId::parse(&format!("01890a5d-ac96-774b-bcce-{i:012x}")).unwrap();
+    let placed = |i: u64| Placed {
+        index: i,
+        payload_sha256: [(i % 251) as u8; 32],
+    };
+    let events: Vec<_> = (0..260u64).map(|i| (id(i), placed(i))).collect();
+    index.record(&acme, &events).await.unwrap();
+    let ids: Vec<_> = (0..300u64).map(id).collect();
+    let got = index.lookup(&acme, &ids).await.unwrap();
+    assert_eq!(got.len(), 260, "{tag}: the 40 never recorded are absent");
+    for i in 0..260u64 {
+        assert_eq!(got[&id(i)], placed(i), "{tag}: {i}");
+    }
+    assert!(
+        index.lookup(&globex, &ids).await.unwrap().is_empty(),
+        "{tag}: another tenant's events are not this one's"
+    );
+    // a record replaces a reservation a crashed run left
+    index
+        .record(&acme, &[(id(7), placed(9_000_000_000))])
+        .await
+        .unwrap();
+    let again = index.lookup(&acme, &[id(7)]).await.unwrap();
+    assert_eq!(again[&id(7)].index, 9_000_000_000, "{tag}");
+    assert!(index.lookup(&acme, &[]).await.unwrap().is_empty());
+}

@@ -212,3 +212,26 @@ async fn tenant_directory_dynamodb() {
     conformance::tenant_directory(&store, "ddb").await;
     conformance::policy_store(&store, "ddb").await;
 }
+
+#[tokio::test]
+async fn leaf_index_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = adapters_local::SqliteLeafIndex::open(&dir.path().join("l.sqlite")).unwrap();
+    conformance::leaf_index(&index, "sqlite").await;
+}
+
+#[tokio::test]
+async fn leaf_index_in_memory() {
+    conformance::leaf_index(&transparency::integrate::InMemoryLog::default(), "mem").await;
+}
+
+#[tokio::test]
+async fn leaf_index_dynamodb() {
+    let c = sdk_config().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&c);
+    let table = auditlog_tests::unique("leaves");
+    adapters_aws::DynamoDbLeafIndex::create_table(&ddb, &table)
+        .await
+        .unwrap();
+    conformance::leaf_index(&adapters_aws::DynamoDbLeafIndex::new(ddb, table), "ddb").await;
+}

@@ -692,3 +692,87 @@ async fn event_bus_conformance_eventbridge_to_sqs() {
     )
     .await;
 }
+
+/// The tenant logs on the AWS adapters: tiles and checkpoints in S3, the leaf index in
+/// DynamoDB; the compactor folds only what was integrated; a row edited in S3 is found.
+#[tokio::test]
+async fn accepted_events_reach_their_tenants_logs_in_s3_and_verify() {
+    use adapters_aws::DynamoDbLeafIndex;
+    use auditlog::integration::{BlobLog, TrustAnchor, integrate, verify_tenant};
+    use transparency::checkpoint::{self, CheckpointSigner as _, LocalKey};
+    use transparency::integrate::{CheckpointPolicy, Integrator};
+    use transparency::verify::Problem;
+
+    let st = Stack::new().await;
+    let first: Vec<OutgoingEvent> = (0..30)
+        .map(|n| event(["acme", "globex"][n % 2], n))
+        .collect();
+    st.publisher().publish(&first).await.unwrap();
+    assert!(st.drain(&st.subscriber()).await.is_empty());
+    let second: Vec<OutgoingEvent> = (30..40).map(|n| event("acme", n)).collect();
+    st.publisher().publish(&second).await.unwrap();
+    assert!(st.drain(&st.subscriber()).await.is_empty());
+
+    let leaves = unique("leaves");
+    DynamoDbLeafIndex::create_table(&st.ddb, &leaves)
+        .await
+        .unwrap();
+    let index = DynamoDbLeafIndex::new(st.ddb.clone(), &leaves);
+    let blobs = st.blobs();
+    let store = BlobLog(&blobs);
+    let key = LocalKey::generate("audit.example").unwrap();
+    let integrator = Integrator {
+        store: &store,
+        index: &index,
+        signer: &key,
+        log_name: "audit.example",
+        policy: CheckpointPolicy::default(),
+    };
+    let out = integrate(&blobs, &integrator, st.clock.now(), true)
+        .await
+        .unwrap();
+    assert_eq!((out.files, out.added, out.tenants), (2, 40, 2));
+    // a redelivered copy of the first file's events adds nothing
+    st.publisher().publish(&first[..5]).await.unwrap();
+    assert!(st.drain(&st.subscriber()).await.is_empty());
+    let again = integrate(&blobs, &integrator, st.clock.now(), true)
+        .await
+        .unwrap();
+    assert_eq!(again.added, 0);
+
+    let cfg = CompactorConfig {
+        integrated_only: true,
+        ..CompactorConfig::default()
+    };
+    Compactor::new(st.blobs(), cfg).run().await.unwrap();
+    assert!(st.blobs().list(INGEST_PREFIX).await.unwrap().is_empty());
+
+    let keys = checkpoint::trusted(&[key.verifier_key().to_owned()]).unwrap();
+    let anchor = TrustAnchor {
+        trusted: &keys,
+        log_name: "audit.example",
+        pinned: None,
+    };
+    let acme = TenantId::parse("acme").unwrap();
+    for (tenant, n) in [("acme", 25), ("globex", 15)] {
+        let t = TenantId::parse(tenant).unwrap();
+        let (report, pending) = verify_tenant(&blobs, &index, &anchor, &t).await.unwrap();
+        assert!(
+            report.ok() && pending == 0,
+            "{tenant}: {:?}",
+            report.findings
+        );
+        assert_eq!(report.rows_verified, n, "{tenant}");
+    }
+    // an edit of acme's compacted file in S3
+    let part = blobs.list("audit/tenant_id=acme/").await.unwrap()[0]
+        .key
+        .clone();
+    let mut rows = decode_parquet(blobs.get(&part).await.unwrap(), Some(&acme)).unwrap();
+    rows[3].payload = r#"{"edited":true}"#.into();
+    let bytes = auditlog::encode_parquet(&rows, auditlog::Tier::Tenant, 3).unwrap();
+    blobs.put(&part, bytes.into()).await.unwrap();
+    let (report, _) = verify_tenant(&blobs, &index, &anchor, &acme).await.unwrap();
+    let problems: Vec<Problem> = report.findings.iter().map(|f| f.problem).collect();
+    assert_eq!(problems, vec![Problem::Modified], "{:?}", report.findings);
+}

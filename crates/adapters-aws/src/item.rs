@@ -26,9 +26,17 @@ pub(crate) struct Corrupt {
 
 // Corruption is an outage of the store to its callers: nothing they sent is wrong, and
 // retrying will not help until an operator mends the item the message names.
+#[cfg(feature = "directory")]
 impl From<Corrupt> for tenants::DirectoryError {
     fn from(e: Corrupt) -> Self {
         tenants::DirectoryError::Unavailable(e.to_string())
+    }
+}
+
+#[cfg(feature = "leaf-index")]
+impl From<Corrupt> for transparency::integrate::StoreError {
+    fn from(e: Corrupt) -> Self {
+        transparency::integrate::StoreError::Unavailable(e.to_string())
     }
 }
 

@@ -1,12 +1,13 @@
 //! AWS adapters of the ports: `S3BlobStore` (aws-sdk-s3), `DynamoDbDedupeStore`
 //! (aws-sdk-dynamodb, claims with TTL), `EventBridgeBus` (aws-sdk-eventbridge), and
 //! `DynamoDbScimStore` (the SCIM store, one table), `GluePartitionCatalog` (partitions of
-//! the cross-tenant table), `SqsMover` (dead-letter redrive). SDK errors never leave this crate:
+//! the cross-tenant table), `SqsMover` (dead-letter redrive), `DynamoDbLeafIndex` (where
+//! each event is in its tenant's transparency log). SDK errors never leave this crate:
 //! they are classified into the ports' semantic errors (throttled, unavailable, not found).
 
 //!
 //! Each store is a feature (`s3`, `exports`, `dedupe`, `glue`, `directory`, `scim`, `bus`,
-//! `sqs`), so that a
+//! `sqs`, `leaf-index`), so that a
 //! function compiles only the SDKs and crates it uses.
 
 mod classify;
@@ -20,8 +21,10 @@ mod eventbridge;
 mod exports;
 #[cfg(feature = "glue")]
 mod glue;
-#[cfg(feature = "directory")]
+#[cfg(any(feature = "directory", feature = "leaf-index"))]
 mod item;
+#[cfg(feature = "leaf-index")]
+mod leaf_index;
 #[cfg(feature = "s3")]
 mod s3;
 #[cfg(feature = "scim")]
@@ -37,6 +40,8 @@ pub use dynamodb::DynamoDbDedupeStore;
 pub use eventbridge::EventBridgeBus;
 #[cfg(feature = "glue")]
 pub use glue::GluePartitionCatalog;
+#[cfg(feature = "leaf-index")]
+pub use leaf_index::DynamoDbLeafIndex;
 #[cfg(feature = "s3")]
 pub use s3::S3BlobStore;
 #[cfg(feature = "scim")]

@@ -18,12 +18,14 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use envelope::TenantId;
-use transparency::integrate::{IntegrateError, Integrator, LogStore, StoreError};
-use transparency::{EventLeaf, LeafError};
+use transparency::integrate::{IntegrateError, Integrator, LeafIndex, LogStore, StoreError};
+use transparency::verify::{Evidence, Report, StoredRow};
+use transparency::{EventLeaf, Leaf, LeafError};
 
 use crate::codec::{CodecError, decode_parquet};
 use crate::layout::{INGEST_PREFIX, ObjectKey};
 use crate::ports::{BlobError, BlobStore, ObjectInfo};
+use crate::reader::{StorageError, TenantReader};
 
 pub use crate::layout::INTEGRATED_PREFIX;
 
@@ -53,6 +55,12 @@ impl LogStore for BlobLog<'_> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum IntegrationError {
+    #[error(transparent)]
+    Read(#[from] StorageError),
+    #[error(transparent)]
+    Index(#[from] StoreError),
+    #[error("{tenant} has no signed checkpoint yet: integrate first")]
+    NoCheckpoint { tenant: TenantId },
     #[error(transparent)]
     Blob(#[from] BlobError),
     #[error("ingest file {key}: {source}")]
@@ -169,4 +177,72 @@ pub async fn integrate(
     }
     report.tenants = touched.len();
     Ok(report)
+}
+
+/// What `verify_tenant` checked against.
+pub struct TrustAnchor<'a> {
+    /// The keys to trust (`checkpoint::trusted`).
+    pub trusted: &'a transparency::checkpoint::VerifierList,
+    /// The first part of the tenant log's origin line.
+    pub log_name: &'a str,
+    /// An older checkpoint the customer kept.
+    pub pinned: Option<&'a [u8]>,
+}
+
+/// Every stored row of `tenant` (both tiers, as readers see them) against its signed
+/// log. Each row's leaf is made from its fields, with the payload's SHA-256 recomputed
+/// from the payload itself, never taken from the stored column. Returns the report and
+/// the rows not integrated yet (no index).
+pub async fn verify_tenant<B: BlobStore + Clone>(
+    blobs: &B,
+    index: &dyn LeafIndex,
+    anchor: &TrustAnchor<'_>,
+    tenant: &TenantId,
+) -> Result<(Report, usize), IntegrationError> {
+    let store = BlobLog(blobs);
+    let prefix = transparency::integrate::log_prefix(tenant);
+    let Some(note) = store.get(&format!("{prefix}checkpoint")).await? else {
+        return Err(IntegrationError::NoCheckpoint {
+            tenant: tenant.clone(),
+        });
+    };
+    let rows = TenantReader::new(blobs.clone())
+        .read(tenant, None, None)
+        .await?;
+    let ids: Vec<_> = rows.iter().map(|r| r.event_id.clone()).collect();
+    let placed = index.lookup(tenant, &ids).await?;
+    let mut stored = Vec::with_capacity(rows.len());
+    let mut pending = 0usize;
+    for r in &rows {
+        let Some(p) = placed.get(&r.event_id) else {
+            pending += 1; // accepted, not integrated yet
+            continue;
+        };
+        let sha = crate::record::payload_sha256(&r.payload);
+        let leaf =
+            EventLeaf::of_row(tenant, &r.event_id, r.ingested_at, &sha).map_err(|source| {
+                IntegrationError::Leaf {
+                    key: r.event_id.to_string(),
+                    source,
+                }
+            })?;
+        stored.push(StoredRow {
+            index: p.index,
+            leaf: Leaf::Event(leaf),
+            location: format!("event {} ({})", r.event_id, r.occurred_at.to_rfc3339()),
+        });
+    }
+    let origin = transparency::checkpoint::origin(anchor.log_name, tenant);
+    let tiles = transparency::integrate::tiles_of(&store, tenant);
+    let evidence = Evidence {
+        origin: &origin,
+        checkpoint: &note,
+        pinned: anchor.pinned,
+        trusted: anchor.trusted,
+        tiles: &tiles,
+    };
+    Ok((
+        transparency::verify::verify(&evidence, stored).await,
+        pending,
+    ))
 }

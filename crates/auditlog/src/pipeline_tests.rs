@@ -1432,55 +1432,26 @@ mod integration_tests {
     use super::*;
     use crate::integration::{BlobLog, INTEGRATED_PREFIX, integrate};
     use transparency::checkpoint::{self as cp, CheckpointSigner as _, LocalKey};
-    use transparency::integrate::{CheckpointPolicy, InMemoryLog, Integrator, LeafIndex, tiles_of};
-    use transparency::verify::{Evidence, StoredRow, verify};
-    use transparency::{EventLeaf, Leaf};
+    use transparency::integrate::{CheckpointPolicy, InMemoryLog, Integrator};
 
-    /// The tenant's rows, as readers see them, verified against its log.
+    /// The tenant's rows, as readers see them, verified against its log; and how many
+    /// rows are not integrated yet.
     async fn verified(
         blobs: &Arc<MemoryBlobStore>,
         index: &InMemoryLog,
         key: &LocalKey,
         tenant: &str,
     ) -> (transparency::verify::Report, usize) {
-        let t = TenantId::parse(tenant).unwrap();
-        let rows = read(blobs, tenant).await;
-        let ids: Vec<_> = rows.iter().map(|r| r.event_id.clone()).collect();
-        let placed = index.lookup(&t, &ids).await.unwrap();
-        // rows the integrator has not reached yet have no index
-        let pending = rows
-            .iter()
-            .filter(|r| !placed.contains_key(&r.event_id))
-            .count();
-        let rows = rows
-            .iter()
-            .filter(|r| placed.contains_key(&r.event_id))
-            .map(|r| StoredRow {
-                index: placed[&r.event_id].index,
-                leaf: Leaf::Event(
-                    EventLeaf::of_row(&t, &r.event_id, r.ingested_at, &r.payload_sha256).unwrap(),
-                ),
-                location: r.event_id.to_string(),
-            })
-            .collect();
-        let store = BlobLog(blobs.as_ref());
-        let checkpoint = store_get(&store, &format!("trust/{tenant}/checkpoint")).await;
         let keys = cp::trusted(&[key.verifier_key().to_owned()]).unwrap();
-        let origin = cp::origin("audit.example", &t);
-        let tiles = tiles_of(&store, &t);
-        let evidence = Evidence {
-            origin: &origin,
-            checkpoint: &checkpoint,
-            pinned: None,
+        let anchor = crate::integration::TrustAnchor {
             trusted: &keys,
-            tiles: &tiles,
+            log_name: "audit.example",
+            pinned: None,
         };
-        (verify(&evidence, rows).await, pending)
-    }
-
-    async fn store_get(store: &BlobLog<'_>, path: &str) -> Vec<u8> {
-        use transparency::integrate::LogStore as _;
-        store.get(path).await.unwrap().expect(path)
+        let t = TenantId::parse(tenant).unwrap();
+        crate::integration::verify_tenant(blobs, index, &anchor, &t)
+            .await
+            .unwrap()
     }
 
     #[tokio::test]

@@ -10,17 +10,14 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use adapters_local::{LocalDirBlobStore, SqliteLeafIndex};
-use anyhow::{Context, Result, bail};
-use auditlog::integration::{BlobLog, IntegrationReport};
-use auditlog::{SystemClock, TenantReader};
+use anyhow::{Context, Result};
+use auditlog::SystemClock;
+use auditlog::integration::{BlobLog, IntegrationReport, TrustAnchor};
 use envelope::TenantId;
 use envelope::clock::Clock as _;
 use transparency::checkpoint::{self, CheckpointSigner as _, LocalKey};
-use transparency::integrate::{
-    CheckpointPolicy, Integrator, LeafIndex as _, LogStore as _, tiles_of,
-};
-use transparency::verify::{Evidence, Report, StoredRow, verify};
-use transparency::{EventLeaf, Leaf};
+use transparency::integrate::{CheckpointPolicy, Integrator};
+use transparency::verify::Report;
 
 /// The first part of each tenant log's origin line (`<LOG_NAME>/<tenant>`) and the key's
 /// name in signatures.
@@ -115,55 +112,17 @@ pub async fn verify_tenant(data: &Path, args: VerifyArgs) -> Result<bool> {
         .map(str::to_owned)
         .collect();
     let trusted = checkpoint::trusted(&keys)?;
-    let store = BlobLog(&blobs);
-    let Some(note) = store
-        .get(&format!(
-            "{}checkpoint",
-            transparency::integrate::log_prefix(&tenant)
-        ))
-        .await?
-    else {
-        bail!("{tenant} has no signed checkpoint yet: run `auditlog integrate` first");
-    };
     let pinned = match &args.pinned {
         None => None,
         Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
     };
-
-    let reader = TenantReader::new(LocalDirBlobStore::open(data.join("blobs"))?);
-    let rows = reader.read(&tenant, None, None).await?;
-    let ids: Vec<_> = rows.iter().map(|r| r.event_id.clone()).collect();
-    let placed = leaf_index(data)?.lookup(&tenant, &ids).await?;
-    let mut stored = Vec::with_capacity(rows.len());
-    let mut pending = 0usize;
-    for r in &rows {
-        let Some(p) = placed.get(&r.event_id) else {
-            pending += 1; // accepted, not integrated yet
-            continue;
-        };
-        // the payload's hash recomputed from the payload itself, not the stored column
-        let sha = auditlog::payload_sha256(&r.payload);
-        stored.push(StoredRow {
-            index: p.index,
-            leaf: Leaf::Event(EventLeaf::of_row(
-                &tenant,
-                &r.event_id,
-                r.ingested_at,
-                &sha,
-            )?),
-            location: format!("event {} ({})", r.event_id, r.occurred_at.to_rfc3339()),
-        });
-    }
-    let origin = checkpoint::origin(LOG_NAME, &tenant);
-    let tiles = tiles_of(&store, &tenant);
-    let evidence = Evidence {
-        origin: &origin,
-        checkpoint: &note,
-        pinned: pinned.as_deref(),
+    let anchor = TrustAnchor {
         trusted: &trusted,
-        tiles: &tiles,
+        log_name: LOG_NAME,
+        pinned: pinned.as_deref(),
     };
-    let report = verify(&evidence, stored).await;
+    let (report, pending) =
+        auditlog::integration::verify_tenant(&blobs, &leaf_index(data)?, &anchor, &tenant).await?;
     if args.json {
         println!("{}", report_json(&report, pending));
     } else {

@@ -9,7 +9,8 @@
 
 use async_trait::async_trait;
 use envelope::TenantId;
-use signed_note::{Note, Signature, Signer, StandardSigner, StandardVerifier, VerifierList};
+pub use signed_note::VerifierList;
+use signed_note::{Note, Signature, Signer, StandardSigner, StandardVerifier};
 use tlog_tiles::{Checkpoint, Hash};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
