@@ -303,3 +303,122 @@ pub async fn bus_with_audit_queue(c: &SdkConfig) -> (String, String) {
         .unwrap();
     (bus, queue_url)
 }
+
+/// KMS as far as an Ed25519 signing key goes, which moto cannot offer (its `KeySpec`s
+/// stop at the NIST and secp256k1 curves): answers `GetPublicKey` and `Sign` as the KMS
+/// API reference documents them, signing with a local Ed25519 key, and keeps every
+/// request body so a test can check what the client sent.
+#[derive(Debug, Clone)]
+pub struct KmsEd25519 {
+    pub key: ed25519_dalek::SigningKey,
+    /// The `KeySpec` `GetPublicKey` reports (`ECC_NIST_EDWARDS25519` for a right key).
+    pub key_spec: &'static str,
+    /// Bytes cut from each signature (0 for a right one).
+    pub truncate: usize,
+    pub requests: std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>,
+}
+
+impl KmsEd25519 {
+    pub fn new() -> Self {
+        KmsEd25519 {
+            key: ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]),
+            key_spec: "ECC_NIST_EDWARDS25519",
+            truncate: 0,
+            requests: Default::default(),
+        }
+    }
+
+    pub fn client(&self, c: &SdkConfig) -> aws_sdk_kms::Client {
+        aws_sdk_kms::Client::from_conf(
+            aws_sdk_kms::config::Builder::from(c)
+                .http_client(self.clone())
+                .build(),
+        )
+    }
+}
+
+impl Default for KmsEd25519 {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl aws_smithy_runtime_api::client::http::HttpClient for KmsEd25519 {
+    fn http_connector(
+        &self,
+        _settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
+        aws_smithy_runtime_api::client::http::SharedHttpConnector::new(self.clone())
+    }
+}
+
+impl aws_smithy_runtime_api::client::http::HttpConnector for KmsEd25519 {
+    fn call(
+        &self,
+        request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+    ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
+        use base64::Engine as _;
+        use ed25519_dalek::Signer as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let target = request
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or_default()
+            .to_owned();
+        let sent: serde_json::Value = request
+            .body()
+            .bytes()
+            .and_then(|b| serde_json::from_slice(b).ok())
+            .unwrap_or_default();
+        self.requests
+            .lock()
+            .unwrap()
+            .push((target.clone(), sent.clone()));
+        let (status, body) = match target.as_str() {
+            "TrentService.GetPublicKey" => {
+                let mut der = vec![
+                    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+                ];
+                der.extend_from_slice(self.key.verifying_key().as_bytes());
+                (
+                    200,
+                    serde_json::json!({
+                        "KeyId": sent["KeyId"],
+                        "PublicKey": b64.encode(der),
+                        "KeySpec": self.key_spec,
+                        "KeyUsage": "SIGN_VERIFY",
+                        "SigningAlgorithms": ["ED25519_SHA_512", "ED25519_PH_SHA_512"],
+                    }),
+                )
+            }
+            "TrentService.Sign" => {
+                let message = b64
+                    .decode(sent["Message"].as_str().unwrap_or_default())
+                    .unwrap_or_default();
+                let sig = self.key.sign(&message).to_bytes();
+                let sig = &sig[..sig.len() - self.truncate];
+                (
+                    200,
+                    serde_json::json!({
+                        "KeyId": sent["KeyId"],
+                        "Signature": b64.encode(sig),
+                        "SigningAlgorithm": sent["SigningAlgorithm"],
+                    }),
+                )
+            }
+            _ => (
+                400,
+                serde_json::json!({"__type": "UnsupportedOperationException"}),
+            ),
+        };
+        let mut response = aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(status).unwrap(),
+            aws_smithy_types::body::SdkBody::from(body.to_string()),
+        );
+        response
+            .headers_mut()
+            .insert("content-type", "application/x-amz-json-1.1");
+        aws_smithy_runtime_api::client::http::HttpConnectorFuture::ready(Ok(response))
+    }
+}

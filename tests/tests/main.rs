@@ -8,6 +8,7 @@ mod audit_lambda;
 mod conformance;
 mod glue_catalog;
 mod idp_replay;
+mod kms_signer;
 mod packages;
 mod pipeline_aws;
 mod redrive_aws;

@@ -2,12 +2,13 @@
 //! (aws-sdk-dynamodb, claims with TTL), `EventBridgeBus` (aws-sdk-eventbridge), and
 //! `DynamoDbScimStore` (the SCIM store, one table), `GluePartitionCatalog` (partitions of
 //! the cross-tenant table), `SqsMover` (dead-letter redrive), `DynamoDbLeafIndex` (where
-//! each event is in its tenant's transparency log). SDK errors never leave this crate:
+//! each event is in its tenant's transparency log), `KmsCheckpointSigner` (its checkpoints,
+//! signed by a KMS Ed25519 key). SDK errors never leave this crate:
 //! they are classified into the ports' semantic errors (throttled, unavailable, not found).
 
 //!
 //! Each store is a feature (`s3`, `exports`, `dedupe`, `glue`, `directory`, `scim`, `bus`,
-//! `sqs`, `leaf-index`), so that a
+//! `sqs`, `leaf-index`, `kms`), so that a
 //! function compiles only the SDKs and crates it uses.
 
 mod classify;
@@ -23,6 +24,8 @@ mod exports;
 mod glue;
 #[cfg(any(feature = "directory", feature = "leaf-index"))]
 mod item;
+#[cfg(feature = "kms")]
+mod kms;
 #[cfg(feature = "leaf-index")]
 mod leaf_index;
 #[cfg(feature = "s3")]
@@ -40,6 +43,8 @@ pub use dynamodb::DynamoDbDedupeStore;
 pub use eventbridge::EventBridgeBus;
 #[cfg(feature = "glue")]
 pub use glue::GluePartitionCatalog;
+#[cfg(feature = "kms")]
+pub use kms::KmsCheckpointSigner;
 #[cfg(feature = "leaf-index")]
 pub use leaf_index::DynamoDbLeafIndex;
 #[cfg(feature = "s3")]
