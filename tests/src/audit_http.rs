@@ -25,12 +25,19 @@ pub const GLOBEX_ALL: &str = "audit_globex_token_000000000000000";
 pub const ACME_SCIM: &str = "scim_acme_token_00000000000000000";
 pub const VIEWER_SECRET: &[u8] = b"viewer-secret-for-tests-0123456789abcdef";
 
+/// The tenant logs' name in origin lines (`<LOG_NAME>/<tenant>`).
+pub const LOG_NAME: &str = "audit.example";
+
 pub struct AuditHarness {
     pub app: axum::Router,
     pub api: Arc<AuditApi>,
     pub trail: Arc<RecordedTrail>,
     pub blobs: Arc<dyn BlobStore>,
     pub clock: FixedClock,
+    /// Where each integrated event is in its tenant's log.
+    pub leaves: Arc<transparency::integrate::InMemoryLog>,
+    /// The key the tenant logs' checkpoints are signed with (`integrate`).
+    pub log_key: transparency::LocalKey,
 }
 
 pub struct Reply {
@@ -141,6 +148,7 @@ impl AuditHarness {
         }
         let trail = Arc::new(RecordedTrail::default());
         let clock = FixedClock::new(now);
+        let leaves = Arc::new(transparency::integrate::InMemoryLog::default());
         let api = AuditApi::new(AuditApiParts {
             blobs: blobs.clone(),
             directory,
@@ -154,6 +162,9 @@ impl AuditHarness {
             history: HistoryConfig::default(),
             inline_export_bytes,
             frame_ancestors: "'self'".into(),
+            logs: Some(audit_api::proofs::TenantLogs {
+                leaves: leaves.clone(),
+            }),
         });
         AuditHarness {
             app: audit_api::router(api.clone()),
@@ -161,7 +172,24 @@ impl AuditHarness {
             trail,
             blobs,
             clock,
+            leaves,
+            log_key: transparency::LocalKey::generate(LOG_NAME).unwrap(),
         }
+    }
+
+    /// Puts every ingest file not yet integrated into the tenant logs, and signs.
+    pub async fn integrate(&self) -> auditlog::integration::IntegrationReport {
+        let store = auditlog::integration::BlobLog(self.blobs.as_ref());
+        let integrator = transparency::integrate::Integrator {
+            store: &store,
+            index: self.leaves.as_ref(),
+            signer: &self.log_key,
+            log_name: LOG_NAME,
+            policy: transparency::integrate::CheckpointPolicy::default(),
+        };
+        auditlog::integration::integrate(self.blobs.as_ref(), &integrator, self.clock_now(), true)
+            .await
+            .unwrap()
     }
 
     /// Writes rows as one ingest-tier file (one day's rows per call).

@@ -542,7 +542,7 @@ async fn the_openapi_document_is_in_step_with_the_router() {
             }
         }
     }
-    assert_eq!(operations.len(), 7, "{operations:?}");
+    assert_eq!(operations.len(), 10, "{operations:?}");
     for (method, path) in &operations {
         let uri = path.replace("{id}", &uuid::Uuid::new_v4().to_string());
         let body = (method == "POST").then(|| json!({}));
@@ -712,4 +712,122 @@ async fn freshness_browse_at_once_stream_after_the_poll_lag() {
         .get(&format!("/v1/events/stream?after={next}"), Some(ACME_READ))
         .await;
     assert_eq!(names(&r.body), ["fresh-1"], "{}", r.text);
+}
+
+/// The log endpoints: the checkpoint, an event's inclusion proof and a consistency
+/// proof, each checked here as a customer would; another tenant's event is not there.
+#[tokio::test]
+async fn the_log_endpoints_prove_an_event_and_the_logs_growth_to_its_tenant_only() {
+    use auditlog_tests::audit_http::LOG_NAME;
+    use transparency::checkpoint::{self, CheckpointSigner as _};
+    use transparency::{Hash, proof};
+
+    let dir = tempfile::tempdir().unwrap();
+    let h = embedded(dir.path(), history_inline()).await;
+    h.seed().await;
+    assert_eq!(
+        h.get("/v1/log/checkpoint", Some(ACME_READ)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    h.integrate().await;
+    let keys = checkpoint::trusted(&[h.log_key.verifier_key().to_owned()]).unwrap();
+    let acme = envelope::TenantId::parse("acme").unwrap();
+    let origin = checkpoint::origin(LOG_NAME, &acme);
+
+    let r = h.get("/v1/log/checkpoint", Some(ACME_READ)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let cp = checkpoint::open(r.text.as_bytes(), &keys, &origin).unwrap();
+    assert!(cp.size >= 3, "acme's events: {}", cp.size);
+    assert_eq!(
+        h.get("/v1/log/checkpoint", None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let hash = |s: &serde_json::Value| Hash::parse_hash(s.as_str().unwrap()).unwrap();
+    let id = eid("a-3");
+    let r = h
+        .get(&format!("/v1/log/events/{id}/proof"), Some(ACME_READ))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let b = &r.body;
+    let leaf = b["leaf"].as_str().unwrap();
+    assert!(leaf.starts_with(&format!("v1 event acme {id} ")), "{leaf}");
+    assert_eq!(
+        hash(&b["leaf_hash"]),
+        transparency::leaf::record_hash(leaf.as_bytes())
+    );
+    let proof_hashes: Vec<Hash> = b["inclusion_proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(hash)
+        .collect();
+    let size = b["tree_size"].as_u64().unwrap();
+    let root = hash(&b["root_hash"]);
+    proof::verify_inclusion(
+        &proof_hashes,
+        size,
+        root,
+        b["leaf_index"].as_u64().unwrap(),
+        hash(&b["leaf_hash"]),
+    )
+    .unwrap();
+    let signed =
+        checkpoint::open(b["checkpoint"].as_str().unwrap().as_bytes(), &keys, &origin).unwrap();
+    assert_eq!(
+        (signed.size, signed.root),
+        (size, root),
+        "the proof is into the signed checkpoint"
+    );
+
+    // another tenant's event, an unknown one, a malformed one: nothing here
+    for (uri, token) in [
+        (format!("/v1/log/events/{}/proof", eid("g-1")), ACME_READ),
+        (format!("/v1/log/events/{id}/proof"), GLOBEX_ALL),
+        (format!("/v1/log/events/{}/proof", eid("nope")), ACME_READ),
+        ("/v1/log/events/not-an-id/proof".to_owned(), ACME_READ),
+    ] {
+        assert_eq!(
+            h.get(&uri, Some(token)).await.status,
+            StatusCode::NOT_FOUND,
+            "{uri}"
+        );
+    }
+
+    // the log grows; the new checkpoint extends the old one
+    h.ingest(&[
+        record("acme", "a-9", at(23, 10), "u-ada"),
+        record("acme", "a-10", at(23, 20), "u-bob"),
+    ])
+    .await;
+    h.integrate().await;
+    let r = h
+        .get(
+            &format!("/v1/log/consistency?from={}", cp.size),
+            Some(ACME_READ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let new_size = r.body["tree_size"].as_u64().unwrap();
+    assert_eq!(new_size, cp.size + 2);
+    let hashes: Vec<Hash> = r.body["consistency_proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(hash)
+        .collect();
+    proof::verify_consistency(
+        &hashes,
+        cp.size,
+        cp.root,
+        new_size,
+        hash(&r.body["root_hash"]),
+    )
+    .unwrap();
+    for bad in ["0", "x", &(new_size + 1).to_string()] {
+        let r = h
+            .get(&format!("/v1/log/consistency?from={bad}"), Some(ACME_READ))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "from={bad}");
+    }
 }

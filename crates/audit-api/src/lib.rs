@@ -8,6 +8,8 @@
 //! - `POST /v1/exports`, `GET /v1/exports/{id}` (+ `/download` on the local store).
 //! - `POST /v1/viewer/session`: a viewer token (minted by the SaaS backend) for a
 //!   session token.
+//! - `GET  /v1/log/checkpoint`, `/v1/log/events/{id}/proof`, `/v1/log/consistency`:
+//!   the tenant's transparency log (`proofs`).
 //!
 //! The tenant comes from the token alone. Views, searches (first pages), exports and
 //! deliveries to pollers publish their own audit events; if that fails, the request
@@ -17,6 +19,7 @@ pub mod auth;
 pub mod error;
 pub mod exports;
 pub mod openapi;
+pub mod proofs;
 pub mod trail;
 pub mod viewer;
 
@@ -66,6 +69,8 @@ pub struct AuditApiParts {
     /// Who may frame the viewer (CSP `frame-ancestors`): `'self'`, or the admin
     /// console's origins, space-separated.
     pub frame_ancestors: String,
+    /// The tenant transparency logs (their tiles are in `blobs`); None: not kept here.
+    pub logs: Option<proofs::TenantLogs>,
 }
 
 pub struct AuditApi {
@@ -78,6 +83,7 @@ pub struct AuditApi {
     clock: Arc<dyn Clock>,
     inline_export_bytes: u64,
     frame_ancestors: String,
+    logs: Option<proofs::TenantLogs>,
 }
 
 impl AuditApi {
@@ -97,6 +103,7 @@ impl AuditApi {
             clock: p.clock,
             inline_export_bytes: p.inline_export_bytes,
             frame_ancestors: p.frame_ancestors,
+            logs: p.logs,
         })
     }
 
@@ -266,6 +273,9 @@ fn documented() -> OpenApiRouter<Arc<AuditApi>> {
         .routes(routes!(get_export))
         .routes(routes!(download_export))
         .routes(routes!(viewer_session))
+        .routes(routes!(proofs::log_checkpoint))
+        .routes(routes!(proofs::event_proof))
+        .routes(routes!(proofs::log_consistency))
 }
 
 /// The OpenAPI document of the routes `router` mounts.

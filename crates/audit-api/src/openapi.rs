@@ -28,6 +28,42 @@ pub struct StreamPage {
     pub horizon: String,
 }
 
+/// An event's place in its tenant's log, and the proof that it is there.
+#[derive(ToSchema)]
+pub struct InclusionProof {
+    pub event_id: String,
+    pub leaf_index: u64,
+    /// The leaf as the log holds it: `v1 event <tenant> <event_id> <accepted_at µs>
+    /// <payload_sha256>`; its hash is SHA-256 over `0x00 || leaf`.
+    pub leaf: String,
+    /// Base64, as every hash here.
+    pub leaf_hash: String,
+    pub tree_size: u64,
+    pub root_hash: String,
+    /// RFC 9162 §2.1.3, from the leaf up.
+    pub inclusion_proof: Vec<String>,
+    /// The signed checkpoint the proof is into (C2SP signed note).
+    pub checkpoint: String,
+}
+
+/// Proof that the latest checkpoint's log extends an older one.
+#[derive(ToSchema)]
+pub struct ConsistencyProof {
+    pub from: u64,
+    pub tree_size: u64,
+    pub root_hash: String,
+    /// RFC 9162 §2.1.4.
+    pub consistency_proof: Vec<String>,
+    pub checkpoint: String,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConsistencyParams {
+    /// The size of the older log (a checkpoint you kept).
+    pub from: u64,
+}
+
 #[derive(ToSchema)]
 pub struct ErrorDetail {
     pub status: u16,
@@ -127,6 +163,6 @@ impl Modify for BearerAuth {
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
-    components(schemas(EventPage, StreamPage, ErrorBody, ExportRequest, SessionRequest))
+    components(schemas(EventPage, StreamPage, ErrorBody, ExportRequest, SessionRequest, InclusionProof, ConsistencyProof))
 )]
 pub struct ApiDoc;

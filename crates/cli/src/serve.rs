@@ -105,6 +105,9 @@ pub async fn serve(data: &Path, schemas: Option<&Path>, args: ServeArgs) -> Resu
         },
         inline_export_bytes: audit_api::INLINE_EXPORT_BYTES,
         frame_ancestors: args.frame_ancestors.clone(),
+        logs: Some(audit_api::proofs::TenantLogs {
+            leaves: Arc::new(crate::trust::leaf_index(data)?),
+        }),
     });
     let subscriber = embedded.subscriber;
     // the audit queue's redrive policy: five receives, then the dead-letter queue

@@ -174,6 +174,15 @@ pub fn trusted(verifier_keys: &[String]) -> Result<VerifierList, CheckpointError
     Ok(VerifierList::new(list))
 }
 
+/// The size and root a checkpoint states, its signature not checked: for the log's own
+/// server, which serves proofs against the checkpoint it published (clients verify).
+pub fn parse_unverified(note: &[u8]) -> Result<(String, u64, Hash), CheckpointError> {
+    let parsed = Note::from_bytes(note).map_err(|e| CheckpointError::Malformed(e.to_string()))?;
+    let cp = Checkpoint::from_bytes(parsed.text())
+        .map_err(|e| CheckpointError::Malformed(e.to_string()))?;
+    Ok((cp.origin().to_owned(), cp.size(), *cp.hash()))
+}
+
 /// Verifies a published checkpoint against the trusted keys and the expected origin.
 pub fn open(
     note: &[u8],

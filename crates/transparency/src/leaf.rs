@@ -19,6 +19,11 @@ use chrono::{DateTime, Utc};
 use envelope::{EventId, TenantId};
 use tlog_tiles::Hash;
 
+/// The RFC 6962 leaf hash of an entry as stored: SHA-256 over `0x00 || entry`.
+pub fn record_hash(entry: &[u8]) -> Hash {
+    tlog_tiles::record_hash(entry)
+}
+
 /// One entry of a tenant's log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Leaf {
@@ -183,7 +188,7 @@ impl Leaf {
 
     /// RFC 6962 leaf hash: SHA-256 over `0x00 || encode()`.
     pub fn hash(&self) -> Hash {
-        tlog_tiles::record_hash(&self.encode())
+        record_hash(&self.encode())
     }
 
     /// Reads an entry back; only the canonical encoding is accepted.

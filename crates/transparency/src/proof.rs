@@ -187,6 +187,24 @@ pub fn verify_consistency(
         .map_err(|_| ProofError::Invalid)
 }
 
+/// The entry (leaf line) at `index` of a log of `size`, from its bundle.
+pub async fn entry_at(
+    source: &dyn TileSource,
+    index: u64,
+    size: u64,
+) -> Result<Vec<u8>, ProofError> {
+    if index >= size {
+        return Err(ProofError::NotInTree { index, size });
+    }
+    let n = index / TILE_WIDTH;
+    let width = (size - n * TILE_WIDTH).min(TILE_WIDTH);
+    crate::verify::bundle(source, n, width)
+        .await?
+        .into_iter()
+        .nth((index % TILE_WIDTH) as usize)
+        .ok_or_else(|| ProofError::Inconsistent(format!("no entry {index} in its bundle")))
+}
+
 /// Tiles held in memory (tests, and export bundles read whole).
 #[derive(Debug, Default, Clone)]
 pub struct TilesInMemory(pub HashMap<String, Vec<u8>>);
