@@ -61,6 +61,8 @@ pub enum IntegrationError {
     Index(#[from] StoreError),
     #[error("{tenant} has no signed checkpoint yet: integrate first")]
     NoCheckpoint { tenant: TenantId },
+    #[error("event {event} of {tenant} is not in its log yet: integrate before expiring")]
+    NotIntegrated { tenant: TenantId, event: String },
     #[error(transparent)]
     Blob(#[from] BlobError),
     #[error("ingest file {key}: {source}")]
@@ -245,4 +247,70 @@ pub async fn verify_tenant<B: BlobStore + Clone>(
         transparency::verify::verify(&evidence, stored).await,
         pending,
     ))
+}
+
+/// What one expiry did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExpiryReport {
+    /// Compacted files removed.
+    pub files: usize,
+    pub rows: usize,
+    /// The leaf indices the log now says were removed by policy.
+    pub ranges: Vec<std::ops::Range<u64>>,
+}
+
+/// Removes `tenant`'s compacted days before `before` under `policy`, after recording in
+/// its log which leaf indices go (one expiry leaf per run of indices). Ingest-tier rows
+/// are left to compaction; run it after compacting.
+pub async fn expire_tenant<B: BlobStore + Clone>(
+    blobs: &B,
+    integrator: &Integrator<'_>,
+    tenant: &TenantId,
+    before: chrono::NaiveDate,
+    policy: &str,
+    now: DateTime<Utc>,
+) -> Result<ExpiryReport, IntegrationError> {
+    let parts = TenantReader::new(blobs.clone()).parts(tenant).await?;
+    let files: Vec<ObjectInfo> = parts.range(..before).flat_map(|(_, v)| v.clone()).collect();
+    let mut ids = Vec::new();
+    for f in &files {
+        let bytes = blobs.get(&f.key).await?;
+        let rows =
+            decode_parquet(bytes, Some(tenant)).map_err(|source| IntegrationError::Decode {
+                key: f.key.clone(),
+                source,
+            })?;
+        ids.extend(rows.into_iter().map(|r| r.event_id));
+    }
+    let placed = integrator.index.lookup(tenant, &ids).await?;
+    if let Some(e) = ids.iter().find(|e| !placed.contains_key(*e)) {
+        // a row without a leaf cannot be accounted for once gone: refuse, name it
+        return Err(IntegrationError::NotIntegrated {
+            tenant: tenant.clone(),
+            event: e.to_string(),
+        });
+    }
+    let mut indexes: Vec<u64> = placed.values().map(|p| p.index).collect();
+    indexes.sort_unstable();
+    indexes.dedup();
+    let mut ranges: Vec<std::ops::Range<u64>> = Vec::new();
+    for i in indexes {
+        match ranges.last_mut() {
+            Some(r) if r.end == i => r.end = i + 1,
+            _ => ranges.push(i..i + 1),
+        }
+    }
+    if !ranges.is_empty() {
+        integrator
+            .record_expiry(tenant, &ranges, policy, now)
+            .await?;
+    }
+    for f in &files {
+        blobs.delete(&f.key).await?;
+    }
+    Ok(ExpiryReport {
+        files: files.len(),
+        rows: ids.len(),
+        ranges,
+    })
 }

@@ -90,6 +90,9 @@ enum Command {
     /// Verify a tenant's stored rows against its signed log, offline: exit 1 on any
     /// finding (modified, missing, inserted, reordered, truncated, history rewritten).
     Verify(trust::VerifyArgs),
+    /// Remove a tenant's compacted days before a date, after recording in its log which
+    /// events went and under which policy (so `verify` tells them from missing ones).
+    Expire(trust::ExpireArgs),
     /// Fold the ingest tier into tenant-partitioned files.
     Compact {
         /// Only fold days before this date (YYYY-MM-DD); default: every day.
@@ -161,6 +164,7 @@ async fn main() -> Result<()> {
             pipeline::show(&cli.data, &tenant, from, to, limit, json).await
         }
         Command::Compact { before } => pipeline::compact(&cli.data, before).await,
+        Command::Expire(args) => trust::expire(&cli.data, args).await,
         Command::Integrate => trust::integrate(&cli.data)
             .await
             .map(|r| trust::print_integration(&r)),

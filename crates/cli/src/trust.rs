@@ -60,20 +60,82 @@ pub fn leaf_index(data: &Path) -> Result<SqliteLeafIndex> {
     Ok(SqliteLeafIndex::open(&data.join("leaves.sqlite"))?)
 }
 
+/// The data directory's stores, for one integrator.
+struct Local {
+    blobs: LocalDirBlobStore,
+    index: SqliteLeafIndex,
+    key: LocalKey,
+}
+
+impl Local {
+    fn open(data: &Path) -> Result<Self> {
+        Ok(Local {
+            blobs: LocalDirBlobStore::open(data.join("blobs"))?,
+            index: leaf_index(data)?,
+            key: signing_key(data)?,
+        })
+    }
+}
+
 /// One integration run over the data directory.
 pub async fn integrate(data: &Path) -> Result<IntegrationReport> {
-    let blobs = LocalDirBlobStore::open(data.join("blobs"))?;
-    let index = leaf_index(data)?;
-    let key = signing_key(data)?;
-    let store = BlobLog(&blobs);
+    let l = Local::open(data)?;
+    let store = BlobLog(&l.blobs);
     let integrator = Integrator {
         store: &store,
-        index: &index,
-        signer: &key,
+        index: &l.index,
+        signer: &l.key,
         log_name: LOG_NAME,
         policy: CheckpointPolicy::default(),
     };
-    Ok(auditlog::integration::integrate(&blobs, &integrator, SystemClock.now(), true).await?)
+    Ok(auditlog::integration::integrate(&l.blobs, &integrator, SystemClock.now(), true).await?)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ExpireArgs {
+    /// The tenant whose old days to remove.
+    #[arg(long)]
+    tenant: String,
+    /// Remove compacted days strictly before this date (YYYY-MM-DD).
+    #[arg(long)]
+    before: chrono::NaiveDate,
+    /// The policy named in the log's expiry record (no spaces).
+    #[arg(long, default_value = "retention")]
+    policy: String,
+}
+
+/// `auditlog expire`: a tenant's retention, recorded in its log before the rows go.
+pub async fn expire(data: &Path, args: ExpireArgs) -> Result<()> {
+    let tenant = TenantId::parse(&args.tenant)?;
+    let l = Local::open(data)?;
+    let store = BlobLog(&l.blobs);
+    let integrator = Integrator {
+        store: &store,
+        index: &l.index,
+        signer: &l.key,
+        log_name: LOG_NAME,
+        policy: CheckpointPolicy::default(),
+    };
+    let now = SystemClock.now();
+    let r = auditlog::integration::expire_tenant(
+        &l.blobs,
+        &integrator,
+        &tenant,
+        args.before,
+        &args.policy,
+        now,
+    )
+    .await?;
+    integrator.sign_pending(&tenant, now).await?;
+    println!(
+        "expired {} files ({} rows) of {tenant} before {} under {:?}: {} index ranges recorded in its log",
+        r.files,
+        r.rows,
+        args.before,
+        args.policy,
+        r.ranges.len()
+    );
+    Ok(())
 }
 
 pub fn print_integration(r: &IntegrationReport) {

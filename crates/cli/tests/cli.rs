@@ -975,3 +975,60 @@ fn verify_proves_the_stored_rows_and_names_each_tampering() {
     );
     assert!(!o.status.success());
 }
+
+#[test]
+fn expiry_is_recorded_in_the_log_so_verify_tells_removed_from_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    stdout(&auditlog(
+        data,
+        &["demo", "--events", "800", "--tenants", "2"],
+    ));
+    let before = figure(
+        &stdout(&auditlog(data, &["verify", "--tenant", "tenant-0000"])),
+        "rows verified",
+    );
+    // the second oldest day: everything before it goes
+    let mut days: Vec<String> = std::fs::read_dir(data.join("blobs/audit/tenant_id=tenant-0000"))
+        .unwrap()
+        .map(|d| {
+            d.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .trim_start_matches("dt=")
+                .to_owned()
+        })
+        .collect();
+    days.sort();
+    assert!(days.len() >= 2, "{days:?}");
+    let out = stdout(&auditlog(
+        data,
+        &[
+            "expire",
+            "--tenant",
+            "tenant-0000",
+            "--before",
+            &days[1],
+            "--policy",
+            "retention:P90D",
+        ],
+    ));
+    assert!(out.contains("retention:P90D"), "{out}");
+    let oldest = format!("dt={}", days[0]);
+    assert!(
+        tenant_files(data, "tenant-0000")
+            .iter()
+            .all(|f| !f.to_string_lossy().contains(&oldest)),
+        "the oldest day's files are gone"
+    );
+    let out = stdout(&auditlog(data, &["verify", "--tenant", "tenant-0000"]));
+    let removed = figure(&out, "removed by policy");
+    assert!(removed > 0, "{out}");
+    assert_eq!(figure(&out, "rows verified") + removed, before, "{out}");
+    // the other tenant's log is untouched
+    stdout(&auditlog(data, &["verify", "--tenant", "tenant-0001"]));
+    // a day deleted without an expiry is missing, not removed
+    let file = tenant_files(data, "tenant-0000").remove(0);
+    std::fs::remove_file(&file).unwrap();
+    verify_fails_saying(data, "MISSING");
+}

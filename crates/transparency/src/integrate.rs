@@ -324,7 +324,7 @@ impl Integrator<'_> {
             });
         }
         let state = self.state(tenant).await?;
-        let mut edge = self.edge(tenant, &state).await?;
+        let edge = self.edge(tenant, &state).await?;
         let ids: Vec<EventId> = events.iter().map(|e| e.event_id.clone()).collect();
         let mut known = self.index.lookup(tenant, &ids).await?;
         self.drop_stale(tenant, &state, &mut known).await?;
@@ -372,17 +372,30 @@ impl Integrator<'_> {
         if !records.is_empty() {
             self.index.record(tenant, &records).await?;
         }
+        out.added = records.len() as u64;
+        let entries = new.into_iter().map(|e| Leaf::Event(e).encode()).collect();
+        (out.size, out.signed) = self.publish(tenant, state, edge, entries, now).await?;
+        Ok(out)
+    }
+
+    /// Appends `entries` to the edge of the committed `state`: tiles, then the commit,
+    /// then a checkpoint if one is due. Returns the new size and whether it signed.
+    async fn publish(
+        &self,
+        tenant: &TenantId,
+        state: State,
+        mut edge: TreeEdge,
+        entries: Vec<Vec<u8>>,
+        now: DateTime<Utc>,
+    ) -> Result<(u64, bool), IntegrateError> {
         let prefix = log_prefix(tenant);
-        let mut published = edge.append(new.into_iter().map(|e| Leaf::Event(e).encode()))?;
+        let mut published = edge.append(entries)?;
         published.extend(edge.partials()?);
         for p in published {
             self.store
                 .put(&format!("{prefix}{}", p.path), p.bytes)
                 .await?;
         }
-        out.added = records.len() as u64;
-        out.size = edge.size();
-
         let mut next = State {
             size: edge.size(),
             root: edge.root(),
@@ -413,9 +426,44 @@ impl Integrator<'_> {
             self.store
                 .put(&format!("{prefix}state"), next.encode())
                 .await?;
-            out.signed = true;
         }
-        Ok(out)
+        Ok((next.size, due))
+    }
+
+    /// Records in the log that retention removed the events at `ranges` under `policy`,
+    /// so a verifier tells "removed by policy" from "missing". Call it before removing
+    /// the rows: a crash in between leaves rows the log says may go, never the reverse.
+    /// Returns the log's size after.
+    pub async fn record_expiry(
+        &self,
+        tenant: &TenantId,
+        ranges: &[std::ops::Range<u64>],
+        policy: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, IntegrateError> {
+        let state = self.state(tenant).await?;
+        let edge = self.edge(tenant, &state).await?;
+        let mut entries = Vec::with_capacity(ranges.len());
+        for r in ranges {
+            if r.end > state.size {
+                return Err(IntegrateError::Damaged {
+                    tenant: tenant.clone(),
+                    why: format!(
+                        "expiry of {}..{} past the log's {}",
+                        r.start, r.end, state.size
+                    ),
+                });
+            }
+            let leaf =
+                crate::leaf::ExpiryLeaf::new(tenant, r.start, r.end, policy, now).map_err(|e| {
+                    IntegrateError::Damaged {
+                        tenant: tenant.clone(),
+                        why: e.to_string(),
+                    }
+                })?;
+            entries.push(Leaf::Expiry(leaf).encode());
+        }
+        Ok(self.publish(tenant, state, edge, entries, now).await?.0)
     }
 
     /// Signs a checkpoint of `tenant`'s log if the policy says one is due (the

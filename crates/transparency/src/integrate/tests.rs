@@ -371,3 +371,36 @@ async fn a_second_writer_that_committed_meanwhile_is_noticed_not_overwritten() {
         Err(IntegrateError::Moved { .. })
     ));
 }
+
+#[tokio::test]
+async fn an_expiry_recorded_in_the_log_tells_removed_rows_from_missing_ones() {
+    let log = InMemoryLog::default();
+    let key = LocalKey::generate("audit.example").unwrap();
+    let w = integrator(&log, &key, 1);
+    let events: Vec<EventLeaf> = (0..300).map(|i| event(i, 1)).collect();
+    w.append(&acme(), events.clone(), at(0)).await.unwrap();
+    assert!(
+        w.record_expiry(
+            &acme(),
+            std::slice::from_ref(&(250..301)),
+            "retention:P90D",
+            at(1)
+        )
+        .await
+        .is_err(),
+        "past the end"
+    );
+    let size = w
+        .record_expiry(&acme(), &[0..100, 150..160], "retention:P90D", at(1))
+        .await
+        .unwrap();
+    assert_eq!(size, 302, "one expiry leaf per range");
+    let kept: Vec<(EventLeaf, u64)> = events
+        .into_iter()
+        .zip(0..)
+        .filter(|(_, i)| !(0..100).contains(i) && !(150..160).contains(i))
+        .collect();
+    let r = verified(&log, &key, &kept).await;
+    assert!(r.ok(), "{:?}", r.findings);
+    assert_eq!((r.removed_by_policy, r.rows_verified), (110, 190));
+}
