@@ -87,9 +87,13 @@ enum Command {
     /// Put newly accepted events into their tenants' transparency logs and sign the
     /// checkpoints that are due (`compact` and `demo` do this first, too).
     Integrate,
-    /// Verify a tenant's stored rows against its signed log, offline: exit 1 on any
-    /// finding (modified, missing, inserted, reordered, truncated, history rewritten).
+    /// Verify an export bundle (DIR) or a tenant's stored rows (--tenant) against its
+    /// signed log, offline: exit 1 on any finding (modified, missing, inserted,
+    /// reordered, truncated, history rewritten).
     Verify(trust::VerifyArgs),
+    /// Write a tenant's events accepted in a time range, with its signed checkpoint and
+    /// the log's tiles, to a directory that `auditlog verify DIR` checks offline.
+    Export(trust::ExportArgs),
     /// Remove a tenant's compacted days before a date, after recording in its log which
     /// events went and under which policy (so `verify` tells them from missing ones).
     Expire(trust::ExpireArgs),
@@ -121,7 +125,7 @@ enum Command {
     },
 }
 
-fn parse_time(s: &str) -> Result<DateTime<Utc>> {
+pub(crate) fn parse_time(s: &str) -> Result<DateTime<Utc>> {
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         return d
             .and_hms_opt(0, 0, 0)
@@ -165,6 +169,7 @@ async fn main() -> Result<()> {
         }
         Command::Compact { before } => pipeline::compact(&cli.data, before).await,
         Command::Expire(args) => trust::expire(&cli.data, args).await,
+        Command::Export(args) => trust::export(&cli.data, args).await,
         Command::Integrate => trust::integrate(&cli.data)
             .await
             .map(|r| trust::print_integration(&r)),

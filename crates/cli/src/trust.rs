@@ -16,7 +16,7 @@ use auditlog::integration::{BlobLog, IntegrationReport, TrustAnchor};
 use envelope::TenantId;
 use envelope::clock::Clock as _;
 use transparency::checkpoint::{self, CheckpointSigner as _, LocalKey};
-use transparency::integrate::{CheckpointPolicy, Integrator};
+use transparency::integrate::{CheckpointPolicy, Integrator, LeafIndex as _, LogStore as _};
 use transparency::verify::Report;
 
 /// The first part of each tenant log's origin line (`<LOG_NAME>/<tenant>`) and the key's
@@ -146,10 +146,13 @@ pub fn print_integration(r: &IntegrationReport) {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["dir", "tenant"])))]
 pub struct VerifyArgs {
-    /// The tenant whose stored rows to verify against its log.
+    /// An export bundle (`auditlog export --out DIR`) to verify, offline.
+    dir: Option<PathBuf>,
+    /// Or: the tenant whose stored rows (in the data directory) to verify.
     #[arg(long)]
-    tenant: String,
+    tenant: Option<String>,
     /// An older checkpoint you kept: the log must extend it.
     #[arg(long)]
     pinned: Option<PathBuf>,
@@ -161,30 +164,29 @@ pub struct VerifyArgs {
     json: bool,
 }
 
-/// `auditlog verify --tenant T`: every stored row of T against T's signed log.
+/// `auditlog verify DIR` (an export bundle) or `auditlog verify --tenant T` (every
+/// stored row of T in the data directory), against the signed log.
 pub async fn verify_tenant(data: &Path, args: VerifyArgs) -> Result<bool> {
-    let tenant = TenantId::parse(&args.tenant)?;
-    let blobs = LocalDirBlobStore::open(data.join("blobs"))?;
-    let key_path = args.key.unwrap_or_else(|| verifier_key_path(data));
-    let keys: Vec<String> = std::fs::read_to_string(&key_path)
-        .with_context(|| format!("reading the verifier key {}", key_path.display()))?
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_owned)
-        .collect();
-    let trusted = checkpoint::trusted(&keys)?;
-    let pinned = match &args.pinned {
-        None => None,
-        Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
+    let (report, pending, tenant) = match (&args.dir, &args.tenant) {
+        (Some(dir), _) => verify_bundle(dir, &args).await?,
+        (None, Some(t)) => {
+            let tenant = TenantId::parse(t)?;
+            let blobs = LocalDirBlobStore::open(data.join("blobs"))?;
+            let key_path = args.key.clone().unwrap_or_else(|| verifier_key_path(data));
+            let trusted = checkpoint::trusted(&read_keys(&key_path)?)?;
+            let pinned = read_pinned(&args)?;
+            let anchor = TrustAnchor {
+                trusted: &trusted,
+                log_name: LOG_NAME,
+                pinned: pinned.as_deref(),
+            };
+            let (report, pending) =
+                auditlog::integration::verify_tenant(&blobs, &leaf_index(data)?, &anchor, &tenant)
+                    .await?;
+            (report, pending, tenant)
+        }
+        (None, None) => anyhow::bail!("give an export bundle DIR or --tenant T"),
     };
-    let anchor = TrustAnchor {
-        trusted: &trusted,
-        log_name: LOG_NAME,
-        pinned: pinned.as_deref(),
-    };
-    let (report, pending) =
-        auditlog::integration::verify_tenant(&blobs, &leaf_index(data)?, &anchor, &tenant).await?;
     if args.json {
         println!("{}", report_json(&report, pending));
     } else {
@@ -203,6 +205,7 @@ fn report_json(r: &Report, pending: usize) -> serde_json::Value {
         "pinned_size": r.pinned_size,
         "rows_verified": r.rows_verified,
         "removed_by_policy": r.removed_by_policy,
+        "outside_window": r.outside_window,
         "not_yet_integrated": pending,
         "findings": r.findings.iter().map(|f| serde_json::json!({
             "problem": f.problem.name(),
@@ -229,6 +232,9 @@ fn print_report(tenant: &TenantId, r: &Report, pending: usize) {
     }
     println!("rows verified        {}", r.rows_verified);
     println!("removed by policy    {}", r.removed_by_policy);
+    if r.outside_window > 0 {
+        println!("outside the export   {}", r.outside_window);
+    }
     println!("not yet integrated   {pending}");
     for f in &r.findings {
         let at = if f.indexes.end > f.indexes.start + 1 {
@@ -239,4 +245,206 @@ fn print_report(tenant: &TenantId, r: &Report, pending: usize) {
         println!("{}: {at}: {}", f.problem.name().to_uppercase(), f.detail);
     }
     println!("{}", if r.ok() { "verified" } else { "NOT verified" });
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    #[arg(long)]
+    tenant: String,
+    /// Events accepted from this time (RFC 3339 or YYYY-MM-DD), inclusive.
+    #[arg(long, value_parser = crate::parse_time)]
+    from: chrono::DateTime<chrono::Utc>,
+    /// Events accepted before this time, exclusive.
+    #[arg(long, value_parser = crate::parse_time)]
+    to: chrono::DateTime<chrono::Utc>,
+    /// The directory to write: rows, the signed checkpoint, the log's tiles and bundles.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// What an export bundle says about itself (`manifest.json`).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Manifest {
+    tenant: String,
+    origin: String,
+    /// Events accepted in `[from, to)`, as microseconds since the epoch.
+    from_micros: i64,
+    to_micros: i64,
+    rows: usize,
+}
+
+/// One exported row: what its leaf is made of, and what a reader wants to see.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ExportedRow {
+    leaf_index: u64,
+    event_id: String,
+    /// Microseconds since the epoch, exactly as the leaf holds it.
+    accepted_at: i64,
+    occurred_at: String,
+    event_type: String,
+    /// The canonical JSON payload, as stored: its SHA-256 is recomputed on verify.
+    payload: String,
+}
+
+/// `auditlog export --tenant T --from --to --out DIR`: an offline verifiable bundle.
+pub async fn export(data: &Path, args: ExportArgs) -> Result<()> {
+    let tenant = TenantId::parse(&args.tenant)?;
+    let l = Local::open(data)?;
+    let store = BlobLog(&l.blobs);
+    let prefix = transparency::integrate::log_prefix(&tenant);
+    let Some(note) = store.get(&format!("{prefix}checkpoint")).await? else {
+        anyhow::bail!("{tenant} has no signed checkpoint yet: run `auditlog integrate` first");
+    };
+    let rows = auditlog::TenantReader::new(l.blobs.clone())
+        .read(&tenant, None, None)
+        .await?;
+    let rows: Vec<_> = rows
+        .into_iter()
+        .filter(|r| r.ingested_at >= args.from && r.ingested_at < args.to)
+        .collect();
+    let ids: Vec<_> = rows.iter().map(|r| r.event_id.clone()).collect();
+    let placed = l.index.lookup(&tenant, &ids).await?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(args.out.join("rows.jsonl"))?);
+    let mut written = 0;
+    for r in &rows {
+        // rows not integrated yet are not under the checkpoint: left for a later export
+        let Some(p) = placed.get(&r.event_id) else {
+            continue;
+        };
+        let row = ExportedRow {
+            leaf_index: p.index,
+            event_id: r.event_id.to_string(),
+            accepted_at: r.ingested_at.timestamp_micros(),
+            occurred_at: r.occurred_at.to_rfc3339(),
+            event_type: r.event_type.clone(),
+            payload: r.payload.clone(),
+        };
+        serde_json::to_writer(&mut out, &row)?;
+        out.write_all(b"\n")?;
+        written += 1;
+    }
+    out.flush()?;
+    std::fs::write(args.out.join("checkpoint"), &note)?;
+    std::fs::copy(verifier_key_path(data), args.out.join("log-verifier.key"))?;
+    let mut tiles = 0;
+    for o in auditlog::BlobStore::list(&l.blobs, &format!("{prefix}tile/")).await? {
+        let rel = o.key.trim_start_matches(&prefix).to_owned();
+        let path = args.out.join(&rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, auditlog::BlobStore::get(&l.blobs, &o.key).await?)?;
+        tiles += 1;
+    }
+    let manifest = Manifest {
+        tenant: tenant.to_string(),
+        origin: checkpoint::origin(LOG_NAME, &tenant),
+        from_micros: args.from.timestamp_micros(),
+        to_micros: args.to.timestamp_micros(),
+        rows: written,
+    };
+    std::fs::write(
+        args.out.join("manifest.json"),
+        serde_json::to_vec_pretty(&manifest)?,
+    )?;
+    println!(
+        "exported {written} rows of {tenant} accepted in [{}, {}), the checkpoint and {tiles} tiles to {}",
+        args.from,
+        args.to,
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// Every file under `dir/tile/`, by its path under the log (`tile/...`).
+fn tiles_in(dir: &Path) -> Result<transparency::TilesInMemory> {
+    let mut out = transparency::TilesInMemory::default();
+    let mut stack = vec![dir.join("tile")];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(rel) = p.strip_prefix(dir) {
+                let key = rel.to_string_lossy().replace('\\', "/");
+                out.0.insert(key, std::fs::read(&p)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `auditlog verify DIR`: an export bundle, offline.
+async fn verify_bundle(dir: &Path, args: &VerifyArgs) -> Result<(Report, usize, TenantId)> {
+    let manifest: Manifest = serde_json::from_slice(
+        &std::fs::read(dir.join("manifest.json"))
+            .with_context(|| format!("{} is not an export bundle", dir.display()))?,
+    )?;
+    let tenant = TenantId::parse(&manifest.tenant)?;
+    let key_path = args
+        .key
+        .clone()
+        .unwrap_or_else(|| dir.join("log-verifier.key"));
+    let trusted = checkpoint::trusted(&read_keys(&key_path)?)?;
+    let note = std::fs::read(dir.join("checkpoint"))?;
+    let pinned = read_pinned(args)?;
+    let mut rows = Vec::new();
+    let text = std::fs::read_to_string(dir.join("rows.jsonl"))?;
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let r: ExportedRow =
+            serde_json::from_str(line).with_context(|| format!("rows.jsonl line {}", n + 1))?;
+        let event_id = envelope::EventId::parse(&r.event_id)?;
+        let accepted = chrono::DateTime::from_timestamp_micros(r.accepted_at)
+            .context("accepted_at out of range")?;
+        let sha = auditlog::payload_sha256(&r.payload);
+        rows.push(transparency::verify::StoredRow {
+            index: r.leaf_index,
+            leaf: transparency::Leaf::Event(transparency::EventLeaf::of_row(
+                &tenant, &event_id, accepted, &sha,
+            )?),
+            location: format!("rows.jsonl line {} (event {})", n + 1, r.event_id),
+        });
+    }
+    let tiles = tiles_in(dir)?;
+    let evidence = transparency::verify::Evidence {
+        origin: &manifest.origin,
+        checkpoint: &note,
+        pinned: pinned.as_deref(),
+        trusted: &trusted,
+        tiles: &tiles,
+    };
+    let window = (
+        chrono::DateTime::from_timestamp_micros(manifest.from_micros).context("from")?,
+        chrono::DateTime::from_timestamp_micros(manifest.to_micros).context("to")?,
+    );
+    let report = transparency::verify::verify_window(&evidence, rows, Some(window)).await;
+    Ok((report, 0, tenant))
+}
+
+fn read_keys(path: &Path) -> Result<Vec<String>> {
+    Ok(std::fs::read_to_string(path)
+        .with_context(|| format!("reading the verifier key {}", path.display()))?
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
+fn read_pinned(args: &VerifyArgs) -> Result<Option<Vec<u8>>> {
+    match &args.pinned {
+        None => Ok(None),
+        Some(p) => Ok(Some(
+            std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+        )),
+    }
 }

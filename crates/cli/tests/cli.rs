@@ -1032,3 +1032,77 @@ fn expiry_is_recorded_in_the_log_so_verify_tells_removed_from_missing() {
     std::fs::remove_file(&file).unwrap();
     verify_fails_saying(data, "MISSING");
 }
+
+#[test]
+fn an_export_bundle_verifies_offline_and_names_what_was_changed_in_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    stdout(&auditlog(
+        &data,
+        &["demo", "--events", "600", "--tenants", "2"],
+    ));
+    let bundle = dir.path().join("bundle");
+    let b = bundle.to_str().unwrap();
+    let out = stdout(&auditlog(
+        &data,
+        &[
+            "export",
+            "--tenant",
+            "tenant-0000",
+            "--from",
+            "2000-01-01",
+            "--to",
+            "2100-01-01",
+            "--out",
+            b,
+        ],
+    ));
+    assert!(out.contains("exported"), "{out}");
+    // offline: the data directory is gone, only the bundle (and a key kept apart) remain
+    let key = dir.path().join("pinned.key");
+    std::fs::copy(data.join("log-verifier.key"), &key).unwrap();
+    std::fs::remove_dir_all(&data).unwrap();
+    let elsewhere = dir.path().join("nothing-here");
+    let k = key.to_str().unwrap();
+    let out = stdout(&auditlog(&elsewhere, &["verify", b, "--key", k]));
+    assert!(out.contains("\nverified\n"), "{out}");
+    let rows = std::fs::read_to_string(bundle.join("rows.jsonl")).unwrap();
+    let n = rows.lines().count();
+    assert_eq!(figure(&out, "rows verified"), n);
+
+    let fails = |expected: &str| {
+        let o = auditlog(&elsewhere, &["verify", b, "--key", k]);
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert_eq!(o.status.code(), Some(1), "{out}");
+        assert!(out.contains(expected), "{out}");
+    };
+    // an edited payload
+    let mut lines: Vec<String> = rows.lines().map(str::to_owned).collect();
+    let mut row: serde_json::Value = serde_json::from_str(&lines[3]).unwrap();
+    row["payload"] = serde_json::json!("{\"edited\":true}");
+    lines[3] = row.to_string();
+    std::fs::write(bundle.join("rows.jsonl"), lines.join("\n")).unwrap();
+    fails("MODIFIED");
+    // a row left out
+    let fewer: Vec<&str> = rows
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| *i != 5)
+        .map(|(_, l)| l)
+        .collect();
+    std::fs::write(bundle.join("rows.jsonl"), fewer.join("\n")).unwrap();
+    fails("MISSING");
+    // a checkpoint altered
+    std::fs::write(bundle.join("rows.jsonl"), &rows).unwrap();
+    let cp = std::fs::read_to_string(bundle.join("checkpoint")).unwrap();
+    let mut cp_lines: Vec<&str> = cp.split('\n').collect();
+    let bumped = (cp_lines[1].parse::<u64>().unwrap() + 1).to_string();
+    cp_lines[1] = &bumped;
+    std::fs::write(bundle.join("checkpoint"), cp_lines.join("\n")).unwrap();
+    fails("BAD SIGNATURE");
+    std::fs::write(bundle.join("checkpoint"), &cp).unwrap();
+    stdout(&auditlog(&elsewhere, &["verify", b, "--key", k]));
+    // neither a bundle nor a tenant: a clear error
+    let o = auditlog(&elsewhere, &["verify"]);
+    assert!(!o.status.success());
+}

@@ -15,6 +15,7 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
+use chrono::{DateTime, Utc};
 use tlog_tiles::Hash;
 
 use crate::checkpoint::{self, SignedCheckpoint};
@@ -93,6 +94,8 @@ pub struct Report {
     pub rows_verified: u64,
     /// Indices without a row that an expiry entry accounts for.
     pub removed_by_policy: u64,
+    /// Logged events accepted outside an export's window (`verify_window`): not expected.
+    pub outside_window: u64,
     pub findings: Vec<Finding>,
 }
 
@@ -209,6 +212,16 @@ fn differences(row: &Leaf, logged: &Leaf) -> String {
 
 /// Verifies `rows` (a tenant's whole stored log) against the evidence.
 pub async fn verify(evidence: &Evidence<'_>, rows: Vec<StoredRow>) -> Report {
+    verify_window(evidence, rows, None).await
+}
+
+/// `verify` for an export of the events accepted in `window` (from, to): a logged event
+/// accepted outside it is not expected among the rows; one inside it is.
+pub async fn verify_window(
+    evidence: &Evidence<'_>,
+    rows: Vec<StoredRow>,
+    window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+) -> Report {
     let mut report = Report {
         origin: evidence.origin.to_owned(),
         ..Report::default()
@@ -249,7 +262,7 @@ pub async fn verify(evidence: &Evidence<'_>, rows: Vec<StoredRow>) -> Report {
         );
         return report;
     }
-    compare(&mut report, &logged, rows, size, truncated_at);
+    compare(&mut report, &logged, rows, size, truncated_at, window);
     report
 }
 
@@ -318,6 +331,7 @@ fn compare(
     rows: Vec<StoredRow>,
     size: u64,
     truncated_at: Option<u64>,
+    window: Option<(DateTime<Utc>, DateTime<Utc>)>,
 ) {
     // what expiry entries removed, by policy
     let mut expired: Vec<Range<u64>> = Vec::new();
@@ -411,7 +425,13 @@ fn compare(
         if id.is_some_and(|id| row_events.contains(id)) {
             continue; // its row is elsewhere: reported there as reordered
         }
-        if by_policy(i) {
+        let outside = window.is_some_and(|(from, to)| match Leaf::parse(entry) {
+            Ok(Leaf::Event(e)) => e.accepted_at < from || e.accepted_at >= to,
+            _ => false,
+        });
+        if outside {
+            report.outside_window += 1;
+        } else if by_policy(i) {
             report.removed_by_policy += 1;
         } else {
             let shown = id.map(|b| String::from_utf8_lossy(b).into_owned());

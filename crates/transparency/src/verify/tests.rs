@@ -365,3 +365,27 @@ proptest! {
         })?;
     }
 }
+
+#[tokio::test]
+async fn an_exports_window_expects_only_the_events_accepted_in_it() {
+    let mut log = Log::events(300).await;
+    // event i was accepted at 1_700_000_000 s + i µs: keep 100..200
+    let t = |i: i64| DateTime::from_timestamp_micros(1_700_000_000_000_000 + i).unwrap();
+    log.rows.retain(|r| (100..200).contains(&r.index));
+    let keys = trusted(&[log.key.verifier_key().to_owned()]).unwrap();
+    let evidence = Evidence {
+        origin: &log.origin,
+        checkpoint: log.checkpoints.last().unwrap(),
+        pinned: None,
+        trusted: &keys,
+        tiles: &log.tiles,
+    };
+    let r = verify_window(&evidence, log.rows.clone(), Some((t(100), t(200)))).await;
+    assert!(r.ok(), "{:?}", r.findings);
+    assert_eq!((r.rows_verified, r.outside_window), (100, 200));
+    // a row of the window left out of the export is missing
+    let mut fewer = log.rows.clone();
+    fewer.retain(|r| r.index != 150);
+    let r = verify_window(&evidence, fewer, Some((t(100), t(200)))).await;
+    assert_eq!(problems(&r), vec![(Problem::Missing, 150..151)]);
+}
