@@ -75,19 +75,24 @@ impl Local {
             key: signing_key(data)?,
         })
     }
+
+    /// The one writer of this data directory's tenant logs, over `store` (its blobs).
+    fn integrator<'a>(&'a self, store: &'a BlobLog<'a>) -> Integrator<'a> {
+        Integrator {
+            store,
+            index: &self.index,
+            signer: &self.key,
+            log_name: LOG_NAME,
+            policy: CheckpointPolicy::default(),
+        }
+    }
 }
 
 /// One integration run over the data directory.
 pub async fn integrate(data: &Path) -> Result<IntegrationReport> {
     let l = Local::open(data)?;
     let store = BlobLog(&l.blobs);
-    let integrator = Integrator {
-        store: &store,
-        index: &l.index,
-        signer: &l.key,
-        log_name: LOG_NAME,
-        policy: CheckpointPolicy::default(),
-    };
+    let integrator = l.integrator(&store);
     Ok(auditlog::integration::integrate(&l.blobs, &integrator, SystemClock.now(), true).await?)
 }
 
@@ -109,13 +114,7 @@ pub async fn expire(data: &Path, args: ExpireArgs) -> Result<()> {
     let tenant = TenantId::parse(&args.tenant)?;
     let l = Local::open(data)?;
     let store = BlobLog(&l.blobs);
-    let integrator = Integrator {
-        store: &store,
-        index: &l.index,
-        signer: &l.key,
-        log_name: LOG_NAME,
-        policy: CheckpointPolicy::default(),
-    };
+    let integrator = l.integrator(&store);
     let now = SystemClock.now();
     let r = auditlog::integration::expire_tenant(
         &l.blobs,
