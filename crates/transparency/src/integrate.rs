@@ -227,17 +227,22 @@ impl Integrator<'_> {
             tenant: tenant.clone(),
             why,
         };
+        // the partial objects of the committed size must all be there
+        let (log, damaged) = (&log, &damaged);
+        let required = |p: String| async move {
+            log.fetch(&p)
+                .await
+                .map_err(|e| damaged(e.to_string()))?
+                .ok_or_else(|| damaged(format!("{p} is missing")))
+                .map(|bytes| (p, bytes))
+        };
         let (tiles, bundle) = TreeEdge::partial_paths(state.size);
         let mut rows = Vec::new();
         for path in tiles {
             rows.push(match path {
                 None => Vec::new(),
                 Some(p) => {
-                    let bytes = log
-                        .fetch(&p)
-                        .await
-                        .map_err(|e| damaged(e.to_string()))?
-                        .ok_or_else(|| damaged(format!("{p} is missing")))?;
+                    let (p, bytes) = required(p).await?;
                     decode_tile(&bytes).map_err(|e| damaged(format!("{p}: {e}")))?
                 }
             });
@@ -245,11 +250,7 @@ impl Integrator<'_> {
         let entries = match bundle {
             None => Vec::new(),
             Some(p) => {
-                let bytes = log
-                    .fetch(&p)
-                    .await
-                    .map_err(|e| damaged(e.to_string()))?
-                    .ok_or_else(|| damaged(format!("{p} is missing")))?;
+                let (p, bytes) = required(p).await?;
                 decode_bundle(&bytes).map_err(|e| damaged(format!("{p}: {e}")))?
             }
         };
