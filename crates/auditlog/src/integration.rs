@@ -1,9 +1,10 @@
 //! Integration: every accepted event into its tenant's transparency log
 //! (`transparency::integrate`), from the ingest files the subscriber wrote.
 //!
-//! A run lists the ingest tier, takes each file not yet integrated, oldest write first,
-//! and appends its rows, tenant by tenant in row order, to the tenants' logs. Then it
-//! leaves a marker `trust/_integrated/<ingest key>`, so the next run skips the file.
+//! A run lists the ingest tier and takes the files not yet integrated, oldest write
+//! first, in rounds of up to `ROUND_LEAVES` rows. Each round appends its rows, tenant by
+//! tenant in file and row order, to the tenants' logs, then leaves a marker
+//! `trust/_integrated/<ingest key>` per file, so the next run skips them.
 //! A crash before the marker makes the next run offer the file again: its events are
 //! then duplicates, and add no leaf. Markers of files compaction has since folded are
 //! removed. Last, every tenant whose log grew since its last checkpoint gets one when
@@ -28,6 +29,10 @@ use crate::ports::{BlobError, BlobStore, ObjectInfo};
 use crate::reader::{StorageError, TenantReader};
 
 pub use crate::layout::INTEGRATED_PREFIX;
+
+/// Leaves one round of integration holds before it appends them (the bound on its
+/// memory: about 200 bytes each).
+const ROUND_LEAVES: usize = 200_000;
 
 /// The tenant logs' objects in the audit bucket (or data directory).
 pub struct BlobLog<'a>(pub &'a dyn BlobStore);
@@ -123,28 +128,40 @@ pub async fn integrate(
 
     let mut report = IntegrationReport::default();
     let mut touched: HashSet<TenantId> = HashSet::new();
-    for file in &pending {
+    // files are taken in rounds: each round's rows go to each tenant's log in one
+    // append (one load of its edge, one set of partial tiles, not one per file), then
+    // the round's markers are written
+    let mut round: Vec<&ObjectInfo> = Vec::new();
+    let mut by_tenant: BTreeMap<TenantId, Vec<EventLeaf>> = BTreeMap::new();
+    let mut leaves_in_round = 0usize;
+    for (k, file) in pending.iter().enumerate() {
         let bytes = match blobs.get(&file.key).await {
-            Ok(b) => b,
+            Ok(b) => Some(b),
             // compacted since the listing, which the compactor does only once integrated
-            Err(BlobError::NotFound(_)) => continue,
+            Err(BlobError::NotFound(_)) => None,
             Err(e) => return Err(e.into()),
         };
-        let rows = decode_parquet(bytes, None).map_err(|source| IntegrationError::Decode {
-            key: file.key.clone(),
-            source,
-        })?;
-        let mut by_tenant: BTreeMap<TenantId, Vec<EventLeaf>> = BTreeMap::new();
-        for r in &rows {
-            let leaf =
-                EventLeaf::of_row(&r.tenant_id, &r.event_id, r.ingested_at, &r.payload_sha256)
-                    .map_err(|source| IntegrationError::Leaf {
-                        key: file.key.clone(),
-                        source,
-                    })?;
-            by_tenant.entry(r.tenant_id.clone()).or_default().push(leaf);
+        if let Some(bytes) = bytes {
+            let rows = decode_parquet(bytes, None).map_err(|source| IntegrationError::Decode {
+                key: file.key.clone(),
+                source,
+            })?;
+            for r in &rows {
+                let leaf =
+                    EventLeaf::of_row(&r.tenant_id, &r.event_id, r.ingested_at, &r.payload_sha256)
+                        .map_err(|source| IntegrationError::Leaf {
+                            key: file.key.clone(),
+                            source,
+                        })?;
+                by_tenant.entry(r.tenant_id.clone()).or_default().push(leaf);
+            }
+            leaves_in_round += rows.len();
+            round.push(file);
         }
-        for (tenant, leaves) in by_tenant {
+        if leaves_in_round < ROUND_LEAVES && k + 1 < pending.len() {
+            continue;
+        }
+        for (tenant, leaves) in std::mem::take(&mut by_tenant) {
             let out = integrator.append(&tenant, leaves, now).await?;
             report.added += out.added;
             report.duplicates += out.duplicates;
@@ -152,8 +169,11 @@ pub async fn integrate(
             report.checkpoints += usize::from(out.signed);
             touched.insert(tenant);
         }
-        blobs.put(&marker(&file.key), Bytes::new()).await?;
-        report.files += 1;
+        for f in round.drain(..) {
+            blobs.put(&marker(&f.key), Bytes::new()).await?;
+            report.files += 1;
+        }
+        leaves_in_round = 0;
     }
     // markers of files the compactor has folded since
     for key in done.iter().filter(|k| !present.contains(*k)) {
