@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 use tlog_tiles::{Error as TlogError, Hash, Tile, TileHashReader, TileReader};
 
-use crate::layout::{TILE_HEIGHT, TILE_WIDTH, decode_tile, path_of, tile_path};
+use crate::layout::{TILE_HEIGHT, TILE_WIDTH, decode_tile, path_of};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProofError {
@@ -216,22 +216,23 @@ impl TileSource for TilesInMemory {
     }
 }
 
-/// The level-0 tile holding leaf `index` in a tree of `size` (for callers that copy tiles).
-pub fn leaf_tile_path(index: u64, size: u64) -> String {
-    let n = index / TILE_WIDTH;
-    let width = size.saturating_sub(n * TILE_WIDTH).min(TILE_WIDTH);
-    tile_path(0, n, width)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layout::tile_path;
     use crate::tree::TreeEdge;
     use ct_merkle::mem_backed_tree::MemoryBackedTree;
     use tlog_tiles::record_hash;
 
     fn entry(i: u64) -> Vec<u8> {
         format!("entry {i}").into_bytes()
+    }
+
+    /// The level-0 tile holding leaf `index` in a tree of `size`.
+    fn leaf_tile_path(index: u64, size: u64) -> String {
+        let n = index / TILE_WIDTH;
+        let width = size.saturating_sub(n * TILE_WIDTH).min(TILE_WIDTH);
+        tile_path(0, n, width)
     }
 
     /// A log grown in batches, every batch's tiles published, like the integrator does.
