@@ -31,11 +31,14 @@ SELECT
     bus_event_id,
     account,
     region,
+    known_leaf_index AS leaf_index,
     tenant_id,
     dt
 FROM (
     SELECT
         copies.*,
+        -- compaction writes the index: any copy that has it gives it
+        MAX(leaf_index) OVER (PARTITION BY tenant_id, dt, event_id) AS known_leaf_index,
         ROW_NUMBER() OVER (
             PARTITION BY tenant_id, dt, event_id
             ORDER BY ingested_at, bus_event_id
@@ -66,6 +69,7 @@ FROM (
             bus_event_id,
             account,
             region,
+            leaf_index,
             tenant_id,
             dt
         FROM audit_records
@@ -95,6 +99,7 @@ FROM (
             bus_event_id,
             account,
             region,
+            leaf_index,
             tenant_id,
             dt
         FROM audit_ingest

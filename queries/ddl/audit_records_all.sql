@@ -7,7 +7,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS audit_records_all (
   producer string, source string, actor_type string, actor_id string, actor_name string, action string,
   target_type string, target_id string, target_name string, outcome string, correlation_id string,
   request_id string, source_ip string, user_agent string, payload string, payload_sha256 string,
-  bus_event_id string, account string, region string
+  bus_event_id string, account string, region string, leaf_index bigint
 )
 PARTITIONED BY (tenant_id string, dt string)
 STORED AS PARQUET

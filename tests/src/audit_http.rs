@@ -94,6 +94,7 @@ pub fn record(tenant: &str, name: &str, occurred: DateTime<Utc>, actor: &str) ->
         bus_event_id: format!("bus-{name}"),
         account: "111122223333".into(),
         region: "us-east-1".into(),
+        leaf_index: None,
     }
 }
 

@@ -80,6 +80,10 @@ async fn the_deployed_audit_api_records_its_reads_and_exports_through_the_queue(
     let ddb = aws_sdk_dynamodb::Client::new(&c);
     let table = auditlog_tests::new_scim_table(&ddb).await;
     let dedupe_table = auditlog_tests::new_dedupe_table(&ddb).await;
+    let leaf_table = auditlog_tests::unique("leaves");
+    adapters_aws::DynamoDbLeafIndex::create_table(&ddb, &leaf_table)
+        .await
+        .unwrap();
     let (bus, audit_queue) = auditlog_tests::bus_with_audit_queue(&c).await;
     let sqs = aws_sdk_sqs::Client::new(&c);
     let export_queue = sqs
@@ -128,10 +132,68 @@ async fn the_deployed_audit_api_records_its_reads_and_exports_through_the_queue(
             poll_lag_secs: 180,
             // every export goes through the queue
             inline_export_bytes: 0,
+            leaf_index_table: Some(leaf_table.clone()),
         },
     )
     .unwrap();
     let router = audit_api::router(api.clone());
+
+    // before the integrator has run there is no log to prove anything into
+    let (status, _) = call(&router, "GET", "/v1/log/checkpoint", token, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // the integrator's run, over the same bucket and leaf index table
+    let log_key = transparency::checkpoint::LocalKey::generate("audit.lambda.test").unwrap();
+    let integrator = integrator::Handler {
+        blobs: adapters_aws::S3BlobStore::new(s3.clone(), &bucket),
+        index: adapters_aws::DynamoDbLeafIndex::new(ddb.clone(), &leaf_table),
+        signer: log_key.clone(),
+        log_name: "audit.lambda.test".into(),
+        policy: transparency::integrate::CheckpointPolicy::default(),
+    };
+    let run = integrator.handle(chrono::Utc::now()).await.unwrap();
+    assert_eq!((run.files, run.added, run.checkpoints), (1, 30, 1));
+    let (status, page) = call(&router, "GET", "/v1/events?limit=1", token, None).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let id = page["events"][0]["event_id"].as_str().unwrap().to_owned();
+    let (status, proof) = call(
+        &router,
+        "GET",
+        &format!("/v1/log/events/{id}/proof"),
+        token,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{proof}");
+    let hash = |v: &Value| transparency::Hash::parse_hash(v.as_str().unwrap()).unwrap();
+    let path: Vec<_> = proof["inclusion_proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(hash)
+        .collect();
+    transparency::proof::verify_inclusion(
+        &path,
+        proof["tree_size"].as_u64().unwrap(),
+        hash(&proof["root_hash"]),
+        proof["leaf_index"].as_u64().unwrap(),
+        hash(&proof["leaf_hash"]),
+    )
+    .unwrap();
+    let keys = transparency::checkpoint::trusted(&[
+        transparency::checkpoint::CheckpointSigner::verifier_key(&log_key).to_owned(),
+    ])
+    .unwrap();
+    let origin = transparency::checkpoint::origin(
+        "audit.lambda.test",
+        &envelope::TenantId::parse("acme").unwrap(),
+    );
+    let signed = transparency::checkpoint::open(
+        proof["checkpoint"].as_str().unwrap().as_bytes(),
+        &keys,
+        &origin,
+    )
+    .unwrap();
+    assert_eq!(signed.size, 30);
 
     let (status, page) = call(
         &router,

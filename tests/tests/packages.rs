@@ -1,6 +1,6 @@
 //! Each Lambda function compiles only what it uses: the SCIM functions never compile
-//! Parquet or the audit stores, the audit functions never compile the SCIM stack, and
-//! only the redrive function compiles the SQS SDK. Read from `cargo tree` (the lock
+//! Parquet or the audit stores, the audit functions never compile the SCIM stack, only
+//! the redrive function compiles the SQS SDK, and only the integrator the KMS SDK. Read from `cargo tree` (the lock
 //! file's resolution, per package, as `cargo lambda build` builds each function).
 
 use std::process::Command;
@@ -79,6 +79,24 @@ fn each_function_compiles_only_what_it_uses() {
             ],
         ),
         (
+            "integrator",
+            &[
+                "auditlog-core",
+                "auditlog-transparency",
+                "aws-sdk-s3",
+                "aws-sdk-dynamodb",
+                "aws-sdk-kms",
+            ],
+            &[
+                "auditlog-scim",
+                "axum",
+                "aws-sdk-glue",
+                "aws-sdk-sqs",
+                "aws-sdk-eventbridge",
+                "datafusion",
+            ],
+        ),
+        (
             "audit-api",
             &[
                 "auditlog-audit-api",
@@ -89,7 +107,7 @@ fn each_function_compiles_only_what_it_uses() {
                 "aws-sdk-eventbridge",
                 "aws-sdk-sqs",
             ],
-            &["auditlog-scim", "aws-sdk-glue", "datafusion"],
+            &["auditlog-scim", "aws-sdk-glue", "aws-sdk-kms", "datafusion"],
         ),
         (
             "redrive",

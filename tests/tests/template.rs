@@ -357,6 +357,12 @@ fn the_audit_api_reads_the_history_and_writes_only_exports() {
                 );
                 assert!(!resources.contains("/audit/") && !resources.contains("/ingest/"));
             }
+            if resources.contains("LeafIndexTable") {
+                // proofs: which leaf an event is; every tenant's, so no key condition,
+                // and read only
+                assert_eq!(actions.trim(), "- dynamodb:BatchGetItem", "{function}");
+                continue;
+            }
             if actions.contains("dynamodb:") {
                 let cond = serde_yaml::to_string(&st["Condition"]).unwrap();
                 assert!(cond.contains("dynamodb:LeadingKeys"), "{function}: {cond}");
@@ -388,4 +394,70 @@ fn the_audit_api_reads_the_history_and_writes_only_exports() {
         std::time::Duration::from_secs(default_lag),
         history::HistoryConfig::default().poll_lag
     );
+}
+
+/// One writer per tenant log: the integrator never runs twice at once and a dropped
+/// scheduled run is not retried into an overlap; it writes only under trust/, signs
+/// only with its key; the compactor folds only what it integrated.
+#[test]
+fn the_integrator_is_the_one_writer_of_the_tenant_logs() {
+    let doc = template();
+    let f = &doc["Resources"]["IntegratorFunction"]["Properties"];
+    assert_eq!(f["ReservedConcurrentExecutions"].as_u64(), Some(1));
+    assert_eq!(
+        f["EventInvokeConfig"]["MaximumRetryAttempts"].as_u64(),
+        Some(0)
+    );
+    let timeout = f["Timeout"].as_u64().unwrap();
+    assert!(timeout <= 900, "{timeout}");
+    for var in [
+        "AUDIT_BUCKET",
+        "LEAF_INDEX_TABLE",
+        "LOG_SIGNING_KEY_ID",
+        "LOG_NAME",
+        "CHECKPOINT_EVERY_SECONDS",
+    ] {
+        assert!(
+            !f["Environment"]["Variables"][var].is_null(),
+            "integrator lacks {var}"
+        );
+    }
+    for st in f["Policies"][0]["Statement"].as_sequence().unwrap() {
+        let actions = serde_yaml::to_string(&st["Action"]).unwrap();
+        let resources = serde_yaml::to_string(&st["Resource"]).unwrap();
+        if actions.contains("s3:PutObject") || actions.contains("s3:DeleteObject") {
+            assert!(
+                resources.contains("/trust/*") && !resources.contains("/audit/"),
+                "the integrator writes outside trust/: {resources}"
+            );
+        }
+        if actions.contains("kms:") {
+            assert!(resources.contains("LogSigningKey"), "{resources}");
+            assert!(!actions.contains("kms:*") && !actions.contains("Decrypt"));
+        }
+    }
+    let key = &doc["Resources"]["LogSigningKey"]["Properties"];
+    assert_eq!(key["KeySpec"].as_str(), Some("ECC_NIST_EDWARDS25519"));
+    assert_eq!(key["KeyUsage"].as_str(), Some("SIGN_VERIFY"));
+    for retained in ["LogSigningKey", "LeafIndexTable"] {
+        assert_eq!(
+            doc["Resources"][retained]["DeletionPolicy"].as_str(),
+            Some("Retain"),
+            "{retained}"
+        );
+    }
+    let compactor = &doc["Resources"]["CompactorFunction"]["Properties"];
+    assert_eq!(
+        compactor["Environment"]["Variables"]["COMPACT_INTEGRATED_ONLY"].as_str(),
+        Some("true")
+    );
+    // the trust prefix never expires (only old versions of rewritten objects)
+    let rules = doc["Resources"]["AuditBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+        .as_sequence()
+        .unwrap();
+    let trust = rules
+        .iter()
+        .find(|r| r["Prefix"].as_str() == Some("trust/"))
+        .expect("a lifecycle rule for trust/");
+    assert!(trust["ExpirationInDays"].is_null());
 }

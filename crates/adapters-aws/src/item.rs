@@ -99,17 +99,21 @@ impl<'a> Item<'a> {
         }
     }
 
+    // times are the directory's; the leaf index keeps none
+    #[cfg_attr(not(feature = "directory"), allow(dead_code))]
     /// Microseconds since the epoch, as every time in the tables is kept.
     pub(crate) fn time(&self, field: &str) -> Result<DateTime<Utc>, Corrupt> {
         self.micros(field, self.number(field)?)
     }
 
+    #[cfg_attr(not(feature = "directory"), allow(dead_code))]
     pub(crate) fn opt_time(&self, field: &str) -> Result<Option<DateTime<Utc>>, Corrupt> {
         self.opt_number(field)?
             .map(|v| self.micros(field, v))
             .transpose()
     }
 
+    #[cfg_attr(not(feature = "directory"), allow(dead_code))]
     fn micros(&self, field: &str, v: i64) -> Result<DateTime<Utc>, Corrupt> {
         DateTime::from_timestamp_micros(v).ok_or_else(|| self.corrupt(field, "is out of range"))
     }

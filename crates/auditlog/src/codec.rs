@@ -4,7 +4,8 @@
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    Array, ArrayRef, Int32Array, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray,
+    Array, ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray, StringBuilder,
+    TimestampMicrosecondArray,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use bytes::Bytes;
@@ -78,6 +79,9 @@ pub const COLUMNS: &[(&str, bool)] = &[
     ("bus_event_id", false),
     ("account", false),
     ("region", false),
+    // the event's index in its tenant's transparency log: set by compaction from the
+    // integrator's marker, so null in the ingest tier and in parts folded before it
+    ("leaf_index", true),
 ];
 
 static INGEST_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| build_schema(Tier::Ingest));
@@ -91,6 +95,7 @@ fn build_schema(tier: Tier) -> SchemaRef {
     for (name, nullable) in COLUMNS {
         let dt = match *name {
             "schema_version" => DataType::Int32,
+            "leaf_index" => DataType::Int64,
             "occurred_at" | "ingested_at" => ts_utc(),
             _ => DataType::Utf8,
         };
@@ -150,6 +155,45 @@ fn times(records: &[&AuditRecord], f: impl Fn(&AuditRecord) -> DateTime<Utc>) ->
     )
 }
 
+fn leaf_indexes(records: &[&AuditRecord]) -> ArrayRef {
+    // indices are below 2^63 (a log of 2^63 leaves is not a thing), so the cast is exact
+    Arc::new(Int64Array::from_iter(
+        records
+            .iter()
+            .map(|r| r.leaf_index.and_then(|i| i64::try_from(i).ok())),
+    ))
+}
+
+/// The `leaf_index` column of a batch, if the file has one (files written before it
+/// existed do not): a negative value is corruption, not an index.
+fn leaf_index_column(batch: &RecordBatch) -> Result<Option<&Int64Array>, CodecError> {
+    match batch.column_by_name("leaf_index") {
+        None => Ok(None),
+        Some(c) => c
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .map(Some)
+            .ok_or(CodecError::Column {
+                column: "leaf_index",
+            }),
+    }
+}
+
+fn leaf_index_at(a: Option<&Int64Array>, i: usize) -> Result<Option<u64>, CodecError> {
+    match a {
+        Some(a) if a.is_valid(i) => {
+            u64::try_from(a.value(i))
+                .map(Some)
+                .map_err(|_| CodecError::Value {
+                    row: i,
+                    column: "leaf_index",
+                    reason: "negative".into(),
+                })
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Builds one Arrow batch from records, in the order given.
 pub fn to_record_batch(records: &[&AuditRecord], tier: Tier) -> Result<RecordBatch, CodecError> {
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(COLUMNS.len() + 1);
@@ -183,6 +227,7 @@ pub fn to_record_batch(records: &[&AuditRecord], tier: Tier) -> Result<RecordBat
         strings(records, |r| &r.bus_event_id),
         strings(records, |r| &r.account),
         strings(records, |r| &r.region),
+        leaf_indexes(records),
     ]);
     Ok(RecordBatch::try_new(arrow_schema(tier), columns)?)
 }
@@ -339,6 +384,7 @@ pub struct RecordColumns {
     schema_version: Int32Array,
     occurred_at: TimestampMicrosecondArray,
     ingested_at: TimestampMicrosecondArray,
+    leaf_index: Option<Int64Array>,
 }
 
 /// The string columns of `RecordColumns::strings`, in that order.
@@ -404,12 +450,19 @@ impl RecordColumns {
                 });
             }
         }
+        let leaf_index = leaf_index_column(batch)?.cloned();
+        if let Some(a) = &leaf_index {
+            for i in 0..a.len() {
+                leaf_index_at(Some(a), i)?;
+            }
+        }
         Ok(Self {
             tenant_id,
             strings,
             schema_version: column::<Int32Array>(batch, "schema_version")?.clone(),
             occurred_at,
             ingested_at,
+            leaf_index,
         })
     }
 
@@ -474,6 +527,8 @@ impl RecordColumns {
             bus_event_id: s(18),
             account: s(19),
             region: s(20),
+            // checked in `new`
+            leaf_index: leaf_index_at(self.leaf_index.as_ref(), i).unwrap_or(None),
         }
     }
 }
@@ -598,6 +653,7 @@ fn decode_rows(
         let schema_version = column::<Int32Array>(&batch, "schema_version")?;
         let occurred_at = column::<TimestampMicrosecondArray>(&batch, "occurred_at")?;
         let ingested_at = column::<TimestampMicrosecondArray>(&batch, "ingested_at")?;
+        let leaf_index = leaf_index_column(&batch)?;
         for i in 0..batch.num_rows() {
             let tenant_id = match (tenants, expected_tenant) {
                 (Some(col), expected) => {
@@ -647,6 +703,7 @@ fn decode_rows(
                 bus_event_id: req(bus_event_id, i),
                 account: req(account, i),
                 region: req(region, i),
+                leaf_index: leaf_index_at(leaf_index, i)?,
             });
         }
     }
@@ -738,6 +795,7 @@ pub(crate) mod tests {
             // nulls and values in the optional columns, both
             r.target_name = (i % 2 == 0).then(|| format!("name {i}"));
             r.user_agent = None;
+            r.leaf_index = (i % 3 != 0).then_some(i as u64 * 7);
         }
         sort_records(&mut rs, Tier::Ingest);
         let bytes = Bytes::from(encode_parquet(&rs, Tier::Ingest, 1).unwrap());
@@ -767,6 +825,85 @@ pub(crate) mod tests {
         assert_eq!(batches[0].tenant(0), None);
         assert_eq!(batches[0].row(3), RecordRef::from(&records[3]));
         assert!(decode_columns(Bytes::from_static(b"not parquet"), None).is_err());
+    }
+
+    /// A file of the tenant tier as written before `leaf_index` existed, or with the
+    /// column replaced by `leaf_index`.
+    fn without_leaf_index(rs: &[AuditRecord], replace: Option<ArrayRef>) -> Bytes {
+        let refs: Vec<&AuditRecord> = rs.iter().collect();
+        let batch = to_record_batch(&refs, Tier::Tenant).unwrap();
+        let n = batch.num_columns() - 1;
+        let mut fields: Vec<Field> = batch.schema().fields()[..n]
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        let mut columns: Vec<ArrayRef> = batch.columns()[..n].to_vec();
+        if let Some(c) = replace {
+            fields.push(Field::new("leaf_index", c.data_type().clone(), true));
+            columns.push(c);
+        }
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+        let mut out = Vec::new();
+        let mut w = ArrowWriter::try_new(&mut out, batch.schema(), None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        Bytes::from(out)
+    }
+
+    #[test]
+    fn leaf_index_round_trips_reads_as_none_in_older_files_and_rejects_negatives() {
+        let mut rs = records(6, &["a"]);
+        for (i, r) in rs.iter_mut().enumerate() {
+            r.leaf_index = (i != 2).then_some(i as u64 + 1_000_000_000_000);
+        }
+        sort_records(&mut rs, Tier::Tenant);
+        let a = TenantId::parse("a").unwrap();
+        let back = decode_parquet(
+            Bytes::from(encode_parquet(&rs, Tier::Tenant, 1).unwrap()),
+            Some(&a),
+        )
+        .unwrap();
+        assert_eq!(
+            back.iter().map(|r| r.leaf_index).collect::<Vec<_>>(),
+            rs.iter().map(|r| r.leaf_index).collect::<Vec<_>>()
+        );
+        let old = without_leaf_index(&rs, None);
+        assert!(
+            decode_parquet(old.clone(), Some(&a))
+                .unwrap()
+                .iter()
+                .all(|r| r.leaf_index.is_none())
+        );
+        assert!(
+            decode_columns(old, Some(&a)).unwrap()[0]
+                .row(0)
+                .leaf_index
+                .is_none()
+        );
+        let negative: ArrayRef = Arc::new(Int64Array::from(vec![Some(-1i64); rs.len()]));
+        let bad = without_leaf_index(&rs, Some(negative));
+        for err in [
+            decode_parquet(bad.clone(), Some(&a)).unwrap_err(),
+            decode_columns(bad, Some(&a)).err().unwrap(),
+        ] {
+            assert!(
+                matches!(
+                    err,
+                    CodecError::Value {
+                        column: "leaf_index",
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+        }
+        let text: ArrayRef = Arc::new(StringArray::from(vec!["1"; rs.len()]));
+        assert!(matches!(
+            decode_parquet(without_leaf_index(&rs, Some(text)), Some(&a)),
+            Err(CodecError::Column {
+                column: "leaf_index"
+            })
+        ));
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! A run lists the ingest tier and takes the files not yet integrated, oldest write
 //! first, in rounds of up to `ROUND_LEAVES` rows. Each round appends its rows, tenant by
 //! tenant in file and row order, to the tenants' logs, then leaves a marker
-//! `trust/_integrated/<ingest key>` per file, so the next run skips them.
+//! `trust/_integrated/<ingest key>` per file (`LeafMarker`: each row's leaf index, which
+//! compaction writes into the row), so the next run skips them.
 //! A crash before the marker makes the next run offer the file again: its events are
 //! then duplicates, and add no leaf. Markers of files compaction has since folded are
 //! removed. Last, every tenant whose log grew since its last checkpoint gets one when
@@ -13,18 +14,19 @@
 //! The compactor folds only integrated files (`integrated`), so no accepted event
 //! reaches the tenant tier without its leaf.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use envelope::TenantId;
+use envelope::{EventId, TenantId};
 use transparency::integrate::{IntegrateError, Integrator, LeafIndex, LogStore, StoreError};
 use transparency::verify::{Evidence, Report, StoredRow};
 use transparency::{EventLeaf, Leaf, LeafError};
 
 use crate::codec::{CodecError, decode_parquet};
 use crate::layout::{INGEST_PREFIX, ObjectKey};
+use crate::leaf_marker::LeafMarker;
 use crate::ports::{BlobError, BlobStore, ObjectInfo};
 use crate::reader::{StorageError, TenantReader};
 
@@ -79,7 +81,7 @@ pub enum IntegrationError {
 }
 
 /// What one run did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct IntegrationReport {
     pub files: usize,
     pub added: u64,
@@ -131,7 +133,8 @@ pub async fn integrate(
     // files are taken in rounds: each round's rows go to each tenant's log in one
     // append (one load of its edge, one set of partial tiles, not one per file), then
     // the round's markers are written
-    let mut round: Vec<&ObjectInfo> = Vec::new();
+    // each file of the round with its rows' (tenant, event), for its marker
+    let mut round: Vec<(&ObjectInfo, Vec<(TenantId, EventId)>)> = Vec::new();
     let mut by_tenant: BTreeMap<TenantId, Vec<EventLeaf>> = BTreeMap::new();
     let mut leaves_in_round = 0usize;
     for (k, file) in pending.iter().enumerate() {
@@ -146,7 +149,9 @@ pub async fn integrate(
                 key: file.key.clone(),
                 source,
             })?;
+            let mut ids = Vec::with_capacity(rows.len());
             for r in &rows {
+                ids.push((r.tenant_id.clone(), r.event_id.clone()));
                 let leaf =
                     EventLeaf::of_row(&r.tenant_id, &r.event_id, r.ingested_at, &r.payload_sha256)
                         .map_err(|source| IntegrationError::Leaf {
@@ -156,21 +161,30 @@ pub async fn integrate(
                 by_tenant.entry(r.tenant_id.clone()).or_default().push(leaf);
             }
             leaves_in_round += rows.len();
-            round.push(file);
+            round.push((file, ids));
         }
         if leaves_in_round < ROUND_LEAVES && k + 1 < pending.len() {
             continue;
         }
+        let mut placed: HashMap<TenantId, HashMap<EventId, u64>> = HashMap::new();
         for (tenant, leaves) in std::mem::take(&mut by_tenant) {
             let out = integrator.append(&tenant, leaves, now).await?;
+            placed.insert(tenant.clone(), out.indexes.into_iter().collect());
             report.added += out.added;
             report.duplicates += out.duplicates;
             report.conflicts += out.conflicts.len() as u64;
             report.checkpoints += usize::from(out.signed);
             touched.insert(tenant);
         }
-        for f in round.drain(..) {
-            blobs.put(&marker(&f.key), Bytes::new()).await?;
+        for (f, ids) in round.drain(..) {
+            let mut m = LeafMarker::default();
+            for (t, e) in ids {
+                // every offered event has an index, new or found
+                if let Some(i) = placed.get(&t).and_then(|p| p.get(&e)) {
+                    m.insert(t, e, *i);
+                }
+            }
+            blobs.put(&marker(&f.key), Bytes::from(m.encode())).await?;
             report.files += 1;
         }
         leaves_in_round = 0;
@@ -201,6 +215,32 @@ pub async fn integrate(
     Ok(report)
 }
 
+/// Each row's index in its tenant's log: the row's `leaf_index` once compaction wrote
+/// it, else what the index store recorded (None: accepted, not integrated yet).
+pub async fn leaf_indexes(
+    index: &dyn LeafIndex,
+    tenant: &TenantId,
+    rows: &[crate::record::AuditRecord],
+) -> Result<Vec<Option<u64>>, StoreError> {
+    let ids: Vec<_> = rows
+        .iter()
+        .filter(|r| r.leaf_index.is_none())
+        .map(|r| r.event_id.clone())
+        .collect();
+    let placed = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        index.lookup(tenant, &ids).await?
+    };
+    Ok(rows
+        .iter()
+        .map(|r| {
+            r.leaf_index
+                .or_else(|| placed.get(&r.event_id).map(|p| p.index))
+        })
+        .collect())
+}
+
 /// What `verify_tenant` checked against.
 pub struct TrustAnchor<'a> {
     /// The keys to trust (`checkpoint::trusted`).
@@ -212,8 +252,10 @@ pub struct TrustAnchor<'a> {
 }
 
 /// Every stored row of `tenant` (both tiers, as readers see them) against its signed
-/// log. Each row's leaf is made from its fields, with the payload's SHA-256 recomputed
-/// from the payload itself, never taken from the stored column. Returns the report and
+/// log, each at the index its `leaf_index` column says (the index store's, for rows not
+/// compacted since integration). Each row's leaf is made from its fields, with the
+/// payload's SHA-256 recomputed from the payload itself, never taken from the stored
+/// column. Returns the report and
 /// the rows not integrated yet (no index).
 pub async fn verify_tenant<B: BlobStore + Clone>(
     blobs: &B,
@@ -231,12 +273,11 @@ pub async fn verify_tenant<B: BlobStore + Clone>(
     let rows = TenantReader::new(blobs.clone())
         .read(tenant, None, None)
         .await?;
-    let ids: Vec<_> = rows.iter().map(|r| r.event_id.clone()).collect();
-    let placed = index.lookup(tenant, &ids).await?;
+    let at = leaf_indexes(index, tenant, &rows).await?;
     let mut stored = Vec::with_capacity(rows.len());
     let mut pending = 0usize;
-    for r in &rows {
-        let Some(p) = placed.get(&r.event_id) else {
+    for (r, at) in rows.iter().zip(at) {
+        let Some(at) = at else {
             pending += 1; // accepted, not integrated yet
             continue;
         };
@@ -249,7 +290,7 @@ pub async fn verify_tenant<B: BlobStore + Clone>(
                 }
             })?;
         stored.push(StoredRow {
-            index: p.index,
+            index: at,
             leaf: Leaf::Event(leaf),
             location: format!("event {} ({})", r.event_id, r.occurred_at.to_rfc3339()),
         });

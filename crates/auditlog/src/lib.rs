@@ -17,6 +17,7 @@ pub mod fixtures;
 #[cfg(any(test, feature = "integration"))]
 pub mod integration;
 mod layout;
+pub mod leaf_marker;
 pub mod memory;
 pub mod ports;
 pub mod quarantine;

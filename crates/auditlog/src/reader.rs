@@ -270,10 +270,15 @@ impl Originals {
                 None => return,
             },
         };
-        let same = self
-            .kept
-            .get(&loser.event_id)
-            .is_some_and(|k| k.payload_sha256 == loser.payload_sha256);
+        let kept = self.kept.get_mut(&loser.event_id);
+        let same = kept.is_some_and(|k| {
+            let same = k.payload_sha256 == loser.payload_sha256;
+            // a part folded before the log existed, and a later copy that has its leaf
+            if same && k.leaf_index.is_none() {
+                k.leaf_index = loser.leaf_index;
+            }
+            same
+        });
         if !same {
             let key = (loser.event_id.clone(), loser.payload_sha256.clone());
             match self.conflicts.get(&key) {

@@ -35,6 +35,9 @@ pub struct AuditRecord {
     pub bus_event_id: String,
     pub account: String,
     pub region: String,
+    /// The event's index in its tenant's transparency log, once compaction has written
+    /// it (None before, and for rows folded before the log existed).
+    pub leaf_index: Option<u64>,
 }
 
 /// One row borrowed from where it lives (a record, or a decoded Parquet batch): what
@@ -66,6 +69,7 @@ pub struct RecordRef<'a> {
     pub bus_event_id: &'a str,
     pub account: &'a str,
     pub region: &'a str,
+    pub leaf_index: Option<u64>,
 }
 
 impl<'a> From<&'a AuditRecord> for RecordRef<'a> {
@@ -95,6 +99,7 @@ impl<'a> From<&'a AuditRecord> for RecordRef<'a> {
             bus_event_id: &r.bus_event_id,
             account: &r.account,
             region: &r.region,
+            leaf_index: r.leaf_index,
         }
     }
 }
@@ -143,6 +148,7 @@ impl AuditRecord {
             bus_event_id: event.bus.id,
             account: event.bus.account,
             region: event.bus.region,
+            leaf_index: None,
             event_type: m.event_type,
         }
     }

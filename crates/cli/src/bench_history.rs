@@ -94,6 +94,7 @@ fn record(tenant: &str, n: u64, occurred: DateTime<Utc>, ingested: DateTime<Utc>
         bus_event_id: format!("bus-{n}"),
         account: "111122223333".into(),
         region: "us-east-1".into(),
+        leaf_index: None,
     }
 }
 

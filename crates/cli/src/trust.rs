@@ -16,7 +16,7 @@ use auditlog::integration::{BlobLog, IntegrationReport, TrustAnchor};
 use envelope::TenantId;
 use envelope::clock::Clock as _;
 use transparency::checkpoint::{self, CheckpointSigner as _, LocalKey};
-use transparency::integrate::{CheckpointPolicy, Integrator, LeafIndex as _, LogStore as _};
+use transparency::integrate::{CheckpointPolicy, Integrator, LogStore as _};
 use transparency::verify::Report;
 
 /// The first part of each tenant log's origin line (`<LOG_NAME>/<tenant>`) and the key's
@@ -301,19 +301,18 @@ pub async fn export(data: &Path, args: ExportArgs) -> Result<()> {
         .into_iter()
         .filter(|r| r.ingested_at >= args.from && r.ingested_at < args.to)
         .collect();
-    let ids: Vec<_> = rows.iter().map(|r| r.event_id.clone()).collect();
-    let placed = l.index.lookup(&tenant, &ids).await?;
+    let placed = auditlog::integration::leaf_indexes(&l.index, &tenant, &rows).await?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let mut out = std::io::BufWriter::new(std::fs::File::create(args.out.join("rows.jsonl"))?);
     let mut written = 0;
-    for r in &rows {
+    for (r, at) in rows.iter().zip(placed) {
         // rows not integrated yet are not under the checkpoint: left for a later export
-        let Some(p) = placed.get(&r.event_id) else {
+        let Some(leaf_index) = at else {
             continue;
         };
         let row = ExportedRow {
-            leaf_index: p.index,
+            leaf_index,
             event_id: r.event_id.to_string(),
             accepted_at: r.ingested_at.timestamp_micros(),
             occurred_at: r.occurred_at.to_rfc3339(),

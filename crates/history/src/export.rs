@@ -53,7 +53,7 @@ impl ExportFormat {
 }
 
 /// The CSV columns, in order: the audit record's columns (the payload as JSON text).
-pub const CSV_COLUMNS: [&str; 24] = [
+pub const CSV_COLUMNS: [&str; 25] = [
     "event_id",
     "occurred_at",
     "ingested_at",
@@ -78,6 +78,7 @@ pub const CSV_COLUMNS: [&str; 24] = [
     "bus_event_id",
     "account",
     "region",
+    "leaf_index",
 ];
 
 /// Writes a CSV cell: neutralised against formula injection, quoted when needed.
@@ -213,6 +214,10 @@ impl RowWriter {
                 ] {
                     b.push(b',');
                     csv_cell(b, cell);
+                }
+                b.push(b',');
+                if let Some(i) = r.leaf_index {
+                    let _ = write!(b, "{i}");
                 }
                 self.buf.extend_from_slice(b"\r\n");
             }

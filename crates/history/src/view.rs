@@ -55,6 +55,10 @@ pub struct EventView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<&'a str>,
     pub payload_sha256: &'a str,
+    /// The event's index in the tenant's transparency log (`/v1/log/...`), once
+    /// integrated and compacted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leaf_index: Option<u64>,
     /// The event-type-specific body, as the producer sent it.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
@@ -91,6 +95,7 @@ impl<'a> EventView<'a> {
             source_ip: r.source_ip,
             user_agent: r.user_agent,
             payload_sha256: r.payload_sha256,
+            leaf_index: r.leaf_index,
             payload: None,
         }
     }

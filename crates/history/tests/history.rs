@@ -68,6 +68,7 @@ fn record(tenant: &str, id: &str, occurred: DateTime<Utc>, ingested: DateTime<Ut
         bus_event_id: format!("bus-{id}"),
         account: "111122223333".into(),
         region: "us-east-1".into(),
+        leaf_index: None,
     }
 }
 

@@ -217,6 +217,7 @@ mod tests {
         match dt {
             DataType::Utf8 => "string",
             DataType::Int32 => "int",
+            DataType::Int64 => "bigint",
             DataType::Timestamp(_, _) => "timestamp",
             other => panic!("no Athena type for {other}"),
         }

@@ -48,6 +48,8 @@ pub struct Settings {
     pub directory_table: String,
     pub bus: String,
     pub export_queue_url: Option<String>,
+    /// The tenant logs' leaf index (None: the log endpoints answer 404).
+    pub leaf_index_table: Option<String>,
     pub seal_key: Vec<u8>,
     pub viewer_secret: Option<Vec<u8>>,
     pub frame_ancestors: String,
@@ -62,6 +64,9 @@ impl Settings {
             directory_table: lambda_env::var("DIRECTORY_TABLE")?,
             bus: lambda_env::var("EVENT_BUS_NAME")?,
             export_queue_url: std::env::var("EXPORT_QUEUE_URL").ok(),
+            leaf_index_table: std::env::var("LEAF_INDEX_TABLE")
+                .ok()
+                .filter(|t| !t.is_empty()),
             seal_key: lambda_env::var("AUDIT_SEAL_KEY")?.into_bytes(),
             viewer_secret: std::env::var("VIEWER_TOKEN_SECRET")
                 .ok()
@@ -112,8 +117,16 @@ pub fn deployed(aws: &aws_config::SdkConfig, s: Settings) -> anyhow::Result<Arc<
         },
         inline_export_bytes: s.inline_export_bytes,
         frame_ancestors: s.frame_ancestors,
-        // the AWS integrator is not deployed yet: the log endpoints answer 404
-        logs: None,
+        // the stack's integrator keeps the tenant logs; without the table, the log
+        // endpoints answer 404
+        logs: s
+            .leaf_index_table
+            .map(|table| audit_api::proofs::TenantLogs {
+                leaves: Arc::new(adapters_aws::DynamoDbLeafIndex::new(
+                    aws_sdk_dynamodb::Client::new(aws),
+                    table,
+                )),
+            }),
     }))
 }
 

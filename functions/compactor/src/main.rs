@@ -22,6 +22,7 @@ async fn main() -> Result<(), Error> {
         task_rows: lambda_env::var_or("COMPACT_TASK_ROWS", defaults.task_rows)?,
         unit_rows: lambda_env::var_or("COMPACT_UNIT_ROWS", defaults.unit_rows)?,
         max_part_rows: lambda_env::var_or("COMPACT_MAX_PART_ROWS", defaults.max_part_rows)?,
+        integrated_only: lambda_env::var_or("COMPACT_INTEGRATED_ONLY", false)?,
         ..defaults
     };
     let aws = aws_config::load_from_env().await;

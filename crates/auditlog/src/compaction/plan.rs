@@ -29,6 +29,10 @@ pub struct DayPlan {
     pub files: Vec<IngestFile>,
     /// Indexes into `files`.
     pub count_tasks: Vec<Vec<usize>>,
+    /// Whether every file has an integrator's marker that gives its rows' leaf indices
+    /// (`CompactorConfig::integrated_only`).
+    #[serde(default)]
+    pub leaf_markers: bool,
 }
 
 /// An ingest file that could not be decoded: we wrote it, so it means corruption. It is

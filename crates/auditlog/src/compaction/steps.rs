@@ -26,6 +26,7 @@ use super::plan::{
 use super::{CompactorConfig, quarantine_conflict};
 use crate::codec::{Tier, decode_parquet, decode_where, encode_parquet, tenant_row_counts};
 use crate::layout::{ObjectKey, PartitionKey, ingest_day_prefix};
+use crate::leaf_marker::LeafMarker;
 use crate::ports::{BlobError, BlobStore, PartitionCatalog};
 use crate::reader::{Originals, StorageError};
 use crate::record::AuditRecord;
@@ -170,6 +171,7 @@ pub async fn plan_day<B: BlobStore>(
         plan_id,
         count_tasks: pack(&weights, config.count_task_bytes),
         files,
+        leaf_markers: config.integrated_only,
     };
     put_json(blobs, &attempt.plan(), &plan).await?;
     Ok(Some((attempt, plan)))
@@ -360,6 +362,7 @@ pub async fn route<B: BlobStore>(
         };
         let bytes = blobs.get(&file.key).await?;
         let records = match decode_parquet(bytes.clone(), None) {
+            Ok(r) if plan.leaf_markers => with_leaf_indexes(blobs, &file.key, r).await?,
             Ok(r) => r,
             Err(e) => {
                 report
@@ -394,6 +397,24 @@ pub async fn route<B: BlobStore>(
         report.objects += 1;
     }
     Ok(report)
+}
+
+/// The rows of an integrated ingest file with the leaf indices its marker gives.
+async fn with_leaf_indexes<B: BlobStore>(
+    blobs: &B,
+    key: &str,
+    mut records: Vec<AuditRecord>,
+) -> Result<Vec<AuditRecord>, StorageError> {
+    let marker_key = format!("{}{key}", crate::layout::INTEGRATED_PREFIX);
+    let bytes = blobs.get(&marker_key).await?;
+    let marker = LeafMarker::parse(&marker_key, &bytes).map_err(|e| StorageError::Plan {
+        key: marker_key.clone(),
+        reason: e.to_string(),
+    })?;
+    for r in &mut records {
+        r.leaf_index = marker.get(&r.tenant_id, &r.event_id);
+    }
+    Ok(records)
 }
 
 /// What a fold unit did; stored as the unit's completion record.
