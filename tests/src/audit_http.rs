@@ -215,12 +215,26 @@ impl AuditHarness {
     }
 
     /// Events of both tenants on three days, in both tiers.
+    /// Five events of acme and two of globex: the 20th's accepted, integrated and
+    /// compacted (in the tenant tier with their leaf indices), the others still in the
+    /// ingest tier, not integrated yet.
     pub async fn seed(&self) {
-        self.compacted(&[
+        self.ingest(&[
             record("acme", "a-1", at(20, 10), "u-ada"),
             record("acme", "a-2", at(20, 20), "u-bob"),
         ])
         .await;
+        self.integrate().await;
+        auditlog::Compactor::new(
+            self.blobs.clone(),
+            auditlog::CompactorConfig {
+                integrated_only: true,
+                ..auditlog::CompactorConfig::default()
+            },
+        )
+        .run()
+        .await
+        .unwrap();
         self.ingest(&[
             record("acme", "a-3", at(21, 10), "u-ada"),
             record("acme", "a-4", at(21, 20), "u-bob"),

@@ -151,8 +151,16 @@ async fn one_event(h: &AuditHarness) {
 }
 
 async fn polling(h: &AuditHarness) {
-    // from the beginning, in acceptance order, in pages of 2
+    // only what the tenant's signed log covers: the 20th's, not the ingest tier's yet
+    let r = h.get("/v1/events/stream", Some(ACME_READ)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(names(&r.body), ["a-1", "a-2"], "{}", r.text);
+    assert_eq!(r.body["tree_size"], 2);
+    h.integrate().await;
+    // from the beginning, in log order (the order accepted), in pages of 2, each event
+    // with its index in the log
     let mut got = Vec::new();
+    let mut leaf_indexes = Vec::new();
     let mut uri = "/v1/events/stream?limit=2".to_owned();
     for _ in 0..10 {
         let r = h.get(&uri, Some(ACME_READ)).await;
@@ -164,15 +172,29 @@ async fn polling(h: &AuditHarness) {
             break;
         }
         got.extend(page);
+        leaf_indexes.extend(
+            r.body["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["leaf_index"].as_u64().unwrap()),
+        );
+        assert!(r.body["tree_size"].as_u64().unwrap() >= 5);
     }
     assert_eq!(got, ["a-1", "a-2", "a-3", "a-4", "a-5"]);
+    assert_eq!(leaf_indexes, [0, 1, 2, 3, 4]);
     // a late event (occurred on the 19th, accepted now) comes next, not lost behind
     let mut late = record("acme", "a-late", at(19, 0), "u-ada");
     late.ingested_at = h.clock_now();
     h.ingest(&[late]).await;
-    h.clock.advance(chrono::Duration::minutes(10));
+    h.integrate().await;
     let r = h.get(&uri, Some(ACME_READ)).await;
     assert_eq!(names(&r.body), ["a-late"], "{}", r.text);
+    // `since` starts from a time (a little before it: at least once)
+    let r = h
+        .get("/v1/events/stream?since=2026-01-01", Some(ACME_READ))
+        .await;
+    assert_eq!(names(&r.body).len(), 6, "{}", r.text);
     let r = h
         .get(
             &format!(
@@ -663,9 +685,9 @@ async fn a_big_export_on_s3_is_a_multipart_upload_with_a_presigned_link() {
 }
 
 /// What the README states: an event is in the history as soon as the subscriber has
-/// written it, and in the stream once the poll lag has passed since its acceptance.
+/// written it, and in the stream once a signed checkpoint of its tenant's log covers it.
 #[tokio::test]
-async fn freshness_browse_at_once_stream_after_the_poll_lag() {
+async fn freshness_browse_at_once_stream_once_signed() {
     let dir = tempfile::tempdir().unwrap();
     let h = embedded(dir.path(), history_inline()).await;
     let subscriber = auditlog::Subscriber::new(
@@ -699,19 +721,22 @@ async fn freshness_browse_at_once_stream_after_the_poll_lag() {
     // browsing: at once, with no time passing
     let r = h.get("/v1/events", Some(ACME_READ)).await;
     assert_eq!(names(&r.body), ["fresh-1"], "{}", r.text);
-    // the stream: not before the lag ...
+    // the stream: not before a signed checkpoint covers it, however long ...
     let lag = history::HistoryConfig::default().poll_lag;
     h.clock
-        .advance(chrono::Duration::from_std(lag).unwrap() - chrono::Duration::seconds(1));
+        .advance(chrono::Duration::from_std(lag).unwrap() * 2);
     let r = h.get("/v1/events/stream", Some(ACME_READ)).await;
     assert!(names(&r.body).is_empty(), "{}", r.text);
+    assert_eq!(r.body["tree_size"], 0);
     let next = r.body["next"].as_str().unwrap().to_owned();
-    // ... and just after it, from the checkpoint of the empty poll
-    h.clock.advance(chrono::Duration::seconds(2));
+    // ... and once integrated, from the checkpoint of the empty poll, with its index
+    h.integrate().await;
     let r = h
         .get(&format!("/v1/events/stream?after={next}"), Some(ACME_READ))
         .await;
     assert_eq!(names(&r.body), ["fresh-1"], "{}", r.text);
+    assert_eq!(r.body["events"][0]["leaf_index"], 0);
+    assert_eq!(r.body["tree_size"], 1);
 }
 
 /// The log endpoints: the checkpoint, an event's inclusion proof and a consistency
@@ -724,11 +749,11 @@ async fn the_log_endpoints_prove_an_event_and_the_logs_growth_to_its_tenant_only
 
     let dir = tempfile::tempdir().unwrap();
     let h = embedded(dir.path(), history_inline()).await;
-    h.seed().await;
     assert_eq!(
         h.get("/v1/log/checkpoint", Some(ACME_READ)).await.status,
         StatusCode::NOT_FOUND
     );
+    h.seed().await;
     h.integrate().await;
     let keys = checkpoint::trusted(&[h.log_key.verifier_key().to_owned()]).unwrap();
     let acme = envelope::TenantId::parse("acme").unwrap();

@@ -77,6 +77,10 @@ impl From<HistoryError> for ApiError {
             HistoryError::Checkpoint(why) => {
                 Self::bad_request("invalid_checkpoint", format!("checkpoint: {why}"))
             }
+            HistoryError::Log(why) => {
+                tracing::error!(error = %why, "reading the tenant log failed");
+                Self::unavailable(format!("the tenant log could not be read: {why}"))
+            }
             HistoryError::Storage(s) => {
                 tracing::error!(error = %s, "reading the audit history failed");
                 Self::unavailable(format!(

@@ -433,8 +433,11 @@ async fn get_event(
     Ok(json_response(StatusCode::OK, &json!(EventView::full(&r))))
 }
 
-/// Every event in the order it was accepted, after a checkpoint: a late event with an
-/// old occurred_at is still delivered. Poll again with `next`, also after an empty page.
+/// Every event after a checkpoint, in the order of the tenant's transparency log, up to
+/// its latest signed checkpoint (`tree_size`), each with its `leaf_index`: every event
+/// given can be proved (`/v1/log/events/{id}/proof`). A deployment without the log gives
+/// them in acceptance order up to `horizon`. Either way a late event with an old
+/// occurred_at is still delivered. Poll again with `next`, also after an empty page.
 #[utoipa::path(get, path = "/v1/events/stream", tag = "events", params(openapi::StreamParams),
     responses((status = 200, body = openapi::StreamPage), (status = 400, body = openapi::ErrorBody),
         (status = 401, body = openapi::ErrorBody)))]
@@ -464,21 +467,26 @@ async fn stream_events(
                 "give `after` (a checkpoint) or `since` (a time to start from), not both",
             ));
         }
-        (None, Some(t)) => Some(api.history.checkpoint_at(
-            &caller.tenant,
-            history::query::parse_time("since", t).map_err(history::HistoryError::from)?,
-        )),
+        (None, Some(t)) => {
+            let t = history::query::parse_time("since", t).map_err(history::HistoryError::from)?;
+            Some(match api.logs {
+                Some(_) => api.history.log_checkpoint_at(&caller.tenant, t).await?,
+                None => api.history.checkpoint_at(&caller.tenant, t),
+            })
+        }
         _ => None,
     };
-    let page = api
-        .history
-        .poll(
-            &caller.tenant,
-            after.or(since.as_deref()),
-            limit,
-            api.clock.now(),
-        )
-        .await?;
+    let from = after.or(since.as_deref());
+    // with a tenant log, the stream is in its order and goes up to its signed
+    // checkpoint: every event given can be proved; without, in acceptance order
+    let page = match api.logs {
+        Some(_) => api.history.poll_log(&caller.tenant, from, limit).await?,
+        None => {
+            api.history
+                .poll(&caller.tenant, from, limit, api.clock.now())
+                .await?
+        }
+    };
     // a poll is recorded when it delivers something other than these very records,
     // so that a poller does not feed on its own trail
     let delivered = page
@@ -496,11 +504,16 @@ async fn stream_events(
         .await?;
     }
     let events: Vec<EventView> = page.events.iter().map(EventView::full).collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"events": events, "next": page.next,
-                    "horizon": page.horizon.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)}),
-    ))
+    let mut body = json!({"events": events, "next": page.next});
+    if let Some(h) = page.horizon {
+        body["horizon"] = h
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            .into();
+    }
+    if let Some(size) = page.tree_size {
+        body["tree_size"] = size.into();
+    }
+    Ok(json_response(StatusCode::OK, &body))
 }
 
 /// `POST /v1/exports` body: the filters (as in `GET /v1/events`) and `format`.

@@ -24,8 +24,11 @@ pub struct StreamPage {
     pub events: Vec<EventView<'static>>,
     /// Always given, also when `events` is empty: send it back as `after`.
     pub next: String,
-    /// Everything accepted before this time has been considered.
-    pub horizon: String,
+    /// Without a tenant log: everything accepted before this time has been considered.
+    pub horizon: Option<String>,
+    /// With a tenant log: the size of the signed checkpoint the stream went up to; every
+    /// event given is below it.
+    pub tree_size: Option<u64>,
 }
 
 /// An event's place in its tenant's log, and the proof that it is there.

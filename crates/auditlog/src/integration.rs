@@ -90,6 +90,8 @@ pub struct IntegrationReport {
     pub conflicts: u64,
     pub tenants: usize,
     pub checkpoints: usize,
+    /// Leaves added for rows compacted before the log existed (`backfill`).
+    pub backfilled: u64,
 }
 
 /// The marker of an integrated ingest file.
@@ -105,6 +107,83 @@ pub async fn integrated(blobs: &dyn BlobStore) -> Result<HashSet<String>, BlobEr
         .into_iter()
         .filter_map(|o| o.key.strip_prefix(INTEGRATED_PREFIX).map(str::to_owned))
         .collect())
+}
+
+/// Tenants whose parts compacted before the log existed have been put in their logs:
+/// `trust/_backfilled/<tenant>`, one marker per tenant done.
+pub const BACKFILLED_PREFIX: &str = "trust/_backfilled/";
+
+/// Puts in the tenants' logs the rows compacted before the logs existed (rows without a
+/// `leaf_index`), oldest acceptance first, so that the log-ordered stream and the
+/// verifier see every accepted event, not only those accepted since. Runs at the start
+/// of every integration until each tenant is marked done; rows already in a log are
+/// duplicates and add no leaf, so an interrupted backfill resumes where it was.
+async fn backfill(
+    blobs: &dyn BlobStore,
+    integrator: &Integrator<'_>,
+    now: DateTime<Utc>,
+    report: &mut IntegrationReport,
+    touched: &mut HashSet<TenantId>,
+) -> Result<(), IntegrationError> {
+    let done: HashSet<String> = blobs
+        .list(BACKFILLED_PREFIX)
+        .await?
+        .into_iter()
+        .filter_map(|o| o.key.strip_prefix(BACKFILLED_PREFIX).map(str::to_owned))
+        .collect();
+    for prefix in blobs.list_prefixes(crate::layout::AUDIT_PREFIX).await? {
+        let Some(tenant) = prefix
+            .strip_prefix(crate::layout::AUDIT_PREFIX)
+            .and_then(|p| p.strip_prefix("tenant_id="))
+            .and_then(|p| p.strip_suffix('/'))
+            .and_then(|t| TenantId::parse(t).ok())
+        else {
+            continue;
+        };
+        if done.contains(tenant.as_str()) {
+            continue;
+        }
+        let mut legacy = Vec::new();
+        for f in blobs.list(&crate::layout::tenant_prefix(&tenant)).await? {
+            if !matches!(ObjectKey::parse(&f.key), Ok(ObjectKey::Tenant { .. })) {
+                continue;
+            }
+            let bytes = blobs.get(&f.key).await?;
+            let rows = decode_parquet(bytes, Some(&tenant)).map_err(|source| {
+                IntegrationError::Decode {
+                    key: f.key.clone(),
+                    source,
+                }
+            })?;
+            legacy.extend(
+                rows.into_iter()
+                    .filter(|r| r.leaf_index.is_none())
+                    .map(|r| (r.ingested_at, r.event_id, r.payload_sha256)),
+            );
+        }
+        legacy.sort();
+        for chunk in legacy.chunks(ROUND_LEAVES) {
+            let mut leaves = Vec::with_capacity(chunk.len());
+            for (accepted, id, sha) in chunk {
+                leaves.push(
+                    EventLeaf::of_row(&tenant, id, *accepted, sha).map_err(|source| {
+                        IntegrationError::Leaf {
+                            key: id.to_string(),
+                            source,
+                        }
+                    })?,
+                );
+            }
+            let out = integrator.append(&tenant, leaves, now).await?;
+            report.backfilled += out.added;
+            report.checkpoints += usize::from(out.signed);
+            touched.insert(tenant.clone());
+        }
+        blobs
+            .put(&format!("{BACKFILLED_PREFIX}{tenant}"), Bytes::new())
+            .await?;
+    }
+    Ok(())
 }
 
 /// One integration run over everything the ingest tier holds. With `sign_pending`, every
@@ -130,6 +209,8 @@ pub async fn integrate(
 
     let mut report = IntegrationReport::default();
     let mut touched: HashSet<TenantId> = HashSet::new();
+    // before any ingest file: a log starts with what was compacted before it existed
+    backfill(blobs, integrator, now, &mut report, &mut touched).await?;
     // files are taken in rounds: each round's rows go to each tenant's log in one
     // append (one load of its edge, one set of partial tiles, not one per file), then
     // the round's markers are written
@@ -202,7 +283,7 @@ pub async fn integrate(
             continue;
         };
         let Ok(tenant) = TenantId::parse(name) else {
-            continue; // `_integrated`
+            continue; // `_integrated`, `_backfilled`
         };
         let signed = if sign_pending {
             integrator.sign_pending(&tenant, now).await?

@@ -1615,6 +1615,67 @@ mod integration_tests {
     }
 
     #[tokio::test]
+    async fn rows_compacted_before_the_log_existed_are_put_in_it_first_and_once() {
+        let r = rig();
+        let key = LocalKey::generate("audit.example").unwrap();
+        let index = InMemoryLog::default();
+        let store = BlobLog(r.blobs.as_ref());
+        let integrator = Integrator {
+            store: &store,
+            index: &index,
+            signer: &key,
+            log_name: "audit.example",
+            policy: CheckpointPolicy::default(),
+        };
+        // a deployment from before the logs: compacted without integration
+        let old: Vec<Value> = (0..20).map(|n| ev(&format!("t{}", n % 2), n)).collect();
+        r.sub.handle(&msgs(&old)).await;
+        Compactor::new(r.blobs.clone(), CompactorConfig::default())
+            .run()
+            .await
+            .unwrap();
+        assert!(r.blobs.list(INGEST_PREFIX).await.unwrap().is_empty());
+        // then the upgrade, and new traffic
+        let new: Vec<Value> = (20..24).map(|n| ev("t0", n)).collect();
+        r.sub.handle(&msgs(&new)).await;
+        let out = integrate(r.blobs.as_ref(), &integrator, r.clock.now(), true)
+            .await
+            .unwrap();
+        assert_eq!((out.backfilled, out.added), (20, 4), "{out:?}");
+        let (report, pending) = verified(&r.blobs, &index, &key, "t0").await;
+        assert!(report.ok() && pending == 0, "{:?}", report.findings);
+        assert_eq!(report.rows_verified, 14);
+        // the old rows first, in acceptance order; the new ones after
+        let t0 = TenantId::parse("t0").unwrap();
+        let rows = read(&r.blobs, "t0").await;
+        let ids: Vec<_> = rows.iter().map(|r| r.event_id.clone()).collect();
+        let placed = transparency::integrate::LeafIndex::lookup(&index, &t0, &ids)
+            .await
+            .unwrap();
+        let mut by_index: Vec<(u64, bool)> = rows
+            .iter()
+            .map(|r| (placed[&r.event_id].index, r.leaf_index.is_none()))
+            .collect();
+        by_index.sort_unstable();
+        assert!(by_index[..10].iter().all(|(_, in_parts)| *in_parts));
+        // once: a later run backfills nothing, and an interrupted one adds no leaf again
+        let again = integrate(r.blobs.as_ref(), &integrator, r.clock.now(), true)
+            .await
+            .unwrap();
+        assert_eq!(again.backfilled, 0);
+        r.blobs
+            .delete(&format!("{}t0", crate::integration::BACKFILLED_PREFIX))
+            .await
+            .unwrap();
+        let resumed = integrate(r.blobs.as_ref(), &integrator, r.clock.now(), true)
+            .await
+            .unwrap();
+        assert_eq!(resumed.backfilled, 0, "duplicates add no leaf");
+        let (report, _) = verified(&r.blobs, &index, &key, "t0").await;
+        assert!(report.ok(), "{:?}", report.findings);
+    }
+
+    #[tokio::test]
     async fn a_damaged_marker_stops_the_day_and_its_rows_stay_in_the_ingest_tier() {
         let r = rig();
         let key = LocalKey::generate("audit.example").unwrap();

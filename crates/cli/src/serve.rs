@@ -29,6 +29,11 @@ pub struct ServeArgs {
     /// long after it is accepted; here the subscriber runs in-process, so a few seconds).
     #[arg(long, default_value_t = 5)]
     poll_lag_secs: u64,
+    /// How often accepted events are put in their tenants' transparency logs and
+    /// signed (the stream and the proofs go up to the latest signed checkpoint). This
+    /// process is then the logs' one writer: run no `auditlog integrate` beside it.
+    #[arg(long, default_value_t = 5)]
+    integrate_every_secs: u64,
     /// Origins that may embed the viewer in a frame (CSP frame-ancestors), e.g.
     /// "https://admin.example.com".
     #[arg(long, default_value = "'self' http://localhost:* http://127.0.0.1:*")]
@@ -133,6 +138,18 @@ pub async fn serve(data: &Path, schemas: Option<&Path>, args: ServeArgs) -> Resu
                 }
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+
+    // the integrator, as the scheduled Lambda on AWS (a run signs what it added)
+    let dir = data.to_path_buf();
+    let every = Duration::from_secs(args.integrate_every_secs.max(1));
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(e) = crate::trust::integrate(&dir).await {
+                tracing::error!(error = %e, "integration failed; retrying at the next run");
+            }
         }
     });
 

@@ -142,6 +142,12 @@ pub fn print_integration(r: &IntegrationReport) {
         "integrated {} ingest files: {} new leaves, {} duplicates, {} conflicts, {} tenants, {} checkpoints signed",
         r.files, r.added, r.duplicates, r.conflicts, r.tenants, r.checkpoints
     );
+    if r.backfilled > 0 {
+        println!(
+            "  and {} leaves for rows compacted before the logs existed",
+            r.backfilled
+        );
+    }
 }
 
 #[derive(clap::Args, Debug)]

@@ -20,6 +20,8 @@ use auditlog::{
 use crate::query::{EventQuery, MAX_LIMIT};
 use crate::seal::{SealError, SealKey};
 
+mod log_poll;
+
 #[derive(Debug, Clone)]
 pub struct HistoryConfig {
     /// How long a page cursor stays valid.
@@ -57,6 +59,9 @@ pub enum HistoryError {
     Checkpoint(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The tenant's transparency log could not be read, or disagrees with the rows.
+    #[error("the tenant log: {0}")]
+    Log(String),
 }
 
 /// Where a page ends: the last row returned.
@@ -104,13 +109,15 @@ pub struct Page {
     pub next: Option<String>,
 }
 
-/// One poll, in ingestion order, and the checkpoint to poll with next (always given).
+/// One poll, and the checkpoint to poll with next (always given).
 #[derive(Debug)]
 pub struct PollPage {
     pub events: Vec<AuditRecord>,
     pub next: String,
-    /// Everything stamped before this was considered: the poll's horizon.
-    pub horizon: DateTime<Utc>,
+    /// In acceptance order: everything stamped before this was considered.
+    pub horizon: Option<DateTime<Utc>>,
+    /// In log order: the size of the signed checkpoint the poll went up to.
+    pub tree_size: Option<u64>,
 }
 
 pub struct History<B> {
@@ -524,7 +531,8 @@ impl<B: BlobStore> History<B> {
         Ok(PollPage {
             events,
             next,
-            horizon,
+            horizon: Some(horizon),
+            tree_size: None,
         })
     }
 }

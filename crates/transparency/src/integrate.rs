@@ -62,6 +62,27 @@ impl TileSource for TenantLog<'_> {
     }
 }
 
+/// `trust/<tenant>/expired`: the index ranges the log's expiry leaves removed, one
+/// `<first> <end>` line per range (derived from the log, which is the evidence).
+pub const EXPIRED: &str = "expired";
+
+/// The ranges of an `expired` object; a malformed line is an error naming it.
+pub fn parse_expired(bytes: &[u8]) -> Result<Vec<std::ops::Range<u64>>, StoreError> {
+    let bad = |line: &str| StoreError::Unavailable(format!("expired: malformed line {line:?}"));
+    let text = std::str::from_utf8(bytes).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            let (a, b) = line.split_once(' ').ok_or_else(|| bad(line))?;
+            let (a, b): (u64, u64) = (
+                a.parse().map_err(|_| bad(line))?,
+                b.parse().map_err(|_| bad(line))?,
+            );
+            (a <= b).then_some(a..b).ok_or_else(|| bad(line))
+        })
+        .collect()
+}
+
 /// `trust/<tenant>/`
 pub fn log_prefix(tenant: &TenantId) -> String {
     format!("trust/{tenant}/")
@@ -464,7 +485,17 @@ impl Integrator<'_> {
                 })?;
             entries.push(Leaf::Expiry(leaf).encode());
         }
-        Ok(self.publish(tenant, state, edge, entries, now).await?.0)
+        let size = self.publish(tenant, state, edge, entries, now).await?.0;
+        // the index of what went, for readers that walk the log in order (a poll) and
+        // must tell a removed event from a missing one without reading the whole log;
+        // written before the caller removes any row
+        let path = format!("{}{EXPIRED}", log_prefix(tenant));
+        let mut text = self.store.get(&path).await?.unwrap_or_default();
+        for r in ranges {
+            text.extend_from_slice(format!("{} {}\n", r.start, r.end).as_bytes());
+        }
+        self.store.put(&path, text).await?;
+        Ok(size)
     }
 
     /// Signs a checkpoint of `tenant`'s log if the policy says one is due (the

@@ -395,6 +395,16 @@ async fn an_expiry_recorded_in_the_log_tells_removed_rows_from_missing_ones() {
         .await
         .unwrap();
     assert_eq!(size, 302, "one expiry leaf per range");
+    // and the ranges are listed for readers that walk the log in order
+    let listed = log
+        .get(&format!("{}{EXPIRED}", log_prefix(&acme())))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(parse_expired(&listed).unwrap(), vec![0..100, 150..160]);
+    for bad in [&b"1\n"[..], b"5 3\n", b"a b\n", b"\xff"] {
+        assert!(parse_expired(bad).is_err(), "{bad:?}");
+    }
     let kept: Vec<(EventLeaf, u64)> = events
         .into_iter()
         .zip(0..)
