@@ -551,11 +551,29 @@ fn serve_provisions_over_http_and_the_changes_reach_the_audit_log() {
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    // a SIEM polls from the start and gets everything, with a checkpoint to go on
-    let (status, body) = http(port, "GET", "/v1/events/stream?limit=1000", &audit, "");
-    assert_eq!(status, 200, "{body}");
-    let polled: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert!(polled["next"].as_str().unwrap().starts_with("k1."));
+    // a SIEM polls from the start and gets, once serve's integrator has signed them,
+    // the events in log order with their indices, and a checkpoint to go on
+    loop {
+        let (status, body) = http(port, "GET", "/v1/events/stream?limit=1000", &audit, "");
+        assert_eq!(status, 200, "{body}");
+        let polled: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert!(polled["next"].as_str().unwrap().starts_with("k2."));
+        let events = polled["events"].as_array().unwrap();
+        if !events.is_empty() {
+            let indices: Vec<u64> = events
+                .iter()
+                .map(|e| e["leaf_index"].as_u64().unwrap())
+                .collect();
+            assert_eq!(indices, (0..indices.len() as u64).collect::<Vec<_>>());
+            assert_eq!(polled["tree_size"].as_u64(), Some(indices.len() as u64));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline + std::time::Duration::from_secs(30),
+            "nothing was integrated and signed: {body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
 }
 
 #[test]
