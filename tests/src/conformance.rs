@@ -830,6 +830,25 @@ pub async fn policy_store(d: &dyn scim::PolicyStore, tag: &str) {
     );
 }
 
+/// `RetentionSettings`: unset until set, per tenant, replaced by a later setting.
+pub async fn retention_settings(d: &dyn tenants::RetentionSettings, tag: &str) {
+    use tenants::Retention;
+    let acme = TenantId::parse(&format!("acme-{tag}")).unwrap();
+    let globex = TenantId::parse(&format!("globex-{tag}")).unwrap();
+    assert_eq!(d.retention(&acme).await.unwrap(), None);
+    d.put_retention(&acme, Retention::days(90).unwrap())
+        .await
+        .unwrap();
+    d.put_retention(&acme, Retention::days(3653).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        d.retention(&acme).await.unwrap(),
+        Some(Retention::days(3653).unwrap())
+    );
+    assert_eq!(d.retention(&globex).await.unwrap(), None, "per tenant");
+}
+
 /// `LeafIndex`: per tenant, found again as recorded, replaced by a later record, and
 /// more keys at once than one DynamoDB batch takes.
 pub async fn leaf_index(index: &dyn transparency::integrate::LeafIndex, tag: &str) {

@@ -166,6 +166,21 @@ async fn scim_concurrent_membership_dynamodb() {
 }
 
 #[tokio::test]
+async fn retention_settings_sqlite() {
+    let store = adapters_local::SqliteScimStore::in_memory().unwrap();
+    conformance::retention_settings(&store, "sqlite").await;
+}
+
+#[tokio::test]
+async fn retention_settings_dynamodb() {
+    let c = sdk_config().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&c);
+    let table = new_scim_table(&ddb).await;
+    let store = adapters_aws::DynamoDbTenantDirectory::new(ddb, table);
+    conformance::retention_settings(&store, "ddb").await;
+}
+
+#[tokio::test]
 async fn tenant_directory_sqlite() {
     let store = adapters_local::SqliteScimStore::in_memory().unwrap();
     conformance::tenant_directory(&store, "sqlite").await;

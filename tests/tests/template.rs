@@ -425,10 +425,25 @@ fn the_integrator_is_the_one_writer_of_the_tenant_logs() {
     for st in f["Policies"][0]["Statement"].as_sequence().unwrap() {
         let actions = serde_yaml::to_string(&st["Action"]).unwrap();
         let resources = serde_yaml::to_string(&st["Resource"]).unwrap();
-        if actions.contains("s3:PutObject") || actions.contains("s3:DeleteObject") {
+        if actions.contains("s3:PutObject") {
             assert!(
                 resources.contains("/trust/*") && !resources.contains("/audit/"),
                 "the integrator writes outside trust/: {resources}"
+            );
+        }
+        if actions.contains("s3:DeleteObject") {
+            // its log, and parts past their retention (after the log records it)
+            assert!(
+                resources.contains("/trust/*") || resources.contains("/audit/*"),
+                "{resources}"
+            );
+            assert!(!resources.contains("/ingest/") && !resources.contains("quarantine/"));
+        }
+        if actions.contains("dynamodb:GetItem") {
+            let cond = serde_yaml::to_string(&st["Condition"]).unwrap();
+            assert!(
+                cond.contains("T#*#RETENTION"),
+                "only retention settings: {cond}"
             );
         }
         if actions.contains("kms:") {
@@ -460,4 +475,21 @@ fn the_integrator_is_the_one_writer_of_the_tenant_logs() {
         .find(|r| r["Prefix"].as_str() == Some("trust/"))
         .expect("a lifecycle rule for trust/");
     assert!(trust["ExpirationInDays"].is_null());
+    // retention is per tenant and recorded in its log: no lifecycle rule expires parts
+    // (which would read as missing), and the schedule applies it daily
+    let audit = rules
+        .iter()
+        .find(|r| r["Prefix"].as_str() == Some("audit/"))
+        .expect("a lifecycle rule for audit/");
+    assert!(audit["ExpirationInDays"].is_null(), "{audit:?}");
+    let events = serde_yaml::to_string(&f["Events"]).unwrap();
+    assert!(events.contains(r#"{"task": "retention"}"#), "{events}");
+    let days = &doc["Parameters"]["AuditRetentionDays"];
+    assert_eq!(
+        (days["MinValue"].as_u64(), days["MaxValue"].as_u64()),
+        (
+            Some(u64::from(tenants::Retention::MIN_DAYS)),
+            Some(u64::from(tenants::Retention::MAX_DAYS))
+        )
+    );
 }

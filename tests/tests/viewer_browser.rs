@@ -1,7 +1,8 @@
 //! The viewer in a real headless Chromium (Debian's `chromium` and `chromium-driver`,
 //! which `.ci/run` installs), driven over WebDriver: load with a viewer token, filter,
-//! page, open a detail with the keyboard and the mouse, export, dark theme, a phone's
-//! width. Screenshots of each step are kept in `artifacts/viewer/`.
+//! page, see each event checked against the tenant's signed log (verified, not yet in
+//! it, or not verifying after a row was rewritten in storage), open a detail with the
+//! keyboard and the mouse, export, dark theme, a phone's width. Screenshots of each step are kept in `artifacts/viewer/`.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -119,9 +120,24 @@ async fn the_viewer_lists_filters_pages_details_and_exports_in_chromium() {
             actor,
         ));
     }
-    for day_rows in rows.chunk_by(|a, b| a.occurred_at.date_naive() == b.occurred_at.date_naive()) {
+    // all but the newest five in the tenant's signed log; then someone with write access
+    // to storage rewrites v-40 (payload and hash, consistently, as an earlier copy)
+    let same_day = |a: &auditlog::AuditRecord, b: &auditlog::AuditRecord| {
+        a.occurred_at.date_naive() == b.occurred_at.date_naive()
+    };
+    for day_rows in rows[5..].chunk_by(same_day) {
         h.ingest(day_rows).await;
     }
+    h.integrate().await;
+    for day_rows in rows[..5].chunk_by(same_day) {
+        h.ingest(day_rows).await;
+    }
+    let mut forged = rows[40].clone();
+    forged.payload = forged.payload.replace("for acme only", "nothing to see");
+    forged.payload_sha256 = auditlog::payload_sha256(&forged.payload);
+    forged.ingested_at -= chrono::Duration::seconds(1);
+    forged.bus_event_id = "bus-forged".into();
+    h.ingest(std::slice::from_ref(&forged)).await;
     for i in 0..5 {
         h.ingest(&[record(
             "globex",
@@ -188,6 +204,33 @@ async fn the_viewer_lists_filters_pages_details_and_exports_in_chromium() {
         .await
         .unwrap();
     assert_eq!(custom_shown, json!(false));
+    // each row's log mark, checked in the browser against the signed log
+    let marks = until(
+        &c,
+        "log marks",
+        "(() => { const m = [...document.querySelectorAll('tr.event td.log')].map(td => td.textContent); return m.length === 50 && !m.includes('checking…') && m; })()",
+    )
+    .await;
+    let marks: Vec<String> = serde_json::from_value(marks).unwrap();
+    for (i, mark) in marks.iter().enumerate() {
+        let want = match i {
+            0..5 => "not in the log yet",
+            40 => "does not verify",
+            _ => "verified",
+        };
+        assert_eq!(mark, want, "row {i} (v-{i:02})");
+    }
+    let why = c
+        .execute(
+            "return document.querySelectorAll('tr.event td.log')[40].title",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        why.as_str().unwrap().contains("payload"),
+        "the mark says why: {why}"
+    );
     shot(&c, "1-first-page").await;
 
     // page: older has the other 10; newer comes back
@@ -247,6 +290,18 @@ async fn the_viewer_lists_filters_pages_details_and_exports_in_chromium() {
     assert!(
         payload.as_str().unwrap().contains("for acme only"),
         "{payload}"
+    );
+    let fields = c
+        .execute(
+            "return document.getElementById('detail-fields').textContent",
+            vec![],
+        )
+        .await
+        .unwrap();
+    // the filter's first row is v-00, accepted after the log was last signed
+    assert!(
+        fields.as_str().unwrap().contains("Lognot in the log yet"),
+        "the detail says where it stands in the log: {fields}"
     );
     shot(&c, "4-detail").await;
     c.find(Locator::Id("close"))

@@ -16,7 +16,9 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use envelope::TenantId;
-use tenants::{Credential, DirectoryError, OneTimeTokens, Scope, TenantDirectory};
+use tenants::{
+    Credential, DirectoryError, OneTimeTokens, Retention, RetentionSettings, Scope, TenantDirectory,
+};
 
 use crate::classify::{AwsError, Kind, OperationError, classify, describe};
 use crate::item::{Item, n, s};
@@ -124,6 +126,60 @@ impl DynamoDbTenantDirectory {
             }
             tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
         }
+    }
+}
+
+/// `T#<tenant>#RETENTION` / `R`: the tenant's retention in days.
+fn retention_key(tenant: &TenantId) -> [(&'static str, AttributeValue); 2] {
+    [("pk", s(format!("T#{tenant}#RETENTION"))), ("sk", s("R"))]
+}
+
+#[async_trait]
+impl RetentionSettings for DynamoDbTenantDirectory {
+    async fn retention(&self, tenant: &TenantId) -> Result<Option<Retention>, DirectoryError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(
+                retention_key(tenant)
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect(),
+            ))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| map(&e))?;
+        let Some(fields) = out.item else {
+            return Ok(None);
+        };
+        let item = Item::new("retention", &fields);
+        let days = item.number("days")?;
+        u32::try_from(days)
+            .ok()
+            .and_then(|d| Retention::days(d).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                item.corrupt("days", format!("{days} is not a retention"))
+                    .into()
+            })
+    }
+
+    async fn put_retention(
+        &self,
+        tenant: &TenantId,
+        retention: Retention,
+    ) -> Result<(), DirectoryError> {
+        let mut put = self.client.put_item().table_name(&self.table);
+        for (k, v) in retention_key(tenant) {
+            put = put.item(k, v);
+        }
+        put.item("days", n(i64::from(retention.get())))
+            .send()
+            .await
+            .map_err(|e| map(&e))?;
+        Ok(())
     }
 }
 

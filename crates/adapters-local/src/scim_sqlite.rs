@@ -14,6 +14,7 @@ use scim::{
     PolicyStore, Resource, ResourceKind, ScimStore, Scope, StoreError, TenantDirectory, UniqueAttr,
 };
 use serde_json::Value;
+use tenants::{Retention, RetentionSettings};
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
@@ -53,6 +54,10 @@ CREATE TABLE IF NOT EXISTS redeemed_tokens (
     token_id TEXT NOT NULL,
     expires INTEGER NOT NULL,
     PRIMARY KEY (tenant_id, token_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tenant_retention (
+    tenant_id TEXT PRIMARY KEY,
+    days INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS scim_policies (
     tenant_id TEXT PRIMARY KEY,
@@ -698,6 +703,48 @@ impl tenants::OneTimeTokens for SqliteScimStore {
             )
             .map_err(dir_err)?;
         Ok(n == 1)
+    }
+}
+
+#[async_trait]
+impl RetentionSettings for SqliteScimStore {
+    async fn retention(&self, tenant: &TenantId) -> Result<Option<Retention>, DirectoryError> {
+        let days: Option<i64> = self
+            .lock()
+            .map_err(directory_error)?
+            .query_row(
+                "SELECT days FROM tenant_retention WHERE tenant_id = ?1",
+                params![tenant.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(dir_err)?;
+        days.map(|d| {
+            u32::try_from(d)
+                .ok()
+                .and_then(|d| Retention::days(d).ok())
+                .ok_or_else(|| {
+                    DirectoryError::Unavailable(format!(
+                        "tenant_retention of {tenant}: {d} days is not a retention"
+                    ))
+                })
+        })
+        .transpose()
+    }
+
+    async fn put_retention(
+        &self,
+        tenant: &TenantId,
+        retention: Retention,
+    ) -> Result<(), DirectoryError> {
+        self.lock()
+            .map_err(directory_error)?
+            .execute(
+                "INSERT OR REPLACE INTO tenant_retention (tenant_id, days) VALUES (?1, ?2)",
+                params![tenant.as_str(), retention.get()],
+            )
+            .map_err(dir_err)?;
+        Ok(())
     }
 }
 

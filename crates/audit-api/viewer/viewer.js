@@ -98,9 +98,110 @@
     tr.appendChild(td);
   }
 
+  // ---- the log mark: each listed event checked here, in the browser, against the
+  // tenant's signed log (RFC 9162 hashing): the leaf names this very event (its id,
+  // acceptance time to the microsecond and payload hash), its inclusion proof leads to
+  // the root of the signed checkpoint given with it. A server that changed a row, or
+  // serves a proof that does not hold, shows as "does not verify".
+  const marks = new Map(); // event id -> {state, text, detail}
+
+  function b64bytes(s) { return Uint8Array.from(atob(s), (c) => c.charCodeAt(0)); }
+  function concat(...parts) {
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) { out.set(p, at); at += p.length; }
+    return out;
+  }
+  async function sha256(bytes) { return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)); }
+  function same(a, b) { return a.length === b.length && a.every((x, i) => x === b[i]); }
+
+  // RFC 9162 §2.1.3.2, with BigInt indices (bitwise operators are 32-bit in JS)
+  async function inclusionHolds(index, size, leafHash, path, root) {
+    let fn = BigInt(index), sn = BigInt(size) - 1n, r = leafHash;
+    if (fn > sn) return false;
+    for (const p of path) {
+      if (sn === 0n) return false;
+      if ((fn & 1n) === 1n || fn === sn) {
+        r = await sha256(concat([1], p, r));
+        while ((fn & 1n) === 0n && fn !== 0n) { fn >>= 1n; sn >>= 1n; }
+      } else {
+        r = await sha256(concat([1], r, p));
+      }
+      fn >>= 1n; sn >>= 1n;
+    }
+    return sn === 0n && same(r, root);
+  }
+
+  // "2026-11-20T00:00:12.000123Z" -> microseconds since the epoch, as a string
+  function micros(rfc3339) {
+    const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?Z$/.exec(rfc3339);
+    if (!m) return null;
+    const seconds = BigInt(Date.parse(m[1] + "Z")) / 1000n;
+    return (seconds * 1000000n + BigInt((m[2] || "").padEnd(6, "0"))).toString();
+  }
+
+  async function verifyEvent(e) {
+    let proof;
+    try {
+      proof = await call("/v1/log/events/" + encodeURIComponent(e.event_id) + "/proof");
+    } catch (err) {
+      // 404: not integrated or not yet under a signed checkpoint (or no log here)
+      return /not yet|no event|no signed|no tamper/.test(err.message)
+        ? { state: "pending", text: "not in the log yet", detail: err.message }
+        : { state: "unknown", text: "could not check", detail: err.message };
+    }
+    const bad = (why) => ({ state: "failed", text: "does not verify", detail: why });
+    const leaf = proof.leaf.split(" ");
+    if (leaf.length !== 6 || leaf[0] !== "v1" || leaf[1] !== "event") return bad("not an event leaf: " + proof.leaf);
+    if (leaf[2] !== session.tenant) return bad("the leaf is of tenant " + leaf[2]);
+    if (leaf[3] !== e.event_id) return bad("the leaf is of event " + leaf[3]);
+    if (leaf[4] !== micros(e.ingested_at)) return bad("accepted at another time than the log says");
+    if (leaf[5] !== e.payload_sha256) return bad("the payload is not the one the log holds");
+    const leafHash = await sha256(concat([0], new TextEncoder().encode(proof.leaf)));
+    if (!same(leafHash, b64bytes(proof.leaf_hash))) return bad("the leaf hash is wrong");
+    // the checkpoint's body: origin, size, root (its signature is the verifier's to check
+    // with the key the customer pinned: auditlog verify)
+    const body = proof.checkpoint.split("\n");
+    if (body[1] !== String(proof.tree_size) || body[2] !== proof.root_hash) {
+      return bad("the proof is not into the checkpoint given with it");
+    }
+    const ok = await inclusionHolds(proof.leaf_index, proof.tree_size, leafHash,
+      proof.inclusion_proof.map(b64bytes), b64bytes(proof.root_hash));
+    return ok
+      ? { state: "verified", text: "verified", index: proof.leaf_index,
+          detail: `index ${proof.leaf_index} of the log's ${proof.tree_size}, checkpoint ${body[0]}` }
+      : bad("the inclusion proof does not lead to the signed root");
+  }
+
+  function showMark(tr, mark) {
+    const td = tr.querySelector("td.log");
+    if (!td) return;
+    td.className = "log log-" + mark.state;
+    td.textContent = mark.text;
+    td.title = mark.detail || "";
+  }
+
+  // a few at a time: a page is 50 events
+  async function markAll(rows) {
+    const queue = rows.slice();
+    const worker = async () => {
+      for (let item = queue.shift(); item; item = queue.shift()) {
+        const [tr, e] = item;
+        let mark = marks.get(e.event_id);
+        if (!mark) {
+          try { mark = await verifyEvent(e); } catch (err) { mark = { state: "unknown", text: "could not check", detail: String(err) }; }
+          if (mark.state !== "pending") marks.set(e.event_id, mark);
+        }
+        if (tr.isConnected) showMark(tr, mark);
+      }
+    };
+    await Promise.all([worker(), worker(), worker(), worker()]);
+  }
+
   function render(events) {
     const body = $("rows");
     body.replaceChildren();
+    const rows = [];
     for (const e of events) {
       const tr = document.createElement("tr");
       tr.className = "event";
@@ -113,6 +214,7 @@
       const t = e.target || {};
       cell(tr, "Target", t.name || t.id, t.type && t.id ? t.type + ":" + t.id : null);
       cell(tr, "Outcome", e.outcome, null, "outcome-" + e.outcome);
+      cell(tr, "Log", "checking…", null, "log log-checking");
       tr.addEventListener("click", () => detail(tr));
       tr.addEventListener("keydown", (ev) => {
         if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); detail(tr); }
@@ -120,8 +222,10 @@
         if (ev.key === "ArrowUp") { ev.preventDefault(); tr.previousElementSibling?.focus(); }
       });
       body.appendChild(tr);
+      rows.push([tr, e]);
     }
     $("empty").hidden = events.length > 0;
+    markAll(rows);
   }
 
   async function load() {
@@ -160,6 +264,7 @@
         ["Action", e.action], ["Target", t.type ? `${t.type}:${t.id}${t.name ? " (" + t.name + ")" : ""}` : "—"],
         ["Outcome", e.outcome], ["Source", e.source], ["Source IP", e.source_ip || "—"],
         ["Payload SHA-256", e.payload_sha256],
+        ["Log", (() => { const m = marks.get(e.event_id); return m ? `${m.text}: ${m.detail}` : "not in the log yet"; })()],
       ]) {
         const dt = document.createElement("dt"); dt.textContent = k;
         const dd = document.createElement("dd"); dd.textContent = v;

@@ -78,6 +78,8 @@ pub enum IntegrationError {
     Leaf { key: String, source: LeafError },
     #[error(transparent)]
     Log(#[from] IntegrateError),
+    #[error("retention settings: {0}")]
+    Settings(String),
 }
 
 /// What one run did.
@@ -109,6 +111,22 @@ pub async fn integrated(blobs: &dyn BlobStore) -> Result<HashSet<String>, BlobEr
         .collect())
 }
 
+/// The tenants that have compacted parts (`audit/tenant_id=<t>/`).
+pub async fn tenants_with_parts(blobs: &dyn BlobStore) -> Result<Vec<TenantId>, BlobError> {
+    Ok(blobs
+        .list_prefixes(crate::layout::AUDIT_PREFIX)
+        .await?
+        .iter()
+        .filter_map(|prefix| {
+            prefix
+                .strip_prefix(crate::layout::AUDIT_PREFIX)
+                .and_then(|p| p.strip_prefix("tenant_id="))
+                .and_then(|p| p.strip_suffix('/'))
+                .and_then(|t| TenantId::parse(t).ok())
+        })
+        .collect())
+}
+
 /// Tenants whose parts compacted before the log existed have been put in their logs:
 /// `trust/_backfilled/<tenant>`, one marker per tenant done.
 pub const BACKFILLED_PREFIX: &str = "trust/_backfilled/";
@@ -131,15 +149,7 @@ async fn backfill(
         .into_iter()
         .filter_map(|o| o.key.strip_prefix(BACKFILLED_PREFIX).map(str::to_owned))
         .collect();
-    for prefix in blobs.list_prefixes(crate::layout::AUDIT_PREFIX).await? {
-        let Some(tenant) = prefix
-            .strip_prefix(crate::layout::AUDIT_PREFIX)
-            .and_then(|p| p.strip_prefix("tenant_id="))
-            .and_then(|p| p.strip_suffix('/'))
-            .and_then(|t| TenantId::parse(t).ok())
-        else {
-            continue;
-        };
+    for tenant in tenants_with_parts(blobs).await? {
         if done.contains(tenant.as_str()) {
             continue;
         }
@@ -392,7 +402,7 @@ pub async fn verify_tenant<B: BlobStore + Clone>(
 }
 
 /// What one expiry did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ExpiryReport {
     /// Compacted files removed.
     pub files: usize,
@@ -414,25 +424,28 @@ pub async fn expire_tenant<B: BlobStore + Clone>(
 ) -> Result<ExpiryReport, IntegrationError> {
     let parts = TenantReader::new(blobs.clone()).parts(tenant).await?;
     let files: Vec<ObjectInfo> = parts.range(..before).flat_map(|(_, v)| v.clone()).collect();
-    let mut ids = Vec::new();
+    let mut rows = Vec::new();
     for f in &files {
         let bytes = blobs.get(&f.key).await?;
-        let rows =
-            decode_parquet(bytes, Some(tenant)).map_err(|source| IntegrationError::Decode {
+        rows.extend(decode_parquet(bytes, Some(tenant)).map_err(|source| {
+            IntegrationError::Decode {
                 key: f.key.clone(),
                 source,
-            })?;
-        ids.extend(rows.into_iter().map(|r| r.event_id));
+            }
+        })?);
     }
-    let placed = integrator.index.lookup(tenant, &ids).await?;
-    if let Some(e) = ids.iter().find(|e| !placed.contains_key(*e)) {
+    let placed = leaf_indexes(integrator.index, tenant, &rows).await?;
+    let mut indexes = Vec::with_capacity(rows.len());
+    for (r, at) in rows.iter().zip(&placed) {
         // a row without a leaf cannot be accounted for once gone: refuse, name it
-        return Err(IntegrationError::NotIntegrated {
-            tenant: tenant.clone(),
-            event: e.to_string(),
-        });
+        let Some(at) = at else {
+            return Err(IntegrationError::NotIntegrated {
+                tenant: tenant.clone(),
+                event: r.event_id.to_string(),
+            });
+        };
+        indexes.push(*at);
     }
-    let mut indexes: Vec<u64> = placed.values().map(|p| p.index).collect();
     indexes.sort_unstable();
     indexes.dedup();
     let mut ranges: Vec<std::ops::Range<u64>> = Vec::new();
@@ -452,7 +465,50 @@ pub async fn expire_tenant<B: BlobStore + Clone>(
     }
     Ok(ExpiryReport {
         files: files.len(),
-        rows: ids.len(),
+        rows: rows.len(),
         ranges,
     })
+}
+
+/// What one retention run did, over every tenant with compacted parts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RetentionReport {
+    pub tenants: usize,
+    /// Tenants that had days past their retention.
+    pub expired_tenants: usize,
+    pub files: usize,
+    pub rows: usize,
+    pub ranges: usize,
+}
+
+/// Applies each tenant's retention (its own setting, else `default`): its compacted
+/// days before `today - retention` go, after their removal is recorded in its log and
+/// signed. The log's one writer runs it, as it runs integration.
+pub async fn apply_retention<B: BlobStore + Clone>(
+    blobs: &B,
+    integrator: &Integrator<'_>,
+    settings: &dyn tenants::RetentionSettings,
+    default: tenants::Retention,
+    now: DateTime<Utc>,
+) -> Result<RetentionReport, IntegrationError> {
+    let mut report = RetentionReport::default();
+    for tenant in tenants_with_parts(blobs).await? {
+        let retention = settings
+            .retention(&tenant)
+            .await
+            .map_err(|e| IntegrationError::Settings(e.to_string()))?
+            .unwrap_or(default);
+        let before = retention.first_kept(now.date_naive());
+        let out =
+            expire_tenant(blobs, integrator, &tenant, before, &retention.policy(), now).await?;
+        report.tenants += 1;
+        if out.files > 0 {
+            integrator.sign_pending(&tenant, now).await?;
+            report.expired_tenants += 1;
+            report.files += out.files;
+            report.rows += out.rows;
+            report.ranges += out.ranges.len();
+        }
+    }
+    Ok(report)
 }

@@ -97,6 +97,9 @@ enum Command {
     /// Remove a tenant's compacted days before a date, after recording in its log which
     /// events went and under which policy (so `verify` tells them from missing ones).
     Expire(trust::ExpireArgs),
+    /// Each tenant's retention (90 days to 10 years): show, set, apply.
+    #[command(subcommand)]
+    Retention(trust::RetentionCommand),
     /// Fold the ingest tier into tenant-partitioned files.
     Compact {
         /// Only fold days before this date (YYYY-MM-DD); default: every day.
@@ -169,6 +172,7 @@ async fn main() -> Result<()> {
         }
         Command::Compact { before } => pipeline::compact(&cli.data, before).await,
         Command::Expire(args) => trust::expire(&cli.data, args).await,
+        Command::Retention(cmd) => trust::retention(&cli.data, cmd).await,
         Command::Export(args) => trust::export(&cli.data, args).await,
         Command::Integrate => trust::integrate(&cli.data)
             .await

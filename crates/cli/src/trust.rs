@@ -137,6 +137,73 @@ pub async fn expire(data: &Path, args: ExpireArgs) -> Result<()> {
     Ok(())
 }
 
+/// The default retention of a tenant without its own: the template's default (7 years).
+pub const DEFAULT_RETENTION_DAYS: u32 = 2557;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum RetentionCommand {
+    /// A tenant's retention (its own setting, or the default).
+    Show {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Set a tenant's retention: 90 days to 10 years (3653 days).
+    Set {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        days: u32,
+    },
+    /// Apply every tenant's retention now: compacted days past it go, after the tenant's
+    /// log records their removal (`auditlog verify` then counts them "removed by
+    /// policy"). On AWS the integrator does this daily.
+    Apply {
+        /// For tenants without their own setting.
+        #[arg(long, default_value_t = DEFAULT_RETENTION_DAYS)]
+        default_days: u32,
+    },
+}
+
+/// `auditlog retention show|set|apply`.
+pub async fn retention(data: &Path, cmd: RetentionCommand) -> Result<()> {
+    use tenants::{Retention, RetentionSettings as _};
+    let settings = adapters_local::SqliteScimStore::open(&data.join("scim.sqlite"))?;
+    match cmd {
+        RetentionCommand::Show { tenant } => {
+            let tenant = TenantId::parse(&tenant)?;
+            match settings.retention(&tenant).await? {
+                Some(r) => println!("{tenant}: {} days (its own setting)", r.get()),
+                None => println!("{tenant}: {DEFAULT_RETENTION_DAYS} days (the default)"),
+            }
+        }
+        RetentionCommand::Set { tenant, days } => {
+            let tenant = TenantId::parse(&tenant)?;
+            settings
+                .put_retention(&tenant, Retention::days(days)?)
+                .await?;
+            println!("{tenant}: {days} days");
+        }
+        RetentionCommand::Apply { default_days } => {
+            let default = Retention::days(default_days)?;
+            let l = Local::open(data)?;
+            let store = BlobLog(&l.blobs);
+            let r = auditlog::integration::apply_retention(
+                &l.blobs,
+                &l.integrator(&store),
+                &settings,
+                default,
+                SystemClock.now(),
+            )
+            .await?;
+            println!(
+                "retention over {} tenants: {} files ({} rows) of {} tenants removed, {} index ranges recorded in their logs",
+                r.tenants, r.files, r.rows, r.expired_tenants, r.ranges
+            );
+        }
+    }
+    Ok(())
+}
+
 pub fn print_integration(r: &IntegrationReport) {
     println!(
         "integrated {} ingest files: {} new leaves, {} duplicates, {} conflicts, {} tenants, {} checkpoints signed",

@@ -1052,6 +1052,84 @@ fn expiry_is_recorded_in_the_log_so_verify_tells_removed_from_missing() {
 }
 
 #[test]
+fn retention_per_tenant_removes_only_what_is_past_it_and_the_log_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    stdout(&auditlog(
+        data,
+        &["demo", "--events", "600", "--tenants", "2"],
+    ));
+    // each tenant's oldest day, moved back to 2020 (as if written then)
+    let mut verified = Vec::new();
+    for t in ["tenant-0000", "tenant-0001"] {
+        let root = data.join(format!("blobs/audit/tenant_id={t}"));
+        let mut days: Vec<_> = std::fs::read_dir(&root)
+            .unwrap()
+            .map(|d| d.unwrap().path())
+            .collect();
+        days.sort();
+        std::fs::rename(&days[0], root.join("dt=2020-01-01")).unwrap();
+        verified.push(figure(
+            &stdout(&auditlog(data, &["verify", "--tenant", t])),
+            "rows verified",
+        ));
+    }
+    fails_saying(
+        &auditlog(
+            data,
+            &[
+                "retention",
+                "set",
+                "--tenant",
+                "tenant-0000",
+                "--days",
+                "30",
+            ],
+        ),
+        "from 90 days to 10 years",
+    );
+    stdout(&auditlog(
+        data,
+        &[
+            "retention",
+            "set",
+            "--tenant",
+            "tenant-0000",
+            "--days",
+            "90",
+        ],
+    ));
+    let shown = stdout(&auditlog(
+        data,
+        &["retention", "show", "--tenant", "tenant-0001"],
+    ));
+    assert!(shown.contains("2557 days (the default)"), "{shown}");
+    // 90 days for tenant-0000; the default (7 years) keeps tenant-0001's 2020
+    let out = stdout(&auditlog(data, &["retention", "apply"]));
+    assert!(out.contains("of 1 tenants removed"), "{out}");
+    assert!(
+        !tenant_files(data, "tenant-0000")
+            .iter()
+            .any(|f| f.to_string_lossy().contains("dt=2020-01-01"))
+    );
+    assert!(
+        tenant_files(data, "tenant-0001")
+            .iter()
+            .any(|f| f.to_string_lossy().contains("dt=2020-01-01"))
+    );
+    let out = stdout(&auditlog(data, &["verify", "--tenant", "tenant-0000"]));
+    let removed = figure(&out, "removed by policy");
+    assert!(removed > 0, "{out}");
+    assert_eq!(
+        figure(&out, "rows verified") + removed,
+        verified[0],
+        "{out}"
+    );
+    let out = stdout(&auditlog(data, &["verify", "--tenant", "tenant-0001"]));
+    assert_eq!(figure(&out, "rows verified"), verified[1], "{out}");
+}
+
+#[test]
 fn an_export_bundle_verifies_offline_and_names_what_was_changed_in_it() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

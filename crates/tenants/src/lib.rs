@@ -9,10 +9,15 @@
 //! - `TenantDirectory`: the port (SQLite and DynamoDB adapters; `TokenRegistry` in
 //!   memory for tests and fixed configurations).
 //!
+//! - `Retention`, `RetentionSettings`: how long a tenant's audit events are kept.
+//!
 //! Per-product settings (the SCIM compatibility policy) stay with their product.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
+
+mod retention;
+pub use retention::{Retention, RetentionError, RetentionSettings};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -7,7 +7,9 @@
 //! (`IntegrateError::Moved`) rather than overwrite a committed size.
 
 use auditlog::BlobStore;
-use auditlog::integration::{BlobLog, IntegrationError, IntegrationReport, integrate};
+use auditlog::integration::{
+    BlobLog, IntegrationError, IntegrationReport, RetentionReport, apply_retention, integrate,
+};
 use chrono::{DateTime, Utc};
 use transparency::checkpoint::CheckpointSigner;
 use transparency::integrate::{CheckpointPolicy, Integrator, LeafIndex};
@@ -21,17 +23,67 @@ pub struct Handler<B, I, S> {
     pub policy: CheckpointPolicy,
 }
 
-impl<B: BlobStore, I: LeafIndex, S: CheckpointSigner> Handler<B, I, S> {
-    /// One run: integrates what the ingest tier holds, then signs the checkpoints due.
-    pub async fn handle(&self, now: DateTime<Utc>) -> Result<IntegrationReport, IntegrationError> {
-        let store = BlobLog(&self.blobs);
-        let integrator = Integrator {
-            store: &store,
+/// What the invocation asks: the schedule's input (`{"task": "retention"}`), or
+/// integration for anything else (a schedule without input, a test invoke).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    Integrate,
+    Retention,
+}
+
+impl Task {
+    pub fn of(event: &serde_json::Value) -> Result<Self, String> {
+        match event.get("task").and_then(|t| t.as_str()) {
+            None | Some("integrate") => Ok(Task::Integrate),
+            Some("retention") => Ok(Task::Retention),
+            Some(other) => Err(format!(
+                "unknown task {other:?}: \"integrate\" or \"retention\""
+            )),
+        }
+    }
+}
+
+impl<B: BlobStore + Clone, I: LeafIndex, S: CheckpointSigner> Handler<B, I, S> {
+    fn integrator<'a>(&'a self, store: &'a BlobLog<'a>) -> Integrator<'a> {
+        Integrator {
+            store,
             index: &self.index,
             signer: &self.signer,
             log_name: &self.log_name,
             policy: self.policy,
-        };
+        }
+    }
+
+    /// Applies each tenant's retention (`auditlog::integration::apply_retention`).
+    pub async fn retention(
+        &self,
+        settings: &dyn tenants::RetentionSettings,
+        default: tenants::Retention,
+        now: DateTime<Utc>,
+    ) -> Result<RetentionReport, IntegrationError> {
+        let store = BlobLog(&self.blobs);
+        let report = apply_retention(
+            &self.blobs,
+            &self.integrator(&store),
+            settings,
+            default,
+            now,
+        )
+        .await?;
+        tracing::info!(
+            tenants = report.tenants,
+            expired_tenants = report.expired_tenants,
+            files = report.files,
+            rows = report.rows,
+            "retention applied"
+        );
+        Ok(report)
+    }
+
+    /// One run: integrates what the ingest tier holds, then signs the checkpoints due.
+    pub async fn handle(&self, now: DateTime<Utc>) -> Result<IntegrationReport, IntegrationError> {
+        let store = BlobLog(&self.blobs);
+        let integrator = self.integrator(&store);
         let report = integrate(&self.blobs, &integrator, now, false).await?;
         tracing::info!(
             files = report.files,
@@ -57,6 +109,20 @@ mod tests {
     use std::sync::Arc;
     use transparency::checkpoint::{self as cp, LocalKey};
     use transparency::integrate::InMemoryLog;
+
+    #[test]
+    fn the_task_is_the_schedules_input() {
+        assert_eq!(Task::of(&json!({"task": "retention"})), Ok(Task::Retention));
+        assert_eq!(
+            Task::of(&json!({"detail-type": "Scheduled Event"})),
+            Ok(Task::Integrate)
+        );
+        assert!(
+            Task::of(&json!({"task": "compact"}))
+                .unwrap_err()
+                .contains("unknown task")
+        );
+    }
 
     fn record(tenant: &str, n: usize, at: DateTime<Utc>) -> AuditRecord {
         let v = json!({
@@ -128,6 +194,99 @@ mod tests {
             .unwrap();
         assert!(report.ok() && pending == 0, "{:?}", report.findings);
         assert_eq!(report.rows_verified, 16);
+    }
+
+    /// Retention settings in memory (the adapters have their conformance suite).
+    #[derive(Default)]
+    struct Settings(std::sync::Mutex<std::collections::HashMap<TenantId, tenants::Retention>>);
+
+    #[async_trait::async_trait]
+    impl tenants::RetentionSettings for Settings {
+        async fn retention(
+            &self,
+            t: &TenantId,
+        ) -> Result<Option<tenants::Retention>, tenants::DirectoryError> {
+            Ok(self.0.lock().unwrap().get(t).copied())
+        }
+        async fn put_retention(
+            &self,
+            t: &TenantId,
+            r: tenants::Retention,
+        ) -> Result<(), tenants::DirectoryError> {
+            self.0.lock().unwrap().insert(t.clone(), r);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn retention_follows_each_tenants_setting_and_is_recorded_in_its_log() {
+        use tenants::{Retention, RetentionSettings as _};
+        let blobs = Arc::new(MemoryBlobStore::default());
+        let key = LocalKey::generate("audit.example").unwrap();
+        let h = Handler {
+            blobs: blobs.clone(),
+            index: InMemoryLog::default(),
+            signer: key.clone(),
+            log_name: "audit.example".into(),
+            policy: CheckpointPolicy::default(),
+        };
+        // both tenants' events of 2026-11-20, compacted after integration
+        let accepted: DateTime<Utc> = "2026-11-20T10:00:01Z".parse().unwrap();
+        let rows: Vec<AuditRecord> = (0..10)
+            .map(|n| record(if n < 6 { "keeps" } else { "short" }, n, accepted))
+            .collect();
+        write_file(&blobs, &rows).await;
+        h.handle(accepted).await.unwrap();
+        auditlog::Compactor::new(
+            blobs.clone(),
+            auditlog::CompactorConfig {
+                integrated_only: true,
+                ..auditlog::CompactorConfig::default()
+            },
+        )
+        .run()
+        .await
+        .unwrap();
+        let settings = Settings::default();
+        settings
+            .put_retention(
+                &TenantId::parse("short").unwrap(),
+                Retention::days(90).unwrap(),
+            )
+            .await
+            .unwrap();
+        let default = Retention::days(365).unwrap();
+        // 100 days on: past "short"'s 90, within the default's 365
+        let later = accepted + chrono::Duration::days(100);
+        let r = h.retention(&settings, default, later).await.unwrap();
+        assert_eq!(
+            (r.tenants, r.expired_tenants, r.rows, r.ranges),
+            (2, 1, 4, 1)
+        );
+        let keys = cp::trusted(&[key.verifier_key().to_owned()]).unwrap();
+        let anchor = auditlog::integration::TrustAnchor {
+            trusted: &keys,
+            log_name: "audit.example",
+            pinned: None,
+        };
+        for (t, kept, removed) in [("short", 0, 4), ("keeps", 6, 0)] {
+            let t = TenantId::parse(t).unwrap();
+            let (report, _) = auditlog::integration::verify_tenant(&blobs, &h.index, &anchor, &t)
+                .await
+                .unwrap();
+            assert!(report.ok(), "{t}: {:?}", report.findings);
+            assert_eq!(
+                (report.rows_verified, report.removed_by_policy),
+                (kept, removed),
+                "{t}"
+            );
+        }
+        // nothing more to do the next day
+        let again = h
+            .retention(&settings, default, later + chrono::Duration::days(1))
+            .await
+            .unwrap();
+        assert_eq!(again.files, 0);
     }
 
     #[tokio::test]

@@ -1,9 +1,9 @@
-//! Wiring only: the bucket, the leaf index table, the KMS key and the checkpoint policy
-//! from the environment, then the runtime loop around `integrator::Handler`. See
+//! Wiring only: the bucket, the leaf index table, the KMS key, the checkpoint policy and
+//! the tenants' retention settings from the environment, then the runtime loop around `integrator::Handler`. See
 //! README.md beside this file.
 
-use adapters_aws::{DynamoDbLeafIndex, KmsCheckpointSigner, S3BlobStore};
-use integrator::Handler;
+use adapters_aws::{DynamoDbLeafIndex, DynamoDbTenantDirectory, KmsCheckpointSigner, S3BlobStore};
+use integrator::{Handler, Task};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use transparency::integrate::CheckpointPolicy;
 
@@ -25,7 +25,13 @@ async fn main() -> Result<(), Error> {
             defaults.every.num_seconds(),
         )?),
     };
+    let default_retention =
+        tenants::Retention::days(lambda_env::var_or("DEFAULT_RETENTION_DAYS", 2557u32)?)?;
     let aws = aws_config::load_from_env().await;
+    let settings = DynamoDbTenantDirectory::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        lambda_env::var("DIRECTORY_TABLE")?,
+    );
     // refuses at init a key that cannot sign Ed25519, rather than at the first checkpoint
     let signer =
         KmsCheckpointSigner::new(aws_sdk_kms::Client::new(&aws), key_id, &log_name).await?;
@@ -36,10 +42,17 @@ async fn main() -> Result<(), Error> {
         log_name,
         policy,
     };
-    let handler = &handler;
+    let (handler, settings) = (&handler, &settings);
     run(service_fn(
-        move |_: LambdaEvent<serde_json::Value>| async move {
-            Ok::<_, Error>(handler.handle(chrono::Utc::now()).await?)
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            let now = chrono::Utc::now();
+            let report = match Task::of(&event.payload)? {
+                Task::Integrate => serde_json::to_value(handler.handle(now).await?)?,
+                Task::Retention => serde_json::to_value(
+                    handler.retention(settings, default_retention, now).await?,
+                )?,
+            };
+            Ok::<_, Error>(report)
         },
     ))
     .await
