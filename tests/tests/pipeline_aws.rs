@@ -776,3 +776,80 @@ async fn accepted_events_reach_their_tenants_logs_in_s3_and_verify() {
     let problems: Vec<Problem> = report.findings.iter().map(|f| f.problem).collect();
     assert_eq!(problems, vec![Problem::Modified], "{:?}", report.findings);
 }
+
+/// S3 Object Lock per object following each tenant's retention: the compactor locks each
+/// part it writes until the day after the tenant's retention would remove it (the
+/// tenant's days from the published snapshot, the default for the others).
+#[tokio::test]
+async fn compacted_parts_are_locked_for_their_tenants_retention() {
+    use auditlog::retention_snapshot::RetentionSnapshot;
+    use auditlog_tests::audit_http::{at, record};
+    let c = auditlog_tests::sdk_config().await;
+    let s3 = auditlog_tests::s3_client(&c);
+    let bucket = auditlog_tests::unique("locked");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .unwrap();
+    let blobs = Arc::new(
+        adapters_aws::S3BlobStore::new(s3.clone(), &bucket)
+            .with_object_lock("GOVERNANCE")
+            .unwrap(),
+    );
+    let rows = vec![
+        record("acme", "l-1", at(20, 10), "u-ada"),
+        record("globex", "l-2", at(20, 20), "u-eve"),
+    ];
+    auditlog::BlobStore::put(
+        blobs.as_ref(),
+        &auditlog::ingest_object_key(rows[0].occurred_at.date_naive(), &rows),
+        auditlog::encode_parquet(&rows, auditlog::Tier::Ingest, 1)
+            .unwrap()
+            .into(),
+    )
+    .await
+    .unwrap();
+    let mut snapshot = RetentionSnapshot::default();
+    snapshot.tenants.insert("acme".into(), 90);
+    snapshot.publish(blobs.as_ref()).await.unwrap();
+    let cfg = CompactorConfig {
+        lock_parts_default_days: Some(365),
+        ..CompactorConfig::default()
+    };
+    Compactor::new(blobs.clone(), cfg).run().await.unwrap();
+    let day = rows[0].occurred_at.date_naive();
+    for (tenant, days) in [("acme", 90u64), ("globex", 365)] {
+        let parts =
+            auditlog::BlobStore::list(blobs.as_ref(), &format!("audit/tenant_id={tenant}/"))
+                .await
+                .unwrap();
+        assert_eq!(parts.len(), 1, "{tenant}: {parts:?}");
+        // HeadObject: this moto answers GetObjectRetention with the object itself
+        let head = s3
+            .head_object()
+            .bucket(&bucket)
+            .key(&parts[0].key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            head.object_lock_mode,
+            Some(aws_sdk_s3::types::ObjectLockMode::Governance)
+        );
+        let until = head.object_lock_retain_until_date.unwrap().secs();
+        let want = (day + chrono::Days::new(days + 1))
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp();
+        assert_eq!(until, want, "{tenant}");
+    }
+    // an unknown mode is refused, not ignored
+    assert!(
+        adapters_aws::S3BlobStore::new(s3, &bucket)
+            .with_object_lock("FOREVER")
+            .is_err()
+    );
+}

@@ -4,7 +4,9 @@ use async_trait::async_trait;
 use auditlog::{BlobError, BlobStore, ObjectInfo};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::ObjectLockMode;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 
 use crate::classify::{AwsError, Kind, OperationError, classify, describe};
 
@@ -12,6 +14,8 @@ use crate::classify::{AwsError, Kind, OperationError, classify, describe};
 pub struct S3BlobStore {
     pub(crate) client: Client,
     pub(crate) bucket: String,
+    /// The Object Lock mode of `put_retained` (None: the bucket has no Object Lock).
+    lock_mode: Option<ObjectLockMode>,
 }
 
 impl S3BlobStore {
@@ -19,7 +23,24 @@ impl S3BlobStore {
         Self {
             client,
             bucket: bucket.into(),
+            lock_mode: None,
         }
+    }
+
+    /// `put_retained` locks each object until its date in this mode (`GOVERNANCE` or
+    /// `COMPLIANCE`, as the bucket's Object Lock); `NONE` or empty: no lock.
+    pub fn with_object_lock(mut self, mode: &str) -> Result<Self, BlobError> {
+        self.lock_mode = match mode {
+            "" | "NONE" => None,
+            "GOVERNANCE" => Some(ObjectLockMode::Governance),
+            "COMPLIANCE" => Some(ObjectLockMode::Compliance),
+            other => {
+                return Err(BlobError::Unavailable(format!(
+                    "Object Lock mode {other:?}: GOVERNANCE, COMPLIANCE or NONE"
+                )));
+            }
+        };
+        Ok(self)
     }
 }
 
@@ -49,6 +70,30 @@ impl BlobStore for S3BlobStore {
             .bucket(&self.bucket)
             .key(key)
             .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| map(&e, key))?;
+        Ok(())
+    }
+
+    async fn put_retained(
+        &self,
+        key: &str,
+        body: Bytes,
+        retain_until: DateTime<Utc>,
+    ) -> Result<(), BlobError> {
+        let Some(mode) = &self.lock_mode else {
+            return self.put(key, body).await;
+        };
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .object_lock_mode(mode.clone())
+            .object_lock_retain_until_date(aws_sdk_s3::primitives::DateTime::from_secs(
+                retain_until.timestamp(),
+            ))
             .send()
             .await
             .map_err(|e| map(&e, key))?;

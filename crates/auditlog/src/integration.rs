@@ -492,12 +492,16 @@ pub async fn apply_retention<B: BlobStore + Clone>(
     now: DateTime<Utc>,
 ) -> Result<RetentionReport, IntegrationError> {
     let mut report = RetentionReport::default();
+    let mut snapshot = crate::retention_snapshot::RetentionSnapshot::default();
     for tenant in tenants_with_parts(blobs).await? {
-        let retention = settings
+        let own = settings
             .retention(&tenant)
             .await
-            .map_err(|e| IntegrationError::Settings(e.to_string()))?
-            .unwrap_or(default);
+            .map_err(|e| IntegrationError::Settings(e.to_string()))?;
+        if let Some(r) = own {
+            snapshot.tenants.insert(tenant.to_string(), r.get());
+        }
+        let retention = own.unwrap_or(default);
         let before = retention.first_kept(now.date_naive());
         let out =
             expire_tenant(blobs, integrator, &tenant, before, &retention.policy(), now).await?;
@@ -510,5 +514,7 @@ pub async fn apply_retention<B: BlobStore + Clone>(
             report.ranges += out.ranges.len();
         }
     }
+    // what the compactor locks new parts by, until the next run
+    snapshot.publish(blobs).await?;
     Ok(report)
 }

@@ -23,6 +23,7 @@ pub mod ports;
 pub mod quarantine;
 mod reader;
 mod record;
+pub mod retention_snapshot;
 mod schema_store;
 mod sqs;
 mod subscriber;

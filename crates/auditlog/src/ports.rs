@@ -43,6 +43,18 @@ pub trait BlobStore: Send + Sync {
     /// Deleting a missing object succeeds.
     async fn delete(&self, key: &str) -> Result<(), BlobError>;
 
+    /// Writes the object to be kept unchangeable until `retain_until`, where the store
+    /// can lock objects (S3 Object Lock, when the bucket has it); elsewhere a `put`.
+    async fn put_retained(
+        &self,
+        key: &str,
+        body: Bytes,
+        retain_until: DateTime<Utc>,
+    ) -> Result<(), BlobError> {
+        let _ = retain_until;
+        self.put(key, body).await
+    }
+
     /// The first `max` objects under `prefix`, by key (S3: one request per 1,000).
     async fn list_first(&self, prefix: &str, max: usize) -> Result<Vec<ObjectInfo>, BlobError> {
         let mut all = self.list(prefix).await?;
@@ -81,6 +93,14 @@ impl<T: BlobStore + ?Sized> BlobStore for std::sync::Arc<T> {
     }
     async fn delete(&self, key: &str) -> Result<(), BlobError> {
         (**self).delete(key).await
+    }
+    async fn put_retained(
+        &self,
+        key: &str,
+        body: Bytes,
+        retain_until: DateTime<Utc>,
+    ) -> Result<(), BlobError> {
+        (**self).put_retained(key, body, retain_until).await
     }
     async fn list_first(&self, prefix: &str, max: usize) -> Result<Vec<ObjectInfo>, BlobError> {
         (**self).list_first(prefix, max).await

@@ -23,10 +23,18 @@ async fn main() -> Result<(), Error> {
         unit_rows: lambda_env::var_or("COMPACT_UNIT_ROWS", defaults.unit_rows)?,
         max_part_rows: lambda_env::var_or("COMPACT_MAX_PART_ROWS", defaults.max_part_rows)?,
         integrated_only: lambda_env::var_or("COMPACT_INTEGRATED_ONLY", false)?,
+        // with Object Lock: each part locked for its tenant's retention
+        lock_parts_default_days: std::env::var("COMPACT_LOCK_DEFAULT_DAYS")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(|v| v.parse::<u32>())
+            .transpose()
+            .map_err(|e| format!("COMPACT_LOCK_DEFAULT_DAYS: {e}"))?,
         ..defaults
     };
     let aws = aws_config::load_from_env().await;
-    let blobs = S3BlobStore::new(aws_sdk_s3::Client::new(&aws), &bucket);
+    let blobs = S3BlobStore::new(aws_sdk_s3::Client::new(&aws), &bucket)
+        .with_object_lock(&std::env::var("OBJECT_LOCK_MODE").unwrap_or_default())?;
     // the cross-tenant table's partitions, when the stack has one
     let catalog: Option<Arc<dyn PartitionCatalog>> =
         match (std::env::var("GLUE_DATABASE"), std::env::var("GLUE_TABLE")) {

@@ -50,6 +50,10 @@ pub struct CompactorConfig {
     /// Fold only ingest files the integrator has put in the tenant logs (their marker
     /// under `trust/_integrated/`), so no row reaches the tenant tier without its leaf.
     pub integrated_only: bool,
+    /// Lock each part written until its day's end of retention (`put_retained`): the
+    /// tenant's days from the published `RetentionSnapshot`, else these. None: no lock
+    /// per part (a bucket's default retention still applies).
+    pub lock_parts_default_days: Option<u32>,
 }
 
 impl Default for CompactorConfig {
@@ -63,6 +67,7 @@ impl Default for CompactorConfig {
             max_part_rows: 250_000,
             concurrency: 1,
             integrated_only: false,
+            lock_parts_default_days: None,
         }
     }
 }

@@ -30,6 +30,7 @@ use crate::leaf_marker::LeafMarker;
 use crate::ports::{BlobError, BlobStore, PartitionCatalog};
 use crate::reader::{Originals, StorageError};
 use crate::record::AuditRecord;
+use crate::retention_snapshot::{RetentionSnapshot, retain_until};
 use envelope::TenantId;
 
 /// Scratch space of compaction attempts: `compaction/dt=<day>/<attempt>/`.
@@ -487,6 +488,10 @@ pub async fn fold<B: BlobStore>(
                 .push(move_aside(blobs, key, bytes, e.to_string()).await?),
         }
     }
+    let lock = match config.lock_parts_default_days {
+        Some(days) => Some((RetentionSnapshot::load(blobs).await?, days)),
+        None => None,
+    };
     let mut partitions = BTreeSet::new();
     for (tr, originals) in unit.ranges.iter().zip(by_range) {
         let (rows, conflicts) = originals.into_parts();
@@ -512,7 +517,14 @@ pub async fn fold<B: BlobStore>(
                     }
                 })?;
             report.bytes_written += bytes.len();
-            blobs.put(&key, Bytes::from(bytes)).await?;
+            match &lock {
+                Some((snapshot, default_days)) => {
+                    let days = snapshot.days(&tr.tenant, *default_days);
+                    let until = retain_until(units.day, days);
+                    blobs.put_retained(&key, Bytes::from(bytes), until).await?;
+                }
+                None => blobs.put(&key, Bytes::from(bytes)).await?,
+            }
             report.written += 1;
             report.rows += part_rows.len();
             report.outputs.push(key);
