@@ -329,9 +329,14 @@ pub struct ExportArgs {
     /// Events accepted before this time, exclusive.
     #[arg(long, value_parser = crate::parse_time)]
     to: chrono::DateTime<chrono::Utc>,
-    /// The directory to write: rows, the signed checkpoint, the log's tiles and bundles.
+    /// The directory to write: rows, the signed checkpoint, and the proof of the
+    /// window's entries (not the whole log's).
     #[arg(long)]
     out: PathBuf,
+    /// Also prove that the log extends the one of this size (a checkpoint the customer
+    /// pinned), so `auditlog verify DIR --pinned FILE` checks it offline.
+    #[arg(long)]
+    consistency_from: Option<u64>,
 }
 
 /// What an export bundle says about itself (`manifest.json`).
@@ -343,6 +348,46 @@ struct Manifest {
     from_micros: i64,
     to_micros: i64,
     rows: usize,
+    /// The log's entries `first_index..end_index` are in `entries.txt`, proved into
+    /// the checkpoint by `proof.json` (absent: a bundle of the whole log's tiles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    first_index: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    end_index: Option<u64>,
+}
+
+/// `proof.json` of a range bundle: hashes in base64, as in the audit API.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RangeProofFile {
+    range_proof: Vec<String>,
+    /// The log's expiry entries for indices in the range, each with its inclusion proof.
+    expiries: Vec<ProvedEntry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    consistency: Option<ConsistencyFile>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ProvedEntry {
+    index: u64,
+    entry: String,
+    inclusion_proof: Vec<String>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ConsistencyFile {
+    from: u64,
+    proof: Vec<String>,
+}
+
+fn b64(hashes: &[transparency::Hash]) -> Vec<String> {
+    hashes.iter().map(ToString::to_string).collect()
+}
+
+fn unb64(texts: &[String]) -> Result<Vec<transparency::Hash>> {
+    texts
+        .iter()
+        .map(|t| transparency::Hash::parse_hash(t).map_err(|e| anyhow::anyhow!("hash {t:?}: {e}")))
+        .collect()
 }
 
 /// One exported row: what its leaf is made of, and what a reader wants to see.
@@ -378,12 +423,18 @@ pub async fn export(data: &Path, args: ExportArgs) -> Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let mut out = std::io::BufWriter::new(std::fs::File::create(args.out.join("rows.jsonl"))?);
+    let (_, signed_size, _) = checkpoint::parse_unverified(&note)?;
     let mut written = 0;
+    let mut range: Option<(u64, u64)> = None;
     for (r, at) in rows.iter().zip(placed) {
-        // rows not integrated yet are not under the checkpoint: left for a later export
-        let Some(leaf_index) = at else {
+        // rows not integrated or not under the checkpoint yet: left for a later export
+        let Some(leaf_index) = at.filter(|i| *i < signed_size) else {
             continue;
         };
+        range = Some(match range {
+            None => (leaf_index, leaf_index + 1),
+            Some((a, b)) => (a.min(leaf_index), b.max(leaf_index + 1)),
+        });
         let row = ExportedRow {
             leaf_index,
             event_id: r.event_id.to_string(),
@@ -399,29 +450,72 @@ pub async fn export(data: &Path, args: ExportArgs) -> Result<()> {
     out.flush()?;
     std::fs::write(args.out.join("checkpoint"), &note)?;
     std::fs::copy(verifier_key_path(data), args.out.join("log-verifier.key"))?;
-    let mut tiles = 0;
-    for o in auditlog::BlobStore::list(&l.blobs, &format!("{prefix}tile/")).await? {
-        let rel = o.key.trim_start_matches(&prefix).to_owned();
-        let path = args.out.join(&rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::write(&path, auditlog::BlobStore::get(&l.blobs, &o.key).await?)?;
-        tiles += 1;
+    // the window's entries and their proof into the checkpoint: what was exported
+    // spans `first..end` of the log (acceptance order is the log's to within a
+    // subscriber invocation, so the range may hold a few events outside the window)
+    let (_, size, root) = checkpoint::parse_unverified(&note)?;
+    let Some((first, end)) = range else {
+        anyhow::bail!("no event of {tenant} accepted in that window is under its checkpoint yet");
+    };
+    let tiles = transparency::integrate::tiles_of(&store, &tenant);
+    let entries = transparency::proof::entries(&tiles, first, end, size).await?;
+    let mut text = String::new();
+    for (_, e) in &entries {
+        text.push_str(std::str::from_utf8(e).context("a log entry is not text")?);
+        text.push('\n');
     }
+    std::fs::write(args.out.join("entries.txt"), text)?;
+    let range_proof = transparency::range::range_proof(&tiles, size, root, first, end).await?;
+    let mut expiries = Vec::new();
+    if let Some(listed) = store
+        .get(&format!("{prefix}{}", transparency::integrate::EXPIRED))
+        .await?
+    {
+        for x in transparency::integrate::parse_expired_leaves(&listed)? {
+            if x.removed.start < end && first < x.removed.end && x.leaf < size {
+                let entry = transparency::proof::entry_at(&tiles, x.leaf, size).await?;
+                let path = transparency::proof::inclusion(&tiles, size, root, x.leaf).await?;
+                expiries.push(ProvedEntry {
+                    index: x.leaf,
+                    entry: String::from_utf8(entry).context("an expiry entry is not text")?,
+                    inclusion_proof: b64(&path),
+                });
+            }
+        }
+    }
+    let consistency = match args.consistency_from {
+        Some(from) if from > 0 && from < size => Some(ConsistencyFile {
+            from,
+            proof: b64(&transparency::proof::consistency(&tiles, from, size, root).await?),
+        }),
+        Some(from) if from != size => {
+            anyhow::bail!("--consistency-from {from}: a log size from 1 to {size}")
+        }
+        _ => None,
+    };
+    std::fs::write(
+        args.out.join("proof.json"),
+        serde_json::to_vec_pretty(&RangeProofFile {
+            range_proof: b64(&range_proof),
+            expiries,
+            consistency,
+        })?,
+    )?;
     let manifest = Manifest {
         tenant: tenant.to_string(),
         origin: checkpoint::origin(LOG_NAME, &tenant),
         from_micros: args.from.timestamp_micros(),
         to_micros: args.to.timestamp_micros(),
         rows: written,
+        first_index: Some(first),
+        end_index: Some(end),
     };
     std::fs::write(
         args.out.join("manifest.json"),
         serde_json::to_vec_pretty(&manifest)?,
     )?;
     println!(
-        "exported {written} rows of {tenant} accepted in [{}, {}), the checkpoint and {tiles} tiles to {}",
+        "exported {written} rows of {tenant} accepted in [{}, {}), entries {first}..{end} of its log of {size} with their proof, and the checkpoint, to {}",
         args.from,
         args.to,
         args.out.display()
@@ -485,6 +579,24 @@ async fn verify_bundle(dir: &Path, args: &VerifyArgs) -> Result<(Report, usize, 
             location: format!("rows.jsonl line {} (event {})", n + 1, r.event_id),
         });
     }
+    let window = (
+        chrono::DateTime::from_timestamp_micros(manifest.from_micros).context("from")?,
+        chrono::DateTime::from_timestamp_micros(manifest.to_micros).context("to")?,
+    );
+    if let (Some(first), Some(end)) = (manifest.first_index, manifest.end_index) {
+        let report = verify_range_bundle(
+            dir,
+            &manifest,
+            (first, end),
+            &note,
+            &trusted,
+            pinned.as_deref(),
+            rows,
+            window,
+        )?;
+        return Ok((report, 0, tenant));
+    }
+    // a bundle of the whole log's tiles (as exported before range proofs)
     let tiles = tiles_in(dir)?;
     let evidence = transparency::verify::Evidence {
         origin: &manifest.origin,
@@ -493,12 +605,86 @@ async fn verify_bundle(dir: &Path, args: &VerifyArgs) -> Result<(Report, usize, 
         trusted: &trusted,
         tiles: &tiles,
     };
-    let window = (
-        chrono::DateTime::from_timestamp_micros(manifest.from_micros).context("from")?,
-        chrono::DateTime::from_timestamp_micros(manifest.to_micros).context("to")?,
-    );
     let report = transparency::verify::verify_window(&evidence, rows, Some(window)).await;
     Ok((report, 0, tenant))
+}
+
+/// A range bundle: `entries.txt` (the log's entries `first..end`) and `proof.json`.
+#[allow(clippy::too_many_arguments)]
+fn verify_range_bundle(
+    dir: &Path,
+    manifest: &Manifest,
+    (first, end): (u64, u64),
+    note: &[u8],
+    trusted: &transparency::checkpoint::VerifierList,
+    pinned: Option<&[u8]>,
+    rows: Vec<transparency::verify::StoredRow>,
+    window: (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
+) -> Result<Report> {
+    let entries: Vec<Vec<u8>> = std::fs::read_to_string(dir.join("entries.txt"))
+        .context("a range bundle holds entries.txt")?
+        .lines()
+        .map(|l| l.as_bytes().to_vec())
+        .collect();
+    if entries.len() as u64 != end.saturating_sub(first) {
+        anyhow::bail!(
+            "entries.txt holds {} entries; the manifest says {first}..{end}",
+            entries.len()
+        );
+    }
+    let proof: RangeProofFile = serde_json::from_slice(
+        &std::fs::read(dir.join("proof.json")).context("a range bundle holds proof.json")?,
+    )?;
+    let expiries = proof
+        .expiries
+        .iter()
+        .map(|x| {
+            Ok((
+                x.index,
+                x.entry.as_bytes().to_vec(),
+                unb64(&x.inclusion_proof)?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let consistency = match (&proof.consistency, pinned) {
+        (_, None) => None,
+        (Some(c), Some(note)) => {
+            let (_, pinned_size, _) = checkpoint::parse_unverified(note)?;
+            if c.from != pinned_size {
+                anyhow::bail!(
+                    "the bundle proves consistency from {}, the pinned checkpoint is of {pinned_size}: export with --consistency-from {pinned_size}",
+                    c.from
+                );
+            }
+            Some(unb64(&c.proof)?)
+        }
+        (None, Some(pinned_note)) => {
+            let (_, pinned_size, _) = checkpoint::parse_unverified(pinned_note)?;
+            let (_, size, _) = checkpoint::parse_unverified(note)?;
+            // a pinned checkpoint of the same size (or a bigger one: truncation) needs
+            // no proof to be judged
+            if pinned_size < size {
+                anyhow::bail!(
+                    "the bundle has no consistency proof: export with --consistency-from {pinned_size}"
+                );
+            }
+            Some(Vec::new())
+        }
+    };
+    let range_proof = unb64(&proof.range_proof)?;
+    let evidence = transparency::verify::RangeEvidence {
+        origin: &manifest.origin,
+        checkpoint: note,
+        trusted,
+        first,
+        entries: &entries,
+        proof: &range_proof,
+        expiries: &expiries,
+        pinned: pinned.zip(consistency.as_deref()),
+    };
+    Ok(transparency::verify::verify_range_export(
+        &evidence, rows, window,
+    ))
 }
 
 fn read_keys(path: &Path) -> Result<Vec<String>> {

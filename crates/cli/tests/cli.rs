@@ -1202,3 +1202,84 @@ fn an_export_bundle_verifies_offline_and_names_what_was_changed_in_it() {
     let o = auditlog(&elsewhere, &["verify"]);
     assert!(!o.status.success());
 }
+
+/// A bundle carries only its window's entries and their range proof, not the whole
+/// log; with `--consistency-from`, it also proves the log extends a pinned checkpoint.
+#[test]
+fn a_range_bundle_carries_only_its_window_and_proves_growth_from_a_pinned_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let ingest = |name: &str, events: String| {
+        let file = dir.path().join(name);
+        std::fs::write(&file, events).unwrap();
+        stdout(&auditlog(&data, &["ingest", file.to_str().unwrap()]));
+        stdout(&auditlog(&data, &["integrate"]));
+    };
+    ingest("first.jsonl", sample_events(40));
+    let pinned = dir.path().join("pinned-40");
+    std::fs::copy(data.join("blobs/trust/acme/checkpoint"), &pinned).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let between = chrono::Utc::now().to_rfc3339();
+    // forty more events, of other ids
+    ingest(
+        "second.jsonl",
+        sample_events(40)
+            .replace("0192f4a0-7b3c-7d4e-8f00-", "0192f4a0-7b3c-7d4e-8f01-")
+            .replace("\"bus-", "\"bus2-"),
+    );
+    let export = |out: &str, from: &str, extra: &[&str]| {
+        let b = dir.path().join(out);
+        let mut args = vec![
+            "export",
+            "--tenant",
+            "acme",
+            "--from",
+            from,
+            "--to",
+            "2100-01-01",
+            "--out",
+        ];
+        let path = b.to_str().unwrap().to_owned();
+        args.push(&path);
+        args.extend_from_slice(extra);
+        stdout(&auditlog(&data, &args));
+        b
+    };
+    // the second batch only: its 40 entries, not the log's 80
+    let second = export("second", &between, &["--consistency-from", "40"]);
+    let entries = std::fs::read_to_string(second.join("entries.txt")).unwrap();
+    assert_eq!(entries.lines().count(), 40);
+    assert!(!second.join("tile").exists(), "no tiles of the whole log");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(second.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(
+        (
+            manifest["first_index"].as_u64(),
+            manifest["end_index"].as_u64()
+        ),
+        (Some(40), Some(80))
+    );
+    let b = second.to_str().unwrap();
+    let p = pinned.to_str().unwrap();
+    let out = stdout(&auditlog(&data, &["verify", b, "--pinned", p]));
+    assert!(out.contains("\nverified\n"), "{out}");
+    assert_eq!(figure(&out, "rows verified"), 40, "{out}");
+    // the whole log, without a consistency proof: --pinned says what to do
+    let all = export("all", "2000-01-01", &[]);
+    let o = auditlog(&data, &["verify", all.to_str().unwrap(), "--pinned", p]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--consistency-from 40"), "{err}");
+    let out = stdout(&auditlog(&data, &["verify", all.to_str().unwrap()]));
+    assert_eq!(figure(&out, "rows verified"), 80, "{out}");
+    // an entry of the range rewritten: the range no longer proves into the checkpoint
+    let forged = entries.replacen(
+        "acme 0192f4a0-7b3c-7d4e-8f01-",
+        "acme 0192f4a0-7b3c-7d4e-8f02-",
+        1,
+    );
+    std::fs::write(second.join("entries.txt"), forged).unwrap();
+    let o = auditlog(&data, &["verify", b]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("HISTORY REWRITTEN"));
+}

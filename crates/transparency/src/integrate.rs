@@ -63,24 +63,45 @@ impl TileSource for TenantLog<'_> {
 }
 
 /// `trust/<tenant>/expired`: the index ranges the log's expiry leaves removed, one
-/// `<first> <end>` line per range (derived from the log, which is the evidence).
+/// `<first> <end> <expiry leaf index>` line per range (derived from the log, which is
+/// the evidence).
 pub const EXPIRED: &str = "expired";
 
-/// The ranges of an `expired` object; a malformed line is an error naming it.
-pub fn parse_expired(bytes: &[u8]) -> Result<Vec<std::ops::Range<u64>>, StoreError> {
+/// One line of `expired`: the indices removed, and the expiry leaf that says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expired {
+    pub removed: std::ops::Range<u64>,
+    pub leaf: u64,
+}
+
+/// The lines of an `expired` object; a malformed line is an error naming it.
+pub fn parse_expired_leaves(bytes: &[u8]) -> Result<Vec<Expired>, StoreError> {
     let bad = |line: &str| StoreError::Unavailable(format!("expired: malformed line {line:?}"));
     let text = std::str::from_utf8(bytes).map_err(|e| StoreError::Unavailable(e.to_string()))?;
     text.lines()
         .filter(|l| !l.is_empty())
         .map(|line| {
-            let (a, b) = line.split_once(' ').ok_or_else(|| bad(line))?;
-            let (a, b): (u64, u64) = (
-                a.parse().map_err(|_| bad(line))?,
-                b.parse().map_err(|_| bad(line))?,
-            );
-            (a <= b).then_some(a..b).ok_or_else(|| bad(line))
+            let n: Vec<u64> = line
+                .split(' ')
+                .map(|f| f.parse().map_err(|_| bad(line)))
+                .collect::<Result<_, _>>()?;
+            match n[..] {
+                [a, b, leaf] if a <= b && b <= leaf => Ok(Expired {
+                    removed: a..b,
+                    leaf,
+                }),
+                _ => Err(bad(line)),
+            }
         })
         .collect()
+}
+
+/// The index ranges of an `expired` object.
+pub fn parse_expired(bytes: &[u8]) -> Result<Vec<std::ops::Range<u64>>, StoreError> {
+    Ok(parse_expired_leaves(bytes)?
+        .into_iter()
+        .map(|e| e.removed)
+        .collect())
 }
 
 /// `trust/<tenant>/`
@@ -485,14 +506,16 @@ impl Integrator<'_> {
                 })?;
             entries.push(Leaf::Expiry(leaf).encode());
         }
+        let at = state.size;
         let size = self.publish(tenant, state, edge, entries, now).await?.0;
         // the index of what went, for readers that walk the log in order (a poll) and
-        // must tell a removed event from a missing one without reading the whole log;
-        // written before the caller removes any row
+        // must tell a removed event from a missing one without reading the whole log,
+        // and where each expiry leaf is (an export proves the ones it needs); written
+        // before the caller removes any row
         let path = format!("{}{EXPIRED}", log_prefix(tenant));
         let mut text = self.store.get(&path).await?.unwrap_or_default();
-        for r in ranges {
-            text.extend_from_slice(format!("{} {}\n", r.start, r.end).as_bytes());
+        for (k, r) in (at..).zip(ranges) {
+            text.extend_from_slice(format!("{} {} {k}\n", r.start, r.end).as_bytes());
         }
         self.store.put(&path, text).await?;
         Ok(size)

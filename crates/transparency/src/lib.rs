@@ -8,6 +8,7 @@
 //! - `checkpoint`: C2SP checkpoints in signed notes, the `CheckpointSigner` port and the
 //!   embedded default's Ed25519 key file.
 //! - `proof`: inclusion and consistency proofs from published (untrusted) tiles.
+//! - `range`: range proofs, so an export carries only its window's entries.
 //! - `integrate`: the one writer of each tenant's log (indices, tiles, checkpoints).
 //! - `verify`: recomputes rows into leaves and diagnoses what differs from the log.
 //!
@@ -19,6 +20,7 @@ pub mod integrate;
 pub mod layout;
 pub mod leaf;
 pub mod proof;
+pub mod range;
 pub mod tree;
 pub mod verify;
 

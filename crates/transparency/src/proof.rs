@@ -88,7 +88,7 @@ async fn fetch_tile(source: &dyn TileSource, path: &str) -> Result<Vec<u8>, Proo
 
 /// Runs `compute` over tiles from `source`, fetching what it asks for, authenticated
 /// against the tree of `size` with `root`.
-async fn with_tiles<T>(
+pub(crate) async fn with_tiles<T>(
     source: &dyn TileSource,
     size: u64,
     root: Hash,

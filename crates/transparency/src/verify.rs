@@ -262,7 +262,142 @@ pub async fn verify_window(
         );
         return report;
     }
-    compare(&mut report, &logged, rows, size, truncated_at, window);
+    let log = Logged {
+        first: 0,
+        entries: &logged,
+        expired: &[],
+    };
+    compare(&mut report, log, rows, size, truncated_at, window);
+    report
+}
+
+/// What an export of the entries `first..first + entries.len()` carries instead of the
+/// whole log: those entries, the range proof (`range::range_proof`), each expiry entry
+/// of the log with its inclusion proof (an expiry is logged after what it removed, so
+/// usually past the range), and a consistency proof from the size the customer pinned.
+pub struct RangeEvidence<'a> {
+    pub origin: &'a str,
+    pub checkpoint: &'a [u8],
+    pub trusted: &'a signed_note::VerifierList,
+    pub first: u64,
+    pub entries: &'a [Vec<u8>],
+    pub proof: &'a [Hash],
+    /// (index, entry, inclusion proof)
+    pub expiries: &'a [(u64, Vec<u8>, Vec<Hash>)],
+    /// (the pinned checkpoint, the consistency proof from its size)
+    pub pinned: Option<(&'a [u8], &'a [Hash])>,
+}
+
+/// `verify_window` for a range export: the range's entries must hash, with the range
+/// proof, to the signed root; every event of the range accepted in `window` must have
+/// its row; a row outside the range cannot be decided (`Unverifiable`).
+pub fn verify_range_export(
+    evidence: &RangeEvidence<'_>,
+    rows: Vec<StoredRow>,
+    window: (DateTime<Utc>, DateTime<Utc>),
+) -> Report {
+    let mut report = Report {
+        origin: evidence.origin.to_owned(),
+        ..Report::default()
+    };
+    let cp = match checkpoint::open(evidence.checkpoint, evidence.trusted, evidence.origin) {
+        Ok(cp) => cp,
+        Err(e) => {
+            report.find(Problem::Signature, 0..0, None, format!("checkpoint: {e}"));
+            return report;
+        }
+    };
+    let size = cp.size;
+    report.checkpoint = Some(cp.clone());
+    let mut truncated_at = None;
+    if let Some((note, proof)) = evidence.pinned {
+        match checkpoint::open(note, evidence.trusted, evidence.origin) {
+            Err(e) => report.find(
+                Problem::Signature,
+                0..0,
+                None,
+                format!("pinned checkpoint: {e}"),
+            ),
+            Ok(old) => {
+                report.pinned_size = Some(old.size);
+                if old.size > size {
+                    truncated_at = Some(size);
+                    report.find(
+                        Problem::Truncated,
+                        size..old.size,
+                        None,
+                        format!("the log holds {size} entries, fewer than the {} of the pinned checkpoint", old.size),
+                    );
+                } else if (old.size == size && old.root != cp.root)
+                    || (old.size > 0
+                        && old.size < size
+                        && proof::verify_consistency(proof, old.size, old.root, size, cp.root)
+                            .is_err())
+                {
+                    report.find(
+                        Problem::HistoryRewritten,
+                        0..old.size,
+                        None,
+                        format!(
+                            "the log of {size} does not extend the pinned log of {}",
+                            old.size
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    let end = evidence.first + evidence.entries.len() as u64;
+    let hashes: Vec<Hash> = evidence
+        .entries
+        .iter()
+        .map(|e| tlog_tiles::record_hash(e))
+        .collect();
+    if let Err(e) =
+        crate::range::verify_range(size, cp.root, evidence.first, &hashes, evidence.proof)
+    {
+        report.find(
+            Problem::HistoryRewritten,
+            evidence.first..end,
+            None,
+            format!("the exported entries do not prove into the signed checkpoint: {e}"),
+        );
+        return report;
+    }
+    let mut expired = Vec::new();
+    for (i, entry, path) in evidence.expiries {
+        let proved =
+            proof::verify_inclusion(path, size, cp.root, *i, tlog_tiles::record_hash(entry));
+        match (proved, Leaf::parse(entry)) {
+            (Ok(()), Ok(Leaf::Expiry(x))) => expired.push(x.first..x.end),
+            _ => report.find(
+                Problem::HistoryRewritten,
+                *i..*i + 1,
+                None,
+                "an expiry given with the export is not in the signed log".into(),
+            ),
+        }
+    }
+    let (inside, outside): (Vec<StoredRow>, Vec<StoredRow>) = rows
+        .into_iter()
+        .partition(|r| (evidence.first..end).contains(&r.index) || r.index >= size);
+    for row in outside {
+        report.find(
+            Problem::Unverifiable,
+            row.index..row.index + 1,
+            None,
+            format!(
+                "{} carries index {}, outside the exported range {}..{end}",
+                row.location, row.index, evidence.first
+            ),
+        );
+    }
+    let log = Logged {
+        first: evidence.first,
+        entries: evidence.entries,
+        expired: &expired,
+    };
+    compare(&mut report, log, inside, size, truncated_at, Some(window));
     report
 }
 
@@ -325,16 +460,29 @@ async fn check_pinned(
     }
 }
 
+/// The entries a comparison runs over: `logged` are the log's entries from `first`;
+/// `expired` adds the ranges of expiry entries proved elsewhere (a range export's).
+struct Logged<'a> {
+    first: u64,
+    entries: &'a [Vec<u8>],
+    expired: &'a [Range<u64>],
+}
+
 fn compare(
     report: &mut Report,
-    logged: &[Vec<u8>],
+    log: Logged<'_>,
     rows: Vec<StoredRow>,
     size: u64,
     truncated_at: Option<u64>,
     window: Option<(DateTime<Utc>, DateTime<Utc>)>,
 ) {
+    let Logged {
+        first,
+        entries: logged,
+        expired: proved,
+    } = log;
     // what expiry entries removed, by policy
-    let mut expired: Vec<Range<u64>> = Vec::new();
+    let mut expired: Vec<Range<u64>> = proved.to_vec();
     for e in logged.iter().filter(|e| e.starts_with(b"v1 expiry ")) {
         if let Ok(Leaf::Expiry(x)) = Leaf::parse(e) {
             expired.push(x.first..x.end);
@@ -350,7 +498,7 @@ fn compare(
     let mut encoded = Vec::with_capacity(256);
     let mut next = 0;
 
-    for (i, entry) in (0u64..).zip(logged) {
+    for (i, entry) in (first..).zip(logged) {
         let start = next;
         while next < rows.len() && rows[next].index == i {
             next += 1;
@@ -368,7 +516,7 @@ fn compare(
                 logged
                     .iter()
                     .enumerate()
-                    .filter_map(|(j, e)| event_id_of(e).map(|id| (id, j as u64)))
+                    .filter_map(|(j, e)| event_id_of(e).map(|id| (id, first + j as u64)))
                     .collect()
             });
             let id = event_id_of(&encoded);

@@ -402,7 +402,24 @@ async fn an_expiry_recorded_in_the_log_tells_removed_rows_from_missing_ones() {
         .unwrap()
         .unwrap();
     assert_eq!(parse_expired(&listed).unwrap(), vec![0..100, 150..160]);
-    for bad in [&b"1\n"[..], b"5 3\n", b"a b\n", b"\xff"] {
+    let leaves: Vec<u64> = parse_expired_leaves(&listed)
+        .unwrap()
+        .iter()
+        .map(|e| e.leaf)
+        .collect();
+    assert_eq!(
+        leaves,
+        [300, 301],
+        "the expiry leaves follow the 300 events"
+    );
+    for bad in [
+        &b"1\n"[..],
+        b"5 3 9\n",
+        b"a b c\n",
+        b"1 2\n",
+        b"1 5 3\n",
+        b"\xff",
+    ] {
         assert!(parse_expired(bad).is_err(), "{bad:?}");
     }
     let kept: Vec<(EventLeaf, u64)> = events
