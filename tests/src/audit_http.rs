@@ -165,6 +165,7 @@ impl AuditHarness {
             frame_ancestors: "'self'".into(),
             logs: Some(audit_api::proofs::TenantLogs {
                 leaves: leaves.clone(),
+                log_name: LOG_NAME.to_owned(),
             }),
         });
         AuditHarness {

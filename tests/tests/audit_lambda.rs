@@ -133,6 +133,7 @@ async fn the_deployed_audit_api_records_its_reads_and_exports_through_the_queue(
             // every export goes through the queue
             inline_export_bytes: 0,
             leaf_index_table: Some(leaf_table.clone()),
+            log_name: "audit.lambda.test".into(),
         },
     )
     .unwrap();

@@ -81,9 +81,13 @@ pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-/// An export: the filters of `GET /v1/events` (all strings) and a format.
+/// An export: the filters of `GET /v1/events` (all strings) and a format. `bundle` is
+/// the events accepted in `[from, to)` (both required, no other filter) with what an
+/// offline verifier needs (`auditlog verify FILE`): their entries in the tenant's log,
+/// the signed checkpoint, and the proofs.
 #[derive(ToSchema)]
 pub struct ExportRequest {
+    /// csv (default), ndjson or bundle.
     pub format: Option<history::ExportFormat>,
     pub from: Option<String>,
     pub to: Option<String>,

@@ -23,6 +23,8 @@ use crate::{Api, ApiError, AuditApi, json_response, openapi, pairs, param};
 #[derive(Clone)]
 pub struct TenantLogs {
     pub leaves: Arc<dyn LeafIndex>,
+    /// The first part of each tenant log's origin (`<log name>/<tenant>`).
+    pub log_name: String,
 }
 
 fn b64(h: &Hash) -> String {

@@ -10,6 +10,8 @@
 //! over any adapter (`faults`). Adapters for AWS and for the embedded default live in
 //! their own crates.
 
+#[cfg(any(test, feature = "integration"))]
+pub mod bundle;
 mod codec;
 pub mod compaction;
 pub mod faults;

@@ -112,6 +112,7 @@ pub async fn serve(data: &Path, schemas: Option<&Path>, args: ServeArgs) -> Resu
         frame_ancestors: args.frame_ancestors.clone(),
         logs: Some(audit_api::proofs::TenantLogs {
             leaves: Arc::new(crate::trust::leaf_index(data)?),
+            log_name: crate::trust::LOG_NAME.to_owned(),
         }),
     });
     let subscriber = embedded.subscriber;

@@ -16,7 +16,7 @@ use auditlog::integration::{BlobLog, IntegrationReport, TrustAnchor};
 use envelope::TenantId;
 use envelope::clock::Clock as _;
 use transparency::checkpoint::{self, CheckpointSigner as _, LocalKey};
-use transparency::integrate::{CheckpointPolicy, Integrator, LogStore as _};
+use transparency::integrate::{CheckpointPolicy, Integrator};
 use transparency::verify::Report;
 
 /// The first part of each tenant log's origin line (`<LOG_NAME>/<tenant>`) and the key's
@@ -220,7 +220,8 @@ pub fn print_integration(r: &IntegrationReport) {
 #[derive(clap::Args, Debug)]
 #[command(group(clap::ArgGroup::new("what").required(true).args(["dir", "tenant"])))]
 pub struct VerifyArgs {
-    /// An export bundle (`auditlog export --out DIR`) to verify, offline.
+    /// An export bundle to verify, offline: the directory `auditlog export --out DIR`
+    /// wrote, or a bundle file the audit API's exports gave (`format: "bundle"`).
     dir: Option<PathBuf>,
     /// Or: the tenant whose stored rows (in the data directory) to verify.
     #[arg(long)]
@@ -339,352 +340,64 @@ pub struct ExportArgs {
     consistency_from: Option<u64>,
 }
 
-/// What an export bundle says about itself (`manifest.json`).
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Manifest {
-    tenant: String,
-    origin: String,
-    /// Events accepted in `[from, to)`, as microseconds since the epoch.
-    from_micros: i64,
-    to_micros: i64,
-    rows: usize,
-    /// The log's entries `first_index..end_index` are in `entries.txt`, proved into
-    /// the checkpoint by `proof.json` (absent: a bundle of the whole log's tiles).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    first_index: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    end_index: Option<u64>,
-}
+/// Most events one bundle holds (its rows are built in memory).
+const MAX_BUNDLE_ROWS: usize = 2_000_000;
 
-/// `proof.json` of a range bundle: hashes in base64, as in the audit API.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct RangeProofFile {
-    range_proof: Vec<String>,
-    /// The log's expiry entries for indices in the range, each with its inclusion proof.
-    expiries: Vec<ProvedEntry>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    consistency: Option<ConsistencyFile>,
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct ProvedEntry {
-    index: u64,
-    entry: String,
-    inclusion_proof: Vec<String>,
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct ConsistencyFile {
-    from: u64,
-    proof: Vec<String>,
-}
-
-fn b64(hashes: &[transparency::Hash]) -> Vec<String> {
-    hashes.iter().map(ToString::to_string).collect()
-}
-
-fn unb64(texts: &[String]) -> Result<Vec<transparency::Hash>> {
-    texts
-        .iter()
-        .map(|t| transparency::Hash::parse_hash(t).map_err(|e| anyhow::anyhow!("hash {t:?}: {e}")))
-        .collect()
-}
-
-/// One exported row: what its leaf is made of, and what a reader wants to see.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct ExportedRow {
-    leaf_index: u64,
-    event_id: String,
-    /// Microseconds since the epoch, exactly as the leaf holds it.
-    accepted_at: i64,
-    occurred_at: String,
-    event_type: String,
-    /// The canonical JSON payload, as stored: its SHA-256 is recomputed on verify.
-    payload: String,
-}
-
-/// `auditlog export --tenant T --from --to --out DIR`: an offline verifiable bundle.
+/// `auditlog export --tenant T --from --to --out DIR`: an offline verifiable bundle
+/// (`DIR/bundle.json`) and the verifier key beside it.
 pub async fn export(data: &Path, args: ExportArgs) -> Result<()> {
     let tenant = TenantId::parse(&args.tenant)?;
     let l = Local::open(data)?;
-    let store = BlobLog(&l.blobs);
-    let prefix = transparency::integrate::log_prefix(&tenant);
-    let Some(note) = store.get(&format!("{prefix}checkpoint")).await? else {
-        anyhow::bail!("{tenant} has no signed checkpoint yet: run `auditlog integrate` first");
-    };
-    let rows = auditlog::TenantReader::new(l.blobs.clone())
-        .read(&tenant, None, None)
-        .await?;
-    let rows: Vec<_> = rows
-        .into_iter()
-        .filter(|r| r.ingested_at >= args.from && r.ingested_at < args.to)
-        .collect();
-    let placed = auditlog::integration::leaf_indexes(&l.index, &tenant, &rows).await?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-    let mut out = std::io::BufWriter::new(std::fs::File::create(args.out.join("rows.jsonl"))?);
-    let (_, signed_size, _) = checkpoint::parse_unverified(&note)?;
-    let mut written = 0;
-    let mut range: Option<(u64, u64)> = None;
-    for (r, at) in rows.iter().zip(placed) {
-        // rows not integrated or not under the checkpoint yet: left for a later export
-        let Some(leaf_index) = at.filter(|i| *i < signed_size) else {
-            continue;
-        };
-        range = Some(match range {
-            None => (leaf_index, leaf_index + 1),
-            Some((a, b)) => (a.min(leaf_index), b.max(leaf_index + 1)),
-        });
-        let row = ExportedRow {
-            leaf_index,
-            event_id: r.event_id.to_string(),
-            accepted_at: r.ingested_at.timestamp_micros(),
-            occurred_at: r.occurred_at.to_rfc3339(),
-            event_type: r.event_type.clone(),
-            payload: r.payload.clone(),
-        };
-        serde_json::to_writer(&mut out, &row)?;
-        out.write_all(b"\n")?;
-        written += 1;
-    }
-    out.flush()?;
-    std::fs::write(args.out.join("checkpoint"), &note)?;
-    std::fs::copy(verifier_key_path(data), args.out.join("log-verifier.key"))?;
-    // the window's entries and their proof into the checkpoint: what was exported
-    // spans `first..end` of the log (acceptance order is the log's to within a
-    // subscriber invocation, so the range may hold a few events outside the window)
-    let (_, size, root) = checkpoint::parse_unverified(&note)?;
-    let Some((first, end)) = range else {
-        anyhow::bail!("no event of {tenant} accepted in that window is under its checkpoint yet");
-    };
-    let tiles = transparency::integrate::tiles_of(&store, &tenant);
-    let entries = transparency::proof::entries(&tiles, first, end, size).await?;
-    let mut text = String::new();
-    for (_, e) in &entries {
-        text.push_str(std::str::from_utf8(e).context("a log entry is not text")?);
-        text.push('\n');
-    }
-    std::fs::write(args.out.join("entries.txt"), text)?;
-    let range_proof = transparency::range::range_proof(&tiles, size, root, first, end).await?;
-    let mut expiries = Vec::new();
-    if let Some(listed) = store
-        .get(&format!("{prefix}{}", transparency::integrate::EXPIRED))
-        .await?
-    {
-        for x in transparency::integrate::parse_expired_leaves(&listed)? {
-            if x.removed.start < end && first < x.removed.end && x.leaf < size {
-                let entry = transparency::proof::entry_at(&tiles, x.leaf, size).await?;
-                let path = transparency::proof::inclusion(&tiles, size, root, x.leaf).await?;
-                expiries.push(ProvedEntry {
-                    index: x.leaf,
-                    entry: String::from_utf8(entry).context("an expiry entry is not text")?,
-                    inclusion_proof: b64(&path),
-                });
-            }
-        }
-    }
-    let consistency = match args.consistency_from {
-        Some(from) if from > 0 && from < size => Some(ConsistencyFile {
-            from,
-            proof: b64(&transparency::proof::consistency(&tiles, from, size, root).await?),
-        }),
-        Some(from) if from != size => {
-            anyhow::bail!("--consistency-from {from}: a log size from 1 to {size}")
-        }
-        _ => None,
-    };
-    std::fs::write(
-        args.out.join("proof.json"),
-        serde_json::to_vec_pretty(&RangeProofFile {
-            range_proof: b64(&range_proof),
-            expiries,
-            consistency,
-        })?,
-    )?;
-    let manifest = Manifest {
-        tenant: tenant.to_string(),
-        origin: checkpoint::origin(LOG_NAME, &tenant),
-        from_micros: args.from.timestamp_micros(),
-        to_micros: args.to.timestamp_micros(),
-        rows: written,
-        first_index: Some(first),
-        end_index: Some(end),
-    };
-    std::fs::write(
-        args.out.join("manifest.json"),
-        serde_json::to_vec_pretty(&manifest)?,
-    )?;
-    println!(
-        "exported {written} rows of {tenant} accepted in [{}, {}), entries {first}..{end} of its log of {size} with their proof, and the checkpoint, to {}",
+    let bundle = auditlog::bundle::build(
+        &l.blobs,
+        &l.index,
+        &tenant,
+        LOG_NAME,
         args.from,
         args.to,
-        args.out.display()
+        args.consistency_from,
+        MAX_BUNDLE_ROWS,
+    )
+    .await?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::write(
+        args.out.join("bundle.json"),
+        serde_json::to_vec_pretty(&bundle)?,
+    )?;
+    std::fs::copy(verifier_key_path(data), args.out.join("log-verifier.key"))?;
+    let (_, size, _) = checkpoint::parse_unverified(bundle.checkpoint.as_bytes())?;
+    println!(
+        "exported {} rows of {tenant} accepted in [{}, {}), entries {}..{} of its log of {size} with their proof, and the checkpoint, to {}",
+        bundle.rows.len(),
+        args.from,
+        args.to,
+        bundle.first_index,
+        bundle.end_index,
+        args.out.join("bundle.json").display()
     );
     Ok(())
 }
 
-/// Every file under `dir/tile/`, by its path under the log (`tile/...`).
-fn tiles_in(dir: &Path) -> Result<transparency::TilesInMemory> {
-    let mut out = transparency::TilesInMemory::default();
-    let mut stack = vec![dir.join("tile")];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries {
-            let p = e?.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if let Ok(rel) = p.strip_prefix(dir) {
-                let key = rel.to_string_lossy().replace('\\', "/");
-                out.0.insert(key, std::fs::read(&p)?);
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// `auditlog verify DIR`: an export bundle, offline.
-async fn verify_bundle(dir: &Path, args: &VerifyArgs) -> Result<(Report, usize, TenantId)> {
-    let manifest: Manifest = serde_json::from_slice(
-        &std::fs::read(dir.join("manifest.json"))
-            .with_context(|| format!("{} is not an export bundle", dir.display()))?,
-    )?;
-    let tenant = TenantId::parse(&manifest.tenant)?;
-    let key_path = args
-        .key
-        .clone()
-        .unwrap_or_else(|| dir.join("log-verifier.key"));
+/// `auditlog verify PATH`: an export bundle, offline: a directory `auditlog export`
+/// wrote, or a bundle file the audit API's exports gave.
+async fn verify_bundle(path: &Path, args: &VerifyArgs) -> Result<(Report, usize, TenantId)> {
+    let (file, beside) = if path.is_dir() {
+        (path.join("bundle.json"), path.join("log-verifier.key"))
+    } else {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        (path.to_path_buf(), dir.join("log-verifier.key"))
+    };
+    let bundle: auditlog::bundle::Bundle = serde_json::from_slice(
+        &std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?,
+    )
+    .with_context(|| format!("{} is not an export bundle", file.display()))?;
+    let key_path = args.key.clone().unwrap_or(beside);
     let trusted = checkpoint::trusted(&read_keys(&key_path)?)?;
-    let note = std::fs::read(dir.join("checkpoint"))?;
     let pinned = read_pinned(args)?;
-    let mut rows = Vec::new();
-    let text = std::fs::read_to_string(dir.join("rows.jsonl"))?;
-    for (n, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let r: ExportedRow =
-            serde_json::from_str(line).with_context(|| format!("rows.jsonl line {}", n + 1))?;
-        let event_id = envelope::EventId::parse(&r.event_id)?;
-        let accepted = chrono::DateTime::from_timestamp_micros(r.accepted_at)
-            .context("accepted_at out of range")?;
-        let sha = auditlog::payload_sha256(&r.payload);
-        rows.push(transparency::verify::StoredRow {
-            index: r.leaf_index,
-            leaf: transparency::Leaf::Event(transparency::EventLeaf::of_row(
-                &tenant, &event_id, accepted, &sha,
-            )?),
-            location: format!("rows.jsonl line {} (event {})", n + 1, r.event_id),
-        });
-    }
-    let window = (
-        chrono::DateTime::from_timestamp_micros(manifest.from_micros).context("from")?,
-        chrono::DateTime::from_timestamp_micros(manifest.to_micros).context("to")?,
-    );
-    if let (Some(first), Some(end)) = (manifest.first_index, manifest.end_index) {
-        let report = verify_range_bundle(
-            dir,
-            &manifest,
-            (first, end),
-            &note,
-            &trusted,
-            pinned.as_deref(),
-            rows,
-            window,
-        )?;
-        return Ok((report, 0, tenant));
-    }
-    // a bundle of the whole log's tiles (as exported before range proofs)
-    let tiles = tiles_in(dir)?;
-    let evidence = transparency::verify::Evidence {
-        origin: &manifest.origin,
-        checkpoint: &note,
-        pinned: pinned.as_deref(),
-        trusted: &trusted,
-        tiles: &tiles,
-    };
-    let report = transparency::verify::verify_window(&evidence, rows, Some(window)).await;
+    let tenant = TenantId::parse(&bundle.tenant)?;
+    let report = auditlog::bundle::verify(&bundle, &trusted, pinned.as_deref())?;
     Ok((report, 0, tenant))
-}
-
-/// A range bundle: `entries.txt` (the log's entries `first..end`) and `proof.json`.
-#[allow(clippy::too_many_arguments)]
-fn verify_range_bundle(
-    dir: &Path,
-    manifest: &Manifest,
-    (first, end): (u64, u64),
-    note: &[u8],
-    trusted: &transparency::checkpoint::VerifierList,
-    pinned: Option<&[u8]>,
-    rows: Vec<transparency::verify::StoredRow>,
-    window: (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
-) -> Result<Report> {
-    let entries: Vec<Vec<u8>> = std::fs::read_to_string(dir.join("entries.txt"))
-        .context("a range bundle holds entries.txt")?
-        .lines()
-        .map(|l| l.as_bytes().to_vec())
-        .collect();
-    if entries.len() as u64 != end.saturating_sub(first) {
-        anyhow::bail!(
-            "entries.txt holds {} entries; the manifest says {first}..{end}",
-            entries.len()
-        );
-    }
-    let proof: RangeProofFile = serde_json::from_slice(
-        &std::fs::read(dir.join("proof.json")).context("a range bundle holds proof.json")?,
-    )?;
-    let expiries = proof
-        .expiries
-        .iter()
-        .map(|x| {
-            Ok((
-                x.index,
-                x.entry.as_bytes().to_vec(),
-                unb64(&x.inclusion_proof)?,
-            ))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let consistency = match (&proof.consistency, pinned) {
-        (_, None) => None,
-        (Some(c), Some(note)) => {
-            let (_, pinned_size, _) = checkpoint::parse_unverified(note)?;
-            if c.from != pinned_size {
-                anyhow::bail!(
-                    "the bundle proves consistency from {}, the pinned checkpoint is of {pinned_size}: export with --consistency-from {pinned_size}",
-                    c.from
-                );
-            }
-            Some(unb64(&c.proof)?)
-        }
-        (None, Some(pinned_note)) => {
-            let (_, pinned_size, _) = checkpoint::parse_unverified(pinned_note)?;
-            let (_, size, _) = checkpoint::parse_unverified(note)?;
-            // a pinned checkpoint of the same size (or a bigger one: truncation) needs
-            // no proof to be judged
-            if pinned_size < size {
-                anyhow::bail!(
-                    "the bundle has no consistency proof: export with --consistency-from {pinned_size}"
-                );
-            }
-            Some(Vec::new())
-        }
-    };
-    let range_proof = unb64(&proof.range_proof)?;
-    let evidence = transparency::verify::RangeEvidence {
-        origin: &manifest.origin,
-        checkpoint: note,
-        trusted,
-        first,
-        entries: &entries,
-        proof: &range_proof,
-        expiries: &expiries,
-        pinned: pinned.zip(consistency.as_deref()),
-    };
-    Ok(transparency::verify::verify_range_export(
-        &evidence, rows, window,
-    ))
 }
 
 fn read_keys(path: &Path) -> Result<Vec<String>> {

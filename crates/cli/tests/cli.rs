@@ -1162,42 +1162,43 @@ fn an_export_bundle_verifies_offline_and_names_what_was_changed_in_it() {
     let k = key.to_str().unwrap();
     let out = stdout(&auditlog(&elsewhere, &["verify", b, "--key", k]));
     assert!(out.contains("\nverified\n"), "{out}");
-    let rows = std::fs::read_to_string(bundle.join("rows.jsonl")).unwrap();
-    let n = rows.lines().count();
+    let file = bundle.join("bundle.json");
+    let original = std::fs::read_to_string(&file).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&original).unwrap();
+    let n = doc["rows"].as_array().unwrap().len();
     assert_eq!(figure(&out, "rows verified"), n);
 
-    let fails = |expected: &str| {
+    let fails = |changed: serde_json::Value, expected: &str| {
+        std::fs::write(&file, changed.to_string()).unwrap();
         let o = auditlog(&elsewhere, &["verify", b, "--key", k]);
         let out = String::from_utf8_lossy(&o.stdout).into_owned();
         assert_eq!(o.status.code(), Some(1), "{out}");
         assert!(out.contains(expected), "{out}");
     };
     // an edited payload
-    let mut lines: Vec<String> = rows.lines().map(str::to_owned).collect();
-    let mut row: serde_json::Value = serde_json::from_str(&lines[3]).unwrap();
-    row["payload"] = serde_json::json!("{\"edited\":true}");
-    lines[3] = row.to_string();
-    std::fs::write(bundle.join("rows.jsonl"), lines.join("\n")).unwrap();
-    fails("MODIFIED");
+    let mut edited = doc.clone();
+    edited["rows"][3]["payload"] = serde_json::json!("{\"edited\":true}");
+    fails(edited, "MODIFIED");
     // a row left out
-    let fewer: Vec<&str> = rows
-        .lines()
-        .enumerate()
-        .filter(|(i, _)| *i != 5)
-        .map(|(_, l)| l)
-        .collect();
-    std::fs::write(bundle.join("rows.jsonl"), fewer.join("\n")).unwrap();
-    fails("MISSING");
+    let mut fewer = doc.clone();
+    fewer["rows"].as_array_mut().unwrap().remove(5);
+    fails(fewer, "MISSING");
     // a checkpoint altered
-    std::fs::write(bundle.join("rows.jsonl"), &rows).unwrap();
-    let cp = std::fs::read_to_string(bundle.join("checkpoint")).unwrap();
+    let mut altered = doc.clone();
+    let cp = doc["checkpoint"].as_str().unwrap();
     let mut cp_lines: Vec<&str> = cp.split('\n').collect();
     let bumped = (cp_lines[1].parse::<u64>().unwrap() + 1).to_string();
     cp_lines[1] = &bumped;
-    std::fs::write(bundle.join("checkpoint"), cp_lines.join("\n")).unwrap();
-    fails("BAD SIGNATURE");
-    std::fs::write(bundle.join("checkpoint"), &cp).unwrap();
-    stdout(&auditlog(&elsewhere, &["verify", b, "--key", k]));
+    altered["checkpoint"] = cp_lines.join("\n").into();
+    fails(altered, "BAD SIGNATURE");
+    // the bundle file alone, as the audit API gives it, with the key kept apart
+    std::fs::write(&file, &original).unwrap();
+    let loose = dir.path().join("from-the-api.json");
+    std::fs::copy(&file, &loose).unwrap();
+    stdout(&auditlog(
+        &elsewhere,
+        &["verify", loose.to_str().unwrap(), "--key", k],
+    ));
     // neither a bundle nor a tenant: a clear error
     let o = auditlog(&elsewhere, &["verify"]);
     assert!(!o.status.success());
@@ -1247,16 +1248,11 @@ fn a_range_bundle_carries_only_its_window_and_proves_growth_from_a_pinned_checkp
     };
     // the second batch only: its 40 entries, not the log's 80
     let second = export("second", &between, &["--consistency-from", "40"]);
-    let entries = std::fs::read_to_string(second.join("entries.txt")).unwrap();
-    assert_eq!(entries.lines().count(), 40);
-    assert!(!second.join("tile").exists(), "no tiles of the whole log");
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(second.join("manifest.json")).unwrap()).unwrap();
+    let file = second.join("bundle.json");
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(doc["entries"].as_array().unwrap().len(), 40);
     assert_eq!(
-        (
-            manifest["first_index"].as_u64(),
-            manifest["end_index"].as_u64()
-        ),
+        (doc["first_index"].as_u64(), doc["end_index"].as_u64()),
         (Some(40), Some(80))
     );
     let b = second.to_str().unwrap();
@@ -1273,12 +1269,13 @@ fn a_range_bundle_carries_only_its_window_and_proves_growth_from_a_pinned_checkp
     let out = stdout(&auditlog(&data, &["verify", all.to_str().unwrap()]));
     assert_eq!(figure(&out, "rows verified"), 80, "{out}");
     // an entry of the range rewritten: the range no longer proves into the checkpoint
-    let forged = entries.replacen(
-        "acme 0192f4a0-7b3c-7d4e-8f01-",
-        "acme 0192f4a0-7b3c-7d4e-8f02-",
-        1,
-    );
-    std::fs::write(second.join("entries.txt"), forged).unwrap();
+    let mut forged = doc.clone();
+    let entry = doc["entries"][0]
+        .as_str()
+        .unwrap()
+        .replacen("8f01-", "8f02-", 1);
+    forged["entries"][0] = entry.into();
+    std::fs::write(&file, forged.to_string()).unwrap();
     let o = auditlog(&data, &["verify", b]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stdout).contains("HISTORY REWRITTEN"));

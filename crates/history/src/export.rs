@@ -26,6 +26,9 @@ use crate::view::EventView;
 pub enum ExportFormat {
     Csv,
     Ndjson,
+    /// An offline verifiable bundle (`auditlog::bundle`): built with the tenant's log,
+    /// by the audit API, not by `History::export`.
+    Bundle,
 }
 
 impl ExportFormat {
@@ -33,6 +36,7 @@ impl ExportFormat {
         match s {
             "csv" => Some(Self::Csv),
             "ndjson" => Some(Self::Ndjson),
+            "bundle" => Some(Self::Bundle),
             _ => None,
         }
     }
@@ -41,6 +45,7 @@ impl ExportFormat {
         match self {
             Self::Csv => "csv",
             Self::Ndjson => "ndjson",
+            Self::Bundle => "bundle.json",
         }
     }
 
@@ -48,6 +53,7 @@ impl ExportFormat {
         match self {
             Self::Csv => "text/csv; charset=utf-8",
             Self::Ndjson => "application/x-ndjson",
+            Self::Bundle => "application/json",
         }
     }
 }
@@ -172,7 +178,8 @@ impl RowWriter {
     pub fn write<'a>(&mut self, r: impl Into<RecordRef<'a>>) {
         let r = r.into();
         match self.format {
-            ExportFormat::Ndjson => {
+            // rows go to a bundle through `auditlog::bundle`; as lines, they would be NDJSON
+            ExportFormat::Ndjson | ExportFormat::Bundle => {
                 // a view of strings and numbers always serialises
                 let _ = serde_json::to_writer(&mut self.buf, &EventView::full(r));
                 self.buf.push(b'\n');

@@ -50,6 +50,8 @@ pub struct Settings {
     pub export_queue_url: Option<String>,
     /// The tenant logs' leaf index (None: the log endpoints answer 404).
     pub leaf_index_table: Option<String>,
+    /// The first part of each tenant log's origin (as the integrator signs it).
+    pub log_name: String,
     pub seal_key: Vec<u8>,
     pub viewer_secret: Option<Vec<u8>>,
     pub frame_ancestors: String,
@@ -67,6 +69,7 @@ impl Settings {
             leaf_index_table: std::env::var("LEAF_INDEX_TABLE")
                 .ok()
                 .filter(|t| !t.is_empty()),
+            log_name: lambda_env::var_or("LOG_NAME", "auditlog".to_owned())?,
             seal_key: lambda_env::var("AUDIT_SEAL_KEY")?.into_bytes(),
             viewer_secret: std::env::var("VIEWER_TOKEN_SECRET")
                 .ok()
@@ -126,6 +129,7 @@ pub fn deployed(aws: &aws_config::SdkConfig, s: Settings) -> anyhow::Result<Arc<
                     aws_sdk_dynamodb::Client::new(aws),
                     table,
                 )),
+                log_name: s.log_name.clone(),
             }),
     }))
 }
