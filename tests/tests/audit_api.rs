@@ -604,7 +604,7 @@ async fn the_openapi_document_is_in_step_with_the_router() {
             }
         }
     }
-    assert_eq!(operations.len(), 10, "{operations:?}");
+    assert_eq!(operations.len(), 11, "{operations:?}");
     for (method, path) in &operations {
         let uri = path.replace("{id}", &uuid::Uuid::new_v4().to_string());
         let body = (method == "POST").then(|| json!({}));
@@ -802,6 +802,17 @@ async fn the_log_endpoints_prove_an_event_and_the_logs_growth_to_its_tenant_only
     let r = h.get("/v1/log/checkpoint", Some(ACME_READ)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let cp = checkpoint::open(r.text.as_bytes(), &keys, &origin).unwrap();
+    // the published verifier keys: the signer's, which opens the checkpoint
+    let published = h.get("/v1/log/keys", Some(ACME_READ)).await;
+    assert_eq!(published.status, StatusCode::OK, "{}", published.text);
+    let listed: Vec<String> = published.text.lines().map(str::to_owned).collect();
+    assert_eq!(listed, [h.log_key.verifier_key().to_owned()]);
+    let from_api = checkpoint::trusted(&listed).unwrap();
+    assert!(checkpoint::open(r.text.as_bytes(), &from_api, &origin).is_ok());
+    assert_eq!(
+        h.get("/v1/log/keys", None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
     assert!(cp.size >= 3, "acme's events: {}", cp.size);
     assert_eq!(
         h.get("/v1/log/checkpoint", None).await.status,

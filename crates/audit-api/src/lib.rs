@@ -316,6 +316,7 @@ fn documented() -> OpenApiRouter<Arc<AuditApi>> {
         .routes(routes!(download_export))
         .routes(routes!(viewer_session))
         .routes(routes!(proofs::log_checkpoint))
+        .routes(routes!(proofs::log_keys))
         .routes(routes!(proofs::event_proof))
         .routes(routes!(proofs::log_consistency))
 }

@@ -79,6 +79,31 @@ pub(crate) async fn log_checkpoint(
     Ok(r)
 }
 
+/// The verifier keys the tenant logs are signed with (C2SP signed-note verifier keys,
+/// one per line, oldest first). Compare them with the key you were given out of band:
+/// a key fetched from the operator proves nothing about the operator.
+#[utoipa::path(get, path = "/v1/log/keys", tag = "log",
+    responses((status = 200, description = "The verifier keys, one per line", content_type = "text/plain"),
+        (status = 404, body = openapi::ErrorBody), (status = 401, body = openapi::ErrorBody)))]
+pub(crate) async fn log_keys(State(api): Api, headers: HeaderMap) -> Result<Response, ApiError> {
+    let caller = api.caller(&headers).await?;
+    caller.require(Scope::AuditRead)?;
+    api.logs.as_ref().ok_or_else(not_enabled)?;
+    let keys = match api.blobs.get(auditlog::integration::VERIFIER_KEYS).await {
+        Ok(b) => b.to_vec(),
+        Err(auditlog::BlobError::NotFound(_)) => {
+            return Err(ApiError::not_found("no checkpoint has been signed yet"));
+        }
+        Err(e) => return Err(unavailable(e)),
+    };
+    let mut r = (StatusCode::OK, keys).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    Ok(r)
+}
+
 /// Proof that one event is in the caller's tenant's log: its leaf, its index and the
 /// inclusion proof (RFC 9162 §2.1.3) into the latest checkpoint, given with it.
 #[utoipa::path(get, path = "/v1/log/events/{id}/proof", tag = "log",

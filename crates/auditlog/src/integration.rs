@@ -127,6 +127,30 @@ pub async fn tenants_with_parts(blobs: &dyn BlobStore) -> Result<Vec<TenantId>, 
         .collect())
 }
 
+/// The verifier keys the logs have been signed with, one per line, oldest first:
+/// published so that a customer can fetch them (`GET /v1/log/keys`) and compare them
+/// with the key they were given out of band. Not a trust anchor in itself.
+pub const VERIFIER_KEYS: &str = "trust/_keys";
+
+/// Adds the signer's verifier key to `VERIFIER_KEYS` if it is not there yet (a new key
+/// after a rotation; the old ones stay, as old checkpoints keep verifying with them).
+pub async fn publish_verifier_key(
+    blobs: &dyn BlobStore,
+    verifier_key: &str,
+) -> Result<(), BlobError> {
+    let mut text = match blobs.get(VERIFIER_KEYS).await {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(BlobError::NotFound(_)) => String::new(),
+        Err(e) => return Err(e),
+    };
+    if text.lines().any(|l| l.trim() == verifier_key) {
+        return Ok(());
+    }
+    text.push_str(verifier_key);
+    text.push('\n');
+    blobs.put(VERIFIER_KEYS, Bytes::from(text)).await
+}
+
 /// Tenants whose parts compacted before the log existed have been put in their logs:
 /// `trust/_backfilled/<tenant>`, one marker per tenant done.
 pub const BACKFILLED_PREFIX: &str = "trust/_backfilled/";
@@ -219,6 +243,7 @@ pub async fn integrate(
 
     let mut report = IntegrationReport::default();
     let mut touched: HashSet<TenantId> = HashSet::new();
+    publish_verifier_key(blobs, integrator.signer.verifier_key()).await?;
     // before any ingest file: a log starts with what was compacted before it existed
     backfill(blobs, integrator, now, &mut report, &mut touched).await?;
     // files are taken in rounds: each round's rows go to each tenant's log in one

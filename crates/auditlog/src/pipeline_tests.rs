@@ -1676,6 +1676,20 @@ mod integration_tests {
     }
 
     #[tokio::test]
+    async fn each_signing_key_is_published_once_and_kept_after_a_rotation() {
+        use crate::integration::{VERIFIER_KEYS, publish_verifier_key};
+        let blobs = MemoryBlobStore::default();
+        let old = LocalKey::generate("audit.example").unwrap();
+        let new = LocalKey::generate("audit.example").unwrap();
+        for key in [&old, &old, &new, &old] {
+            publish_verifier_key(&blobs, key.verifier_key()).await.unwrap();
+        }
+        let listed = blobs.get(VERIFIER_KEYS).await.unwrap();
+        let listed: Vec<&str> = std::str::from_utf8(&listed).unwrap().lines().collect();
+        assert_eq!(listed, [old.verifier_key(), new.verifier_key()]);
+    }
+
+    #[tokio::test]
     async fn a_damaged_marker_stops_the_day_and_its_rows_stay_in_the_ingest_tier() {
         let r = rig();
         let key = LocalKey::generate("audit.example").unwrap();
