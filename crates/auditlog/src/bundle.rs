@@ -83,6 +83,9 @@ pub enum BundleError {
     Empty(TenantId),
     #[error("{rows} events in that window: a bundle holds at most {max}; narrow the window")]
     TooBig { rows: usize, max: usize },
+    /// The tenant's log could not be read, or is not what its checkpoint says.
+    #[error("the tenant log: {0}")]
+    Log(String),
     #[error("consistency: {0}")]
     Consistency(String),
     #[error("not a bundle this verifier reads: {0}")]
@@ -90,11 +93,7 @@ pub enum BundleError {
 }
 
 fn log_error(e: impl std::fmt::Display) -> BundleError {
-    BundleError::Read(IntegrationError::Log(
-        transparency::integrate::IntegrateError::Store(
-            transparency::integrate::StoreError::Unavailable(e.to_string()),
-        ),
-    ))
+    BundleError::Log(e.to_string())
 }
 
 fn b64(hashes: &[Hash]) -> Vec<String> {

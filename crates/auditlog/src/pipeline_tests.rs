@@ -1682,7 +1682,9 @@ mod integration_tests {
         let old = LocalKey::generate("audit.example").unwrap();
         let new = LocalKey::generate("audit.example").unwrap();
         for key in [&old, &old, &new, &old] {
-            publish_verifier_key(&blobs, key.verifier_key()).await.unwrap();
+            publish_verifier_key(&blobs, key.verifier_key())
+                .await
+                .unwrap();
         }
         let listed = blobs.get(VERIFIER_KEYS).await.unwrap();
         let listed: Vec<&str> = std::str::from_utf8(&listed).unwrap().lines().collect();
