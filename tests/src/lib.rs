@@ -77,6 +77,25 @@ impl MotoServer {
     }
 }
 
+/// The `auditlog` binary, for tests of the command against a real wire protocol. The
+/// workspace's test run (`bash scripts/test`, `cargo test --workspace`) builds it beside
+/// the test binaries; a run of this package alone needs `cargo build -p auditlog-cli`.
+pub fn cli_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/<test binary> -> target/<profile>/auditlog
+    let bin = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .map(|d| d.join("auditlog"))
+        .expect("a target directory");
+    assert!(
+        bin.exists(),
+        "{} is not built: run `bash scripts/test`, or `cargo build -p auditlog-cli` first",
+        bin.display()
+    );
+    bin
+}
+
 pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))

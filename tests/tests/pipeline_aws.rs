@@ -764,6 +764,38 @@ async fn accepted_events_reach_their_tenants_logs_in_s3_and_verify() {
         );
         assert_eq!(report.rows_verified, n, "{tenant}");
     }
+    // the same from the command line, over the bucket: `auditlog verify --bucket`
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("log-verifier.key");
+    std::fs::write(&key_file, key.verifier_key()).unwrap();
+    let cli = || {
+        std::process::Command::new(auditlog_tests::cli_binary())
+            .arg("--data")
+            .arg(dir.path().join("unused"))
+            .args(["verify", "--tenant", "acme", "--bucket", &st.bucket])
+            .args([
+                "--leaf-table",
+                &leaves,
+                "--log-name",
+                "audit.example",
+                "--key",
+            ])
+            .arg(&key_file)
+            .env("AWS_ENDPOINT_URL", &auditlog_tests::moto().endpoint)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .output()
+            .unwrap()
+    };
+    let o = cli();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("rows verified        25"), "{out}");
     // an edit of acme's compacted file in S3
     let part = blobs.list("audit/tenant_id=acme/").await.unwrap()[0]
         .key
@@ -775,6 +807,10 @@ async fn accepted_events_reach_their_tenants_logs_in_s3_and_verify() {
     let (report, _) = verify_tenant(&blobs, &index, &anchor, &acme).await.unwrap();
     let problems: Vec<Problem> = report.findings.iter().map(|f| f.problem).collect();
     assert_eq!(problems, vec![Problem::Modified], "{:?}", report.findings);
+    let o = cli();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("MODIFIED"), "{out}");
 }
 
 /// S3 Object Lock per object following each tenant's retention: the compactor locks each

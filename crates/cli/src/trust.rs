@@ -232,9 +232,36 @@ pub struct VerifyArgs {
     /// The verifier key(s) to trust, one per line (default: this data directory's).
     #[arg(long)]
     key: Option<PathBuf>,
+    /// With --tenant: the tenant's rows and log in this S3 bucket (a deployed stack's
+    /// audit bucket; credentials, region and endpoint the usual AWS way), not in the
+    /// data directory. Needs --key and --log-name.
+    #[arg(long, requires_all = ["tenant", "key", "log_name"])]
+    bucket: Option<String>,
+    /// With --bucket: the stack's leaf index table, for rows not compacted yet (without
+    /// it they count as not yet integrated).
+    #[arg(long, requires = "bucket")]
+    leaf_table: Option<String>,
+    /// With --bucket: the first part of the tenant log's origin (the stack's
+    /// TransparencyLogName, or auditlog-<account>-<stack>).
+    #[arg(long)]
+    log_name: Option<String>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// The S3 client of `verify --bucket`: path-style addressing when an endpoint is set
+/// (an S3-compatible store or a test server, which take no bucket subdomains).
+async fn s3_from_env() -> (aws_config::SdkConfig, aws_sdk_s3::Client) {
+    let aws = aws_config::load_from_env().await;
+    let mut b = aws_sdk_s3::config::Builder::from(&aws);
+    if std::env::var_os("AWS_ENDPOINT_URL").is_some()
+        || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
+    {
+        b = b.force_path_style(true);
+    }
+    let client = aws_sdk_s3::Client::from_conf(b.build());
+    (aws, client)
 }
 
 /// `auditlog verify DIR` (an export bundle) or `auditlog verify --tenant T` (every
@@ -242,6 +269,33 @@ pub struct VerifyArgs {
 pub async fn verify_tenant(data: &Path, args: VerifyArgs) -> Result<bool> {
     let (report, pending, tenant) = match (&args.dir, &args.tenant) {
         (Some(dir), _) => verify_bundle(dir, &args).await?,
+        (None, Some(t)) if args.bucket.is_some() => {
+            let tenant = TenantId::parse(t)?;
+            let (aws, s3) = s3_from_env().await;
+            let bucket = args.bucket.clone().unwrap_or_default();
+            let blobs = adapters_aws::S3BlobStore::new(s3, bucket);
+            let key_path = args.key.clone().context("--bucket needs --key")?;
+            let trusted = checkpoint::trusted(&read_keys(&key_path)?)?;
+            let pinned = read_pinned(&args)?;
+            let log_name = args.log_name.clone().context("--bucket needs --log-name")?;
+            let anchor = TrustAnchor {
+                trusted: &trusted,
+                log_name: &log_name,
+                pinned: pinned.as_deref(),
+            };
+            // without the table, only rows compacted since integration carry an index
+            let index: Box<dyn transparency::integrate::LeafIndex> = match &args.leaf_table {
+                Some(table) => Box::new(adapters_aws::DynamoDbLeafIndex::new(
+                    aws_sdk_dynamodb::Client::new(&aws),
+                    table,
+                )),
+                None => Box::new(transparency::integrate::InMemoryLog::default()),
+            };
+            let (report, pending) =
+                auditlog::integration::verify_tenant(&blobs, index.as_ref(), &anchor, &tenant)
+                    .await?;
+            (report, pending, tenant)
+        }
         (None, Some(t)) => {
             let tenant = TenantId::parse(t)?;
             let blobs = LocalDirBlobStore::open(data.join("blobs"))?;

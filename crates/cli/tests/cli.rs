@@ -189,6 +189,13 @@ fn bad_arguments_get_clear_errors() {
         &auditlog(dir.path(), &["ingest", "/nonexistent/file.jsonl"]),
         "/nonexistent/file.jsonl",
     );
+    // a bucket's log is verified only against a key and a log name given by hand
+    let o = auditlog(
+        dir.path(),
+        &["verify", "--tenant", "acme", "--bucket", "audit-bucket"],
+    );
+    let stderr = fails_saying(&o, "--key");
+    assert!(stderr.contains("--log-name"), "{stderr}");
 }
 
 fn sample_events(n: usize) -> String {
