@@ -577,6 +577,35 @@ pub fn row_count(bytes: Bytes) -> Result<usize, CodecError> {
     Ok(usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0))
 }
 
+/// Each row's event id and leaf index (None where compaction wrote none), reading only
+/// those two columns: what retention needs of the parts it removes.
+pub fn event_leaf_indexes(bytes: Bytes) -> Result<Vec<(EventId, Option<u64>)>, CodecError> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
+    let has_index = builder.schema().column_with_name("leaf_index").is_some();
+    let wanted: &[&str] = if has_index {
+        &["event_id", "leaf_index"]
+    } else {
+        &["event_id"]
+    };
+    let mask =
+        parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), wanted.iter().copied());
+    let mut out = Vec::new();
+    for batch in builder.with_projection(mask).build()? {
+        let batch = batch?;
+        let ids = column::<StringArray>(&batch, "event_id")?;
+        let indexes = leaf_index_column(&batch)?;
+        for i in 0..batch.num_rows() {
+            let id = EventId::parse(ids.value(i)).map_err(|e| CodecError::Value {
+                row: i,
+                column: "event_id",
+                reason: e.to_string(),
+            })?;
+            out.push((id, leaf_index_at(indexes, i)?));
+        }
+    }
+    Ok(out)
+}
+
 /// Rows per tenant of an ingest-tier file, reading only the `tenant_id` column.
 pub fn tenant_row_counts(
     bytes: Bytes,
@@ -867,7 +896,21 @@ pub(crate) mod tests {
             back.iter().map(|r| r.leaf_index).collect::<Vec<_>>(),
             rs.iter().map(|r| r.leaf_index).collect::<Vec<_>>()
         );
+        let pairs =
+            event_leaf_indexes(Bytes::from(encode_parquet(&rs, Tier::Tenant, 1).unwrap())).unwrap();
+        assert_eq!(
+            pairs,
+            rs.iter()
+                .map(|r| (r.event_id.clone(), r.leaf_index))
+                .collect::<Vec<_>>()
+        );
         let old = without_leaf_index(&rs, None);
+        assert!(
+            event_leaf_indexes(old.clone())
+                .unwrap()
+                .iter()
+                .all(|(_, i)| i.is_none())
+        );
         assert!(
             decode_parquet(old.clone(), Some(&a))
                 .unwrap()

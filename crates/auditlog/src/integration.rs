@@ -449,27 +449,38 @@ pub async fn expire_tenant<B: BlobStore + Clone>(
 ) -> Result<ExpiryReport, IntegrationError> {
     let parts = TenantReader::new(blobs.clone()).parts(tenant).await?;
     let files: Vec<ObjectInfo> = parts.range(..before).flat_map(|(_, v)| v.clone()).collect();
-    let mut rows = Vec::new();
+    // only the event ids and the indices compaction wrote: a day of a big tenant is
+    // millions of rows, and retention removes a day of every tenant each day
+    let mut rows: Vec<(EventId, Option<u64>)> = Vec::new();
     for f in &files {
         let bytes = blobs.get(&f.key).await?;
-        rows.extend(decode_parquet(bytes, Some(tenant)).map_err(|source| {
+        rows.extend(crate::codec::event_leaf_indexes(bytes).map_err(|source| {
             IntegrationError::Decode {
                 key: f.key.clone(),
                 source,
             }
         })?);
     }
-    let placed = leaf_indexes(integrator.index, tenant, &rows).await?;
+    let unplaced: Vec<EventId> = rows
+        .iter()
+        .filter(|(_, at)| at.is_none())
+        .map(|(id, _)| id.clone())
+        .collect();
+    let found = if unplaced.is_empty() {
+        HashMap::new()
+    } else {
+        integrator.index.lookup(tenant, &unplaced).await?
+    };
     let mut indexes = Vec::with_capacity(rows.len());
-    for (r, at) in rows.iter().zip(&placed) {
+    for (id, at) in &rows {
         // a row without a leaf cannot be accounted for once gone: refuse, name it
-        let Some(at) = at else {
+        let Some(at) = at.or_else(|| found.get(id).map(|p| p.index)) else {
             return Err(IntegrationError::NotIntegrated {
                 tenant: tenant.clone(),
-                event: r.event_id.to_string(),
+                event: id.to_string(),
             });
         };
-        indexes.push(*at);
+        indexes.push(at);
     }
     indexes.sort_unstable();
     indexes.dedup();
