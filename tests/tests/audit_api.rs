@@ -275,13 +275,17 @@ async fn exports(h: &AuditHarness) {
         transparency::checkpoint::CheckpointSigner::verifier_key(&h.log_key).to_owned(),
     ])
     .unwrap();
-    let report = auditlog::bundle::verify(&bundle, &keys, None).unwrap();
+    let report = auditlog::bundle::verify(&bundle, &keys, None)
+        .await
+        .unwrap();
     assert!(report.ok(), "{:?}", report.findings);
     assert_eq!(report.rows_verified, bundle.rows.len() as u64);
     assert!(report.rows_verified >= 5, "{}", report.rows_verified);
     let mut edited = bundle.clone();
     edited.rows[0].payload = "{\"edited\":true}".into();
-    let report = auditlog::bundle::verify(&edited, &keys, None).unwrap();
+    let report = auditlog::bundle::verify(&edited, &keys, None)
+        .await
+        .unwrap();
     assert_eq!(
         report.findings[0].problem,
         transparency::verify::Problem::Modified

@@ -236,7 +236,7 @@ pub async fn build<B: BlobStore + Clone>(
 
 /// Verifies a bundle against the keys to trust and, optionally, a checkpoint the
 /// customer pinned (the bundle must then carry a consistency proof from its size).
-pub fn verify(
+pub async fn verify(
     bundle: &Bundle,
     trusted: &checkpoint::VerifierList,
     pinned: Option<&[u8]>,
@@ -323,5 +323,5 @@ pub fn verify(
         DateTime::from_timestamp_micros(bundle.from_micros).unwrap_or_default(),
         DateTime::from_timestamp_micros(bundle.to_micros).unwrap_or_default(),
     );
-    Ok(verify_range_export(&evidence, rows, window))
+    Ok(verify_range_export(&evidence, rows, window).await)
 }

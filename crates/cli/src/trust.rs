@@ -450,7 +450,7 @@ async fn verify_bundle(path: &Path, args: &VerifyArgs) -> Result<(Report, usize,
     let trusted = checkpoint::trusted(&read_keys(&key_path)?)?;
     let pinned = read_pinned(args)?;
     let tenant = TenantId::parse(&bundle.tenant)?;
-    let report = auditlog::bundle::verify(&bundle, &trusted, pinned.as_deref())?;
+    let report = auditlog::bundle::verify(&bundle, &trusted, pinned.as_deref()).await?;
     Ok((report, 0, tenant))
 }
 

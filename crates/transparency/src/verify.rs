@@ -222,23 +222,29 @@ pub async fn verify_window(
     rows: Vec<StoredRow>,
     window: Option<(DateTime<Utc>, DateTime<Utc>)>,
 ) -> Report {
-    let mut report = Report {
-        origin: evidence.origin.to_owned(),
-        ..Report::default()
-    };
-    let cp = match checkpoint::open(evidence.checkpoint, evidence.trusted, evidence.origin) {
-        Ok(cp) => cp,
-        Err(e) => {
-            report.find(Problem::Signature, 0..0, None, format!("checkpoint: {e}"));
-            return report;
-        }
+    let (mut report, cp) = opened(evidence.origin, evidence.checkpoint, evidence.trusted);
+    let Some(cp) = cp else {
+        return report;
     };
     let size = cp.size;
-    report.checkpoint = Some(cp.clone());
-
     let mut truncated_at = None;
     if let Some(pinned) = evidence.pinned {
-        check_pinned(evidence, pinned, &cp, &mut report, &mut truncated_at).await;
+        let tiles = evidence.tiles;
+        let grew = |old_size, old_root| async move {
+            let p = proof::consistency(tiles, old_size, size, cp.root).await?;
+            proof::verify_consistency(&p, old_size, old_root, size, cp.root)
+        };
+        let (trusted, origin) = (evidence.trusted, evidence.origin);
+        check_pinned(
+            trusted,
+            origin,
+            pinned,
+            &cp,
+            &mut report,
+            &mut truncated_at,
+            grew,
+        )
+        .await;
     }
 
     let logged = match entries(evidence.tiles, size).await {
@@ -291,61 +297,33 @@ pub struct RangeEvidence<'a> {
 /// `verify_window` for a range export: the range's entries must hash, with the range
 /// proof, to the signed root; every event of the range accepted in `window` must have
 /// its row; a row outside the range cannot be decided (`Unverifiable`).
-pub fn verify_range_export(
+pub async fn verify_range_export(
     evidence: &RangeEvidence<'_>,
     rows: Vec<StoredRow>,
     window: (DateTime<Utc>, DateTime<Utc>),
 ) -> Report {
-    let mut report = Report {
-        origin: evidence.origin.to_owned(),
-        ..Report::default()
-    };
-    let cp = match checkpoint::open(evidence.checkpoint, evidence.trusted, evidence.origin) {
-        Ok(cp) => cp,
-        Err(e) => {
-            report.find(Problem::Signature, 0..0, None, format!("checkpoint: {e}"));
-            return report;
-        }
+    let (mut report, cp) = opened(evidence.origin, evidence.checkpoint, evidence.trusted);
+    let Some(cp) = cp else {
+        return report;
     };
     let size = cp.size;
-    report.checkpoint = Some(cp.clone());
     let mut truncated_at = None;
     if let Some((note, proof)) = evidence.pinned {
-        match checkpoint::open(note, evidence.trusted, evidence.origin) {
-            Err(e) => report.find(
-                Problem::Signature,
-                0..0,
-                None,
-                format!("pinned checkpoint: {e}"),
-            ),
-            Ok(old) => {
-                report.pinned_size = Some(old.size);
-                if old.size > size {
-                    truncated_at = Some(size);
-                    report.find(
-                        Problem::Truncated,
-                        size..old.size,
-                        None,
-                        format!("the log holds {size} entries, fewer than the {} of the pinned checkpoint", old.size),
-                    );
-                } else if (old.size == size && old.root != cp.root)
-                    || (old.size > 0
-                        && old.size < size
-                        && proof::verify_consistency(proof, old.size, old.root, size, cp.root)
-                            .is_err())
-                {
-                    report.find(
-                        Problem::HistoryRewritten,
-                        0..old.size,
-                        None,
-                        format!(
-                            "the log of {size} does not extend the pinned log of {}",
-                            old.size
-                        ),
-                    );
-                }
-            }
-        }
+        let grew = |old_size, old_root| async move {
+            proof::verify_consistency(proof, old_size, old_root, size, cp.root)
+        };
+        let (trusted, origin) = (evidence.trusted, evidence.origin);
+        // the bundle carries its consistency proof: nothing to fetch
+        check_pinned(
+            trusted,
+            origin,
+            note,
+            &cp,
+            &mut report,
+            &mut truncated_at,
+            grew,
+        )
+        .await;
     }
     let end = evidence.first + evidence.entries.len() as u64;
     let hashes: Vec<Hash> = evidence
@@ -401,14 +379,45 @@ pub fn verify_range_export(
     report
 }
 
-async fn check_pinned(
-    evidence: &Evidence<'_>,
+/// The opened checkpoint, and the report about to be filled (with the signature
+/// finding, and no checkpoint, when it does not open).
+fn opened(
+    origin: &str,
+    note: &[u8],
+    trusted: &signed_note::VerifierList,
+) -> (Report, Option<SignedCheckpoint>) {
+    let mut report = Report {
+        origin: origin.to_owned(),
+        ..Report::default()
+    };
+    match checkpoint::open(note, trusted, origin) {
+        Ok(cp) => {
+            report.checkpoint = Some(cp.clone());
+            (report, Some(cp))
+        }
+        Err(e) => {
+            report.find(Problem::Signature, 0..0, None, format!("checkpoint: {e}"));
+            (report, None)
+        }
+    }
+}
+
+/// The pinned checkpoint against the signed one: a bigger one is `Truncated`, one of
+/// the same size with another root or a smaller one that `grew` (old size, old root)
+/// does not prove the log extends is `HistoryRewritten`.
+async fn check_pinned<F, Fut>(
+    trusted: &signed_note::VerifierList,
+    origin: &str,
     pinned: &[u8],
     cp: &SignedCheckpoint,
     report: &mut Report,
     truncated_at: &mut Option<u64>,
-) {
-    let old = match checkpoint::open(pinned, evidence.trusted, evidence.origin) {
+    grew: F,
+) where
+    F: FnOnce(u64, Hash) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ProofError>>,
+{
+    let old = match checkpoint::open(pinned, trusted, origin) {
         Ok(old) => old,
         Err(e) => {
             report.find(
@@ -441,22 +450,18 @@ async fn check_pinned(
                 "the pinned checkpoint has the same size and another root: two trees".into(),
             );
         }
-    } else if old.size > 0 {
-        let proved = match proof::consistency(evidence.tiles, old.size, cp.size, cp.root).await {
-            Ok(p) => proof::verify_consistency(&p, old.size, old.root, cp.size, cp.root),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = proved {
-            report.find(
-                Problem::HistoryRewritten,
-                0..old.size,
-                None,
-                format!(
-                    "the log of {} does not extend the pinned log of {}: {e}",
-                    cp.size, old.size
-                ),
-            );
-        }
+    } else if old.size > 0
+        && let Err(e) = grew(old.size, old.root).await
+    {
+        report.find(
+            Problem::HistoryRewritten,
+            0..old.size,
+            None,
+            format!(
+                "the log of {} does not extend the pinned log of {}: {e}",
+                cp.size, old.size
+            ),
+        );
     }
 }
 

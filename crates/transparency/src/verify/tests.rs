@@ -429,7 +429,7 @@ impl Log {
             pinned: None,
         };
         let t = |i: u64| DateTime::from_timestamp_micros(1_700_000_000_000_000 + i as i64).unwrap();
-        verify_range_export(&evidence, rows, (t(a), t(b)))
+        verify_range_export(&evidence, rows, (t(a), t(b))).await
     }
 }
 
@@ -489,6 +489,6 @@ async fn a_range_export_proves_its_window_alone_and_names_what_was_changed() {
         pinned: None,
     };
     let t = DateTime::from_timestamp_micros(0).unwrap();
-    let r = verify_range_export(&evidence, window, (t, at));
+    let r = verify_range_export(&evidence, window, (t, at)).await;
     assert_eq!(problems(&r), vec![(Problem::HistoryRewritten, 290..500)]);
 }
