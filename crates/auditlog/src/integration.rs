@@ -338,10 +338,24 @@ pub async fn leaf_indexes(
     tenant: &TenantId,
     rows: &[crate::record::AuditRecord],
 ) -> Result<Vec<Option<u64>>, StoreError> {
-    let ids: Vec<_> = rows
-        .iter()
-        .filter(|r| r.leaf_index.is_none())
-        .map(|r| r.event_id.clone())
+    place(
+        index,
+        tenant,
+        rows.iter().map(|r| (&r.event_id, r.leaf_index)),
+    )
+    .await
+}
+
+/// Each event's index: the one it carries, else what the index store recorded.
+async fn place<'a>(
+    index: &dyn LeafIndex,
+    tenant: &TenantId,
+    rows: impl Iterator<Item = (&'a EventId, Option<u64>)> + Clone,
+) -> Result<Vec<Option<u64>>, StoreError> {
+    let ids: Vec<EventId> = rows
+        .clone()
+        .filter(|(_, at)| at.is_none())
+        .map(|(id, _)| id.clone())
         .collect();
     let placed = if ids.is_empty() {
         HashMap::new()
@@ -349,11 +363,7 @@ pub async fn leaf_indexes(
         index.lookup(tenant, &ids).await?
     };
     Ok(rows
-        .iter()
-        .map(|r| {
-            r.leaf_index
-                .or_else(|| placed.get(&r.event_id).map(|p| p.index))
-        })
+        .map(|(id, at)| at.or_else(|| placed.get(id).map(|p| p.index)))
         .collect())
 }
 
@@ -461,20 +471,16 @@ pub async fn expire_tenant<B: BlobStore + Clone>(
             }
         })?);
     }
-    let unplaced: Vec<EventId> = rows
-        .iter()
-        .filter(|(_, at)| at.is_none())
-        .map(|(id, _)| id.clone())
-        .collect();
-    let found = if unplaced.is_empty() {
-        HashMap::new()
-    } else {
-        integrator.index.lookup(tenant, &unplaced).await?
-    };
+    let placed = place(
+        integrator.index,
+        tenant,
+        rows.iter().map(|(id, at)| (id, *at)),
+    )
+    .await?;
     let mut indexes = Vec::with_capacity(rows.len());
-    for (id, at) in &rows {
+    for ((id, _), at) in rows.iter().zip(placed) {
         // a row without a leaf cannot be accounted for once gone: refuse, name it
-        let Some(at) = at.or_else(|| found.get(id).map(|p| p.index)) else {
+        let Some(at) = at else {
             return Err(IntegrationError::NotIntegrated {
                 tenant: tenant.clone(),
                 event: id.to_string(),
