@@ -12,16 +12,16 @@
 
 use std::collections::HashMap;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use envelope::{EventId, TenantId};
 use serde::{Deserialize, Serialize};
 use transparency::Leaf;
-use transparency::integrate::{EXPIRED, log_prefix, parse_expired};
+use transparency::integrate::{EXPIRED, log_prefix, parse_expired, tiles_of};
 use transparency::layout::TILE_WIDTH;
-use transparency::proof::{ProofError, TileSource, entries};
+use transparency::proof::entries;
 
 use super::{CHECKPOINT, CheckpointClaims, History, HistoryError, PollPage, seal_error};
+use auditlog::integration::BlobLog;
 use auditlog::{AuditRecord, BlobError, BlobStore};
 
 /// Where a log-order poll stands: every index below `n` was given or passed over.
@@ -38,23 +38,6 @@ const LOG_CHECKPOINT: &str = "k2";
 /// (None: passed over, an expiry or an event retention removed).
 type PageLeaf = (u64, Option<(EventId, DateTime<Utc>)>);
 
-/// The tenant log's objects, read from the audit bucket (or data directory).
-struct LogObjects<'a, B> {
-    blobs: &'a B,
-    prefix: String,
-}
-
-#[async_trait]
-impl<B: BlobStore> TileSource for LogObjects<'_, B> {
-    async fn fetch(&self, path: &str) -> Result<Option<Vec<u8>>, ProofError> {
-        match self.blobs.get(&format!("{}{path}", self.prefix)).await {
-            Ok(b) => Ok(Some(b.to_vec())),
-            Err(BlobError::NotFound(_)) => Ok(None),
-            Err(e) => Err(ProofError::Store(e.to_string())),
-        }
-    }
-}
-
 fn log_error(e: impl std::fmt::Display) -> HistoryError {
     HistoryError::Log(e.to_string())
 }
@@ -68,13 +51,6 @@ fn leaf_time(leaf: &Leaf) -> DateTime<Utc> {
 }
 
 impl<B: BlobStore> History<B> {
-    fn log_objects(&self, tenant: &TenantId) -> LogObjects<'_, B> {
-        LogObjects {
-            blobs: self.reader.blobs(),
-            prefix: log_prefix(tenant),
-        }
-    }
-
     /// The size of the tenant's latest signed checkpoint (0: none yet).
     async fn signed_size(&self, tenant: &TenantId) -> Result<u64, HistoryError> {
         let key = format!("{}{}", log_prefix(tenant), transparency::layout::CHECKPOINT);
@@ -94,7 +70,8 @@ impl<B: BlobStore> History<B> {
         to: u64,
         size: u64,
     ) -> Result<Vec<(u64, Leaf)>, HistoryError> {
-        entries(&self.log_objects(tenant), from, to, size)
+        let store = BlobLog(self.reader.blobs());
+        entries(&tiles_of(&store, tenant), from, to, size)
             .await
             .map_err(log_error)?
             .into_iter()
