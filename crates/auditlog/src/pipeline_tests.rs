@@ -1434,6 +1434,21 @@ mod integration_tests {
     use transparency::checkpoint::{self as cp, CheckpointSigner as _, LocalKey};
     use transparency::integrate::{CheckpointPolicy, InMemoryLog, Integrator};
 
+    /// The tests' integrator of the logs in `store`.
+    fn integrator<'a>(
+        store: &'a BlobLog<'a>,
+        index: &'a InMemoryLog,
+        key: &'a LocalKey,
+    ) -> Integrator<'a> {
+        Integrator {
+            store,
+            index,
+            signer: key,
+            log_name: "audit.example",
+            policy: CheckpointPolicy::default(),
+        }
+    }
+
     /// The tenant's rows, as readers see them, verified against its log; and how many
     /// rows are not integrated yet.
     async fn verified(
@@ -1460,13 +1475,7 @@ mod integration_tests {
         let key = LocalKey::generate("audit.example").unwrap();
         let index = InMemoryLog::default();
         let store = BlobLog(r.blobs.as_ref());
-        let integrator = Integrator {
-            store: &store,
-            index: &index,
-            signer: &key,
-            log_name: "audit.example",
-            policy: CheckpointPolicy::default(),
-        };
+        let integrator = integrator(&store, &index, &key);
         let a: Vec<Value> = (0..30).map(|n| ev(&format!("t{}", n % 3), n)).collect();
         r.sub.handle(&msgs(&a)).await;
         // a second copy of five events in another ingest file (a lost completion)
@@ -1564,13 +1573,7 @@ mod integration_tests {
         let key = LocalKey::generate("audit.example").unwrap();
         let index = InMemoryLog::default();
         let store = BlobLog(r.blobs.as_ref());
-        let integrator = Integrator {
-            store: &store,
-            index: &index,
-            signer: &key,
-            log_name: "audit.example",
-            policy: CheckpointPolicy::default(),
-        };
+        let integrator = integrator(&store, &index, &key);
         for batch in 0..3 {
             let a: Vec<Value> = (0..12)
                 .map(|n| ev(&format!("t{}", n % 2), batch * 12 + n))
@@ -1620,13 +1623,7 @@ mod integration_tests {
         let key = LocalKey::generate("audit.example").unwrap();
         let index = InMemoryLog::default();
         let store = BlobLog(r.blobs.as_ref());
-        let integrator = Integrator {
-            store: &store,
-            index: &index,
-            signer: &key,
-            log_name: "audit.example",
-            policy: CheckpointPolicy::default(),
-        };
+        let integrator = integrator(&store, &index, &key);
         // a deployment from before the logs: compacted without integration
         let old: Vec<Value> = (0..20).map(|n| ev(&format!("t{}", n % 2), n)).collect();
         r.sub.handle(&msgs(&old)).await;
@@ -1697,13 +1694,7 @@ mod integration_tests {
         let key = LocalKey::generate("audit.example").unwrap();
         let index = InMemoryLog::default();
         let store = BlobLog(r.blobs.as_ref());
-        let integrator = Integrator {
-            store: &store,
-            index: &index,
-            signer: &key,
-            log_name: "audit.example",
-            policy: CheckpointPolicy::default(),
-        };
+        let integrator = integrator(&store, &index, &key);
         let a: Vec<Value> = (0..5).map(|n| ev("t0", n)).collect();
         r.sub.handle(&msgs(&a)).await;
         integrate(r.blobs.as_ref(), &integrator, r.clock.now(), true)

@@ -143,6 +143,21 @@ mod tests {
         AuditRecord::from_event(e, at)
     }
 
+    /// A handler over `blobs`, an index in memory and `key`.
+    fn handler(
+        blobs: &Arc<MemoryBlobStore>,
+        key: &LocalKey,
+        policy: CheckpointPolicy,
+    ) -> Handler<Arc<MemoryBlobStore>, InMemoryLog, LocalKey> {
+        Handler {
+            blobs: blobs.clone(),
+            index: InMemoryLog::default(),
+            signer: key.clone(),
+            log_name: "audit.example".into(),
+            policy,
+        }
+    }
+
     async fn write_file(blobs: &MemoryBlobStore, rows: &[AuditRecord]) {
         let key = ingest_object_key(rows[0].dt(), rows);
         let bytes = encode_parquet(rows, auditlog::Tier::Ingest, 1).unwrap();
@@ -153,16 +168,14 @@ mod tests {
     async fn a_scheduled_run_integrates_new_files_and_signs_only_when_due() {
         let blobs = Arc::new(MemoryBlobStore::default());
         let key = LocalKey::generate("audit.example").unwrap();
-        let h = Handler {
-            blobs: blobs.clone(),
-            index: InMemoryLog::default(),
-            signer: key.clone(),
-            log_name: "audit.example".into(),
-            policy: CheckpointPolicy {
+        let h = handler(
+            &blobs,
+            &key,
+            CheckpointPolicy {
                 every_events: 1_000,
                 every: chrono::Duration::minutes(1),
             },
-        };
+        );
         let t0 = Utc::now();
         let rows: Vec<AuditRecord> = (0..20)
             .map(|n| record(&format!("t{}", n % 2), n, t0))
@@ -223,13 +236,7 @@ mod tests {
         use tenants::{Retention, RetentionSettings as _};
         let blobs = Arc::new(MemoryBlobStore::default());
         let key = LocalKey::generate("audit.example").unwrap();
-        let h = Handler {
-            blobs: blobs.clone(),
-            index: InMemoryLog::default(),
-            signer: key.clone(),
-            log_name: "audit.example".into(),
-            policy: CheckpointPolicy::default(),
-        };
+        let h = handler(&blobs, &key, CheckpointPolicy::default());
         // both tenants' events of 2026-11-20, compacted after integration
         let accepted: DateTime<Utc> = "2026-11-20T10:00:01Z".parse().unwrap();
         let rows: Vec<AuditRecord> = (0..10)
@@ -293,13 +300,7 @@ mod tests {
     async fn an_undecodable_ingest_file_fails_the_run_and_names_the_file() {
         let blobs = Arc::new(MemoryBlobStore::default());
         let key = LocalKey::generate("audit.example").unwrap();
-        let h = Handler {
-            blobs: blobs.clone(),
-            index: InMemoryLog::default(),
-            signer: key,
-            log_name: "audit.example".into(),
-            policy: CheckpointPolicy::default(),
-        };
+        let h = handler(&blobs, &key, CheckpointPolicy::default());
         let rows = vec![record("t0", 1, Utc::now())];
         let file = ingest_object_key(rows[0].dt(), &rows);
         blobs
