@@ -77,6 +77,25 @@ impl MotoServer {
     }
 }
 
+/// POSTs JSON to moto's own API (`/moto-api/...`): its configuration, and the answers
+/// it is to give where it does not run the real thing (Athena's rows, a Lambda's answer).
+pub fn moto_api(path: &str, body: &serde_json::Value) {
+    use std::io::Read;
+    let addr = moto().endpoint.trim_start_matches("http://").to_owned();
+    let body = body.to_string();
+    let mut s = TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let status = answer.split_whitespace().nth(1).unwrap_or("");
+    assert!(status.starts_with('2'), "moto-api {path}: {answer}");
+}
+
 /// The `auditlog` binary, for tests of the command against a real wire protocol. The
 /// workspace's test run (`bash scripts/test`, `cargo test --workspace`) builds it beside
 /// the test binaries; a run of this package alone needs `cargo build -p auditlog-cli`.

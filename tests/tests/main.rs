@@ -9,6 +9,7 @@ mod conformance;
 mod glue_catalog;
 mod idp_replay;
 mod kms_signer;
+mod operator_cli;
 mod packages;
 mod pipeline_aws;
 mod redrive_aws;

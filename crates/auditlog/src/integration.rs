@@ -513,7 +513,7 @@ pub async fn expire_tenant<B: BlobStore + Clone>(
 }
 
 /// What one retention run did, over every tenant with compacted parts.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RetentionReport {
     pub tenants: usize,
     /// Tenants that had days past their retention.

@@ -98,7 +98,7 @@ pub async fn show<B: BlobStore>(blobs: &B, key: &str) -> Result<QuarantineRecord
 }
 
 /// What a redrive did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RedriveReport {
     pub selected: usize,
     /// Stored now.

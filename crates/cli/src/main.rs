@@ -1,16 +1,21 @@
-//! `auditlog`: the audit pipeline on one laptop, no AWS. The same subscriber and
+//! `auditlog`: the audit pipeline on one laptop, no AWS (the same subscriber and
 //! compactor code as the Lambda functions, over SQLite, a local directory and an
-//! in-process bus.
+//! in-process bus), and with `--stack NAME` the same operator commands against a
+//! deployed stack.
 
+mod athena;
 mod bench;
 mod bench_compaction;
 mod bench_history;
 mod bench_verify;
+mod health;
+mod idp;
 mod ops;
 mod pipeline;
 mod query_cmd;
 mod serve;
 mod soak;
+mod stack;
 mod tenants;
 mod traffic;
 mod trail;
@@ -29,7 +34,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(
     name = "auditlog",
     version,
-    about = "Audit-log pipeline on the embedded default (no AWS)"
+    about = "Audit-log pipeline on the embedded default (no AWS), and its operator commands against a deployed stack (--stack)"
 )]
 struct Cli {
     /// Data directory: Parquet files under blobs/, the dedupe store in dedupe.sqlite.
@@ -44,6 +49,16 @@ struct Cli {
     /// built-in ones.
     #[arg(long, global = true, env = "AUDITLOG_SCHEMAS")]
     schemas: Option<PathBuf>,
+    /// Operate a deployed stack instead of the embedded default: everything is found
+    /// from this CloudFormation stack's outputs (credentials and region from the
+    /// environment, profile or SSO, as for the AWS CLI).
+    #[arg(long, global = true, env = "AUDITLOG_STACK")]
+    stack: Option<String>,
+    /// Like --stack, from a file of the stack's outputs (a JSON object of output names
+    /// to values, or `aws cloudformation describe-stacks` output), for a deployment
+    /// without CloudFormation.
+    #[arg(long, global = true, env = "AUDITLOG_STACK_OUTPUTS")]
+    stack_outputs: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -100,12 +115,15 @@ enum Command {
     /// Each tenant's retention (90 days to 10 years): show, set, apply.
     #[command(subcommand)]
     Retention(trust::RetentionCommand),
-    /// Fold the ingest tier into tenant-partitioned files.
-    Compact {
-        /// Only fold days before this date (YYYY-MM-DD); default: every day.
-        #[arg(long)]
-        before: Option<NaiveDate>,
-    },
+    /// Fold the ingest tier into tenant-partitioned files; on a stack, run the deployed
+    /// compaction (or join the running one) and report what it did.
+    Compact(health::CompactArgs),
+    /// The pipeline's health: queue depths and oldest message, dead letters, quarantine
+    /// by reason, the ingest backlog, the last compaction; what needs attention.
+    Status(health::StatusArgs),
+    /// A stack's dead-letter queues: depths, and redrive onto the audit queue.
+    #[command(subcommand)]
+    Dlq(ops::DlqCommand),
     /// The event schemas: built-in and from --schemas DIR.
     #[command(subcommand)]
     Schemas(ops::SchemasCommand),
@@ -156,9 +174,71 @@ async fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let schemas = cli.schemas.as_deref();
+    let stack = stack::Stack::open(cli.stack.as_deref(), cli.stack_outputs.as_deref()).await?;
+    let target = match &stack {
+        Some(stack) => stack::Target::Stack { stack, schemas },
+        None => stack::Target::Embedded {
+            data: &cli.data,
+            schemas,
+        },
+    };
+    // the operator commands work on either target
     match cli.command {
-        Command::Demo(args) => pipeline::demo(&cli.data, schemas, args).await,
-        Command::Ingest { file } => pipeline::ingest(&cli.data, schemas, &file).await,
+        Command::Tokens(cmd) => return tenants::tokens(&target, cmd).await,
+        Command::Policy(cmd) => return tenants::policy(&target, cmd).await,
+        Command::Quarantine(cmd) => return ops::quarantine(&target, cmd).await,
+        Command::Dlq(cmd) => return ops::dlq(&target, cmd).await,
+        Command::Status(args) => return health::status(&target, args).await,
+        Command::Retention(cmd) => return trust::retention(&target, cmd).await,
+        Command::Query(args) => return query_cmd::run(&target, args).await,
+        Command::Compact(args) => {
+            return match &stack {
+                Some(stack) => health::compact(stack, args).await,
+                None if args.no_wait => Err(stack::only_stack(
+                    "compact --no-wait",
+                    "compaction runs in this process",
+                )),
+                None => pipeline::compact(&cli.data, args.before).await,
+            };
+        }
+        Command::Verify(args) => {
+            let args = match &stack {
+                Some(stack) => trust::from_stack(stack, args)?,
+                None => args,
+            };
+            return match trust::verify_tenant(&cli.data, args).await {
+                Ok(true) => Ok(()),
+                Ok(false) => std::process::exit(1),
+                Err(e) => Err(e),
+            };
+        }
+        command if stack.is_some() => return Err(embedded_only(&command)),
+        command => embedded(&cli.data, schemas, command).await,
+    }
+}
+
+/// What a command that reads or writes the data directory says under --stack.
+fn embedded_only(command: &Command) -> anyhow::Error {
+    let (name, instead) = match command {
+        Command::Demo(_) | Command::Soak(_) => ("demo", "producers put events on the stack's bus (EventBusName)"),
+        Command::Ingest { .. } => ("ingest", "put the events on the stack's bus (EventBusName), e.g. `aws events put-events`"),
+        Command::Show { .. } => ("show", "a tenant's history is the audit API's (AuditApiEndpoint) or a query: `auditlog --stack S query who_did_what`"),
+        Command::Serve(_) => ("serve", "the SCIM and audit APIs are the stack's Lambdas (ScimEndpoint, AuditApiEndpoint)"),
+        Command::Integrate => ("integrate", "the integrator function runs every minute"),
+        Command::Export(_) => ("export", "a customer exports through the audit API (POST /v1/exports, format bundle)"),
+        Command::Expire(_) => ("expire", "the integrator applies each tenant's retention daily (`auditlog --stack S retention set|apply`)"),
+        Command::Schemas(_) => ("schemas", "check a schema locally (`auditlog schemas check FILE`), then copy it to s3://<AuditBucketName>/schemas/"),
+        Command::Outbox(_) => ("outbox", "the outbox relay's dead letters are in its logs and the OutboxDeadLetterAlarm"),
+        Command::Bench(_) | Command::CompactStep { .. } => ("bench", "docs/perf.md has the deployed figures"),
+        _ => ("this command", "see `auditlog --help`"),
+    };
+    stack::only_embedded(name, instead)
+}
+
+async fn embedded(data: &std::path::Path, schemas: Option<&std::path::Path>, command: Command) -> Result<()> {
+    match command {
+        Command::Demo(args) => pipeline::demo(data, schemas, args).await,
+        Command::Ingest { file } => pipeline::ingest(data, schemas, &file).await,
         Command::Show {
             tenant,
             from,
@@ -168,31 +248,29 @@ async fn main() -> Result<()> {
         } => {
             let from = from.as_deref().map(parse_time).transpose()?;
             let to = to.as_deref().map(parse_time).transpose()?;
-            pipeline::show(&cli.data, &tenant, from, to, limit, json).await
+            pipeline::show(data, &tenant, from, to, limit, json).await
         }
-        Command::Compact { before } => pipeline::compact(&cli.data, before).await,
-        Command::Expire(args) => trust::expire(&cli.data, args).await,
-        Command::Retention(cmd) => trust::retention(&cli.data, cmd).await,
-        Command::Export(args) => trust::export(&cli.data, args).await,
-        Command::Integrate => trust::integrate(&cli.data)
+        Command::Expire(args) => trust::expire(data, args).await,
+        Command::Export(args) => trust::export(data, args).await,
+        Command::Integrate => trust::integrate(data)
             .await
             .map(|r| trust::print_integration(&r)),
-        Command::Verify(args) => match trust::verify_tenant(&cli.data, args).await {
-            Ok(true) => Ok(()),
-            Ok(false) => std::process::exit(1),
-            Err(e) => Err(e),
-        },
-        Command::Soak(args) => soak::run(&cli.data, args).await,
+        Command::Soak(args) => soak::run(data, args).await,
         Command::CompactStep { unit_rows, step } => {
-            bench_compaction::step(&cli.data, &step, unit_rows).await
+            bench_compaction::step(data, &step, unit_rows).await
         }
-        Command::Serve(args) => serve::serve(&cli.data, schemas, args).await,
-        Command::Schemas(cmd) => ops::schemas(&cli.data, schemas, cmd).await,
-        Command::Quarantine(cmd) => ops::quarantine(&cli.data, schemas, cmd).await,
-        Command::Outbox(cmd) => ops::outbox(&cli.data, cmd).await,
-        Command::Query(args) => query_cmd::run(&cli.data, args).await,
-        Command::Bench(cmd) => bench::run(&cli.data, cmd).await,
-        Command::Tokens(cmd) => tenants::tokens(&cli.data, schemas, cmd).await,
-        Command::Policy(cmd) => tenants::policy(&cli.data, cmd).await,
+        Command::Serve(args) => serve::serve(data, schemas, args).await,
+        Command::Schemas(cmd) => ops::schemas(data, schemas, cmd).await,
+        Command::Outbox(cmd) => ops::outbox(data, cmd).await,
+        Command::Bench(cmd) => bench::run(data, cmd).await,
+        Command::Tokens(_)
+        | Command::Policy(_)
+        | Command::Quarantine(_)
+        | Command::Dlq(_)
+        | Command::Status(_)
+        | Command::Query(_)
+        | Command::Compact(_)
+        | Command::Retention(_)
+        | Command::Verify(_) => anyhow::bail!("an operator command is dispatched before this"),
     }
 }

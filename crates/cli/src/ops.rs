@@ -1,5 +1,6 @@
-//! Operator commands on the embedded default: `schemas list|check` and
-//! `quarantine list|show|redrive`.
+//! Operator commands: `schemas list|check` (embedded), `quarantine list|show|redrive`
+//! (either target: on a stack the redrive is the deployed redrive function's), and
+//! `dlq list|redrive` (a stack's dead-letter queues, back onto the audit queue).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use chrono::NaiveDate;
 use envelope::parse_schema_file_name;
 
 use crate::pipeline::{open, registry};
+use crate::stack::{Target, outputs};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum SchemasCommand {
@@ -100,7 +102,7 @@ pub async fn outbox(data: &Path, cmd: OutboxCommand) -> Result<()> {
     Ok(())
 }
 
-fn blobs(data: &Path) -> Result<LocalDirBlobStore> {
+pub(crate) fn blobs(data: &Path) -> Result<LocalDirBlobStore> {
     if !data.join("blobs").exists() {
         bail!(
             "no audit data in {} (run `auditlog demo` or `auditlog ingest` first)",
@@ -218,16 +220,42 @@ async fn check(data: &Path, dir: Option<&Path>, file: &Path) -> Result<()> {
     Ok(())
 }
 
-pub async fn quarantine(data: &Path, dir: Option<&Path>, cmd: QuarantineCommand) -> Result<()> {
+pub async fn quarantine(target: &Target<'_>, cmd: QuarantineCommand) -> Result<()> {
+    match (cmd, target) {
+        (QuarantineCommand::Redrive { select }, Target::Embedded { data, schemas }) => {
+            let e = open(data, *schemas)?;
+            let r = quarantine::redrive(&e.subscriber, e.blobs.as_ref(), &select.selection(), 2000)
+                .await?;
+            print_redrive(&r)
+        }
+        (QuarantineCommand::Redrive { select }, Target::Stack { stack, .. }) => {
+            // the deployed subscriber, with the schemas and settings it runs with
+            let request = serde_json::json!({
+                "source": "quarantine",
+                "reason": select.reason,
+                "from": select.from,
+                "to": select.to,
+            });
+            eprintln!("invoking the stack's redrive function (up to 15 minutes)...");
+            let answer = stack.invoke(outputs::REDRIVE_FUNCTION, &request).await?;
+            let r: quarantine::RedriveReport = serde_json::from_value(answer.clone())
+                .with_context(|| format!("the redrive function answered {answer}"))?;
+            print_redrive(&r)
+        }
+        (cmd, Target::Embedded { data, .. }) => list_or_show(&blobs(data)?, cmd).await,
+        (cmd, Target::Stack { stack, .. }) => list_or_show(&stack.blobs()?, cmd).await,
+    }
+}
+
+async fn list_or_show<B: BlobStore>(blobs: &B, cmd: QuarantineCommand) -> Result<()> {
     match cmd {
         QuarantineCommand::List { select, json } => {
-            let blobs = blobs(data)?;
-            let entries = quarantine::list(&blobs, &select.selection()).await?;
+            let entries = quarantine::list(blobs, &select.selection()).await?;
             let mut out = std::io::stdout().lock();
             let mut by_reason = std::collections::BTreeMap::<String, usize>::new();
             for e in &entries {
                 *by_reason.entry(e.reason_code.clone()).or_insert(0) += 1;
-                let r = quarantine::show(&blobs, &e.key).await?;
+                let r = quarantine::show(blobs, &e.key).await?;
                 if json {
                     writeln!(
                         out,
@@ -266,47 +294,124 @@ pub async fn quarantine(data: &Path, dir: Option<&Path>, cmd: QuarantineCommand)
             Ok(())
         }
         QuarantineCommand::Show { key } => {
-            let blobs = blobs(data)?;
             let key = key.trim_start_matches("blobs/");
             let key = if key.starts_with(QUARANTINE_PREFIX) {
                 key.to_owned()
             } else {
                 format!("{QUARANTINE_PREFIX}{key}")
             };
-            let r = quarantine::show(&blobs, &key).await?;
+            let r = quarantine::show(blobs, &key).await?;
             println!("{}", serde_json::to_string_pretty(&r)?);
             Ok(())
         }
-        QuarantineCommand::Redrive { select } => {
-            let e = open(data, dir)?;
-            let r = quarantine::redrive(&e.subscriber, e.blobs.as_ref(), &select.selection(), 2000)
-                .await?;
-            let still: Vec<String> = r
-                .still_quarantined
-                .iter()
-                .map(|(k, n)| format!("{k} {n}"))
-                .collect();
+        QuarantineCommand::Redrive { .. } => bail!("a redrive is not a listing"),
+    }
+}
+
+fn print_redrive(r: &quarantine::RedriveReport) -> Result<()> {
+    let still: Vec<String> = r
+        .still_quarantined
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    println!(
+        "redrove {} quarantined messages: {} accepted, {} already stored, {} still quarantined{}, {} left for a later redrive; {} records removed",
+        r.selected,
+        r.accepted,
+        r.duplicates,
+        r.still_quarantined.values().sum::<usize>(),
+        if still.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", still.join(", "))
+        },
+        r.retry_later,
+        r.removed
+    );
+    if r.retry_later > 0 {
+        bail!(
+            "{} messages failed for a transient reason and stay quarantined; run the redrive again",
+            r.retry_later
+        );
+    }
+    Ok(())
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum DlqCommand {
+    /// The audit queue's and the dead-letter queues' depths.
+    List,
+    /// Moves a dead-letter queue's messages back onto the audit queue (the subscriber
+    /// drops what it already stored), with the depths before and after.
+    Redrive {
+        /// `audit` (messages the subscriber failed on maxReceiveCount times) or `rule`
+        /// (events EventBridge could not deliver to the queue).
+        #[arg(long, value_enum)]
+        queue: DeadLetterQueue,
+        /// Move at most this many.
+        #[arg(long, default_value_t = 100_000)]
+        max: usize,
+    },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeadLetterQueue {
+    Audit,
+    Rule,
+}
+
+impl DeadLetterQueue {
+    fn output(self) -> &'static str {
+        match self {
+            DeadLetterQueue::Audit => outputs::AUDIT_DLQ,
+            DeadLetterQueue::Rule => outputs::RULE_DLQ,
+        }
+    }
+}
+
+pub async fn dlq(target: &Target<'_>, cmd: DlqCommand) -> Result<()> {
+    let Target::Stack { stack, .. } = target else {
+        return Err(crate::stack::only_stack(
+            "dlq",
+            "no message leaves the local queue for a dead-letter queue: what the subscriber cannot take is in quarantine (`auditlog quarantine list`)",
+        ));
+    };
+    let mover = adapters_aws::SqsMover::new(aws_sdk_sqs::Client::new(&stack.aws));
+    match cmd {
+        DlqCommand::List => {
+            for (name, key) in queue_outputs() {
+                let depth = mover.depth(stack.output(key)?).await?;
+                println!("{name:<18} {depth:>9} messages");
+            }
+            Ok(())
+        }
+        DlqCommand::Redrive { queue, max } => {
+            let from = stack.output(queue.output())?;
+            let to = stack.output(outputs::AUDIT_QUEUE)?;
+            let r = mover.move_messages(from, to, max).await?;
             println!(
-                "redrove {} quarantined messages: {} accepted, {} already stored, {} still quarantined{}, {} left for a later redrive; {} records removed",
-                r.selected,
-                r.accepted,
-                r.duplicates,
-                r.still_quarantined.values().sum::<usize>(),
-                if still.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", still.join(", "))
-                },
-                r.retry_later,
-                r.removed
+                "moved {} messages from the {} dead-letter queue to the audit queue ({} left to move again); dead-letter queue {} -> {}, audit queue {} -> {}",
+                r.moved,
+                if queue == DeadLetterQueue::Audit { "audit" } else { "rule" },
+                r.left,
+                r.from_before,
+                r.from_after,
+                r.to_before,
+                r.to_after
             );
-            if r.retry_later > 0 {
-                bail!(
-                    "{} messages failed for a transient reason and stay quarantined; run the redrive again",
-                    r.retry_later
-                );
+            if r.left > 0 {
+                bail!("{} messages were sent but not deleted from the dead-letter queue: run the redrive again (the subscriber drops duplicates)", r.left);
             }
             Ok(())
         }
     }
+}
+
+/// The stack's queues, as `status` and `dlq list` name them.
+pub fn queue_outputs() -> [(&'static str, &'static str); 3] {
+    [
+        ("audit queue", outputs::AUDIT_QUEUE),
+        ("audit dead letters", outputs::AUDIT_DLQ),
+        ("rule dead letters", outputs::RULE_DLQ),
+    ]
 }

@@ -1,13 +1,15 @@
 //! `auditlog query`: runs a compliance query of queries/ on the local data with
-//! DataFusion, exactly the SQL deployed as an Athena named query.
+//! DataFusion, or with `--stack` through the stack's Athena workgroup: exactly the SQL
+//! deployed as an Athena named query, printed the same way from either.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use query::{Engine, catalog, find, to_rows};
+
+use crate::stack::Target;
 
 #[derive(clap::Args, Debug)]
 pub struct QueryArgs {
@@ -65,7 +67,7 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-pub async fn run(data: &Path, args: QueryArgs) -> Result<()> {
+pub async fn run(target: &Target<'_>, args: QueryArgs) -> Result<()> {
     let Some(name) = args.name else {
         return list();
     };
@@ -82,9 +84,15 @@ pub async fn run(data: &Path, args: QueryArgs) -> Result<()> {
     if args.show_sql {
         return emit(&format!("{}\n", query::bind(&q, &values)?));
     }
-    let engine = Engine::open(&data.join("blobs")).await?;
-    let batches = engine.run(&q, &values).await?;
-    let (header, rows) = to_rows(&batches)?;
+    let (header, rows) = match target {
+        Target::Embedded { data, .. } => {
+            let engine = Engine::open(&data.join("blobs")).await?;
+            to_rows(&engine.run(&q, &values).await?)?
+        }
+        Target::Stack { stack, .. } => {
+            crate::athena::rows(stack, &query::bind(&q, &values)?).await?
+        }
+    };
     let mut out = String::new();
     match args.format {
         Format::Csv => {

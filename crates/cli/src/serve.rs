@@ -16,10 +16,12 @@ use scim::{Credential, OutboxRelay, TenantDirectory};
 use crate::pipeline::open;
 use crate::tenants::{SEAL_KEY_FILE, VIEWER_SECRET_FILE, secret_file};
 
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
     /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, default_value = DEFAULT_LISTEN)]
     listen: SocketAddr,
     /// A bearer token for a tenant, as TOKEN=TENANT[:IDP]; repeat for more tenants.
     /// Without any, a development token is generated and printed.

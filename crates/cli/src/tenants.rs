@@ -1,6 +1,7 @@
-//! `auditlog tokens` and `auditlog policy`: the tenant directory of the embedded store
-//! (the bearer tokens `serve` authenticates against: the IdPs' SCIM tokens and the audit
-//! API's tokens, in one directory) and the SCIM compatibility policies.
+//! `auditlog tokens` and `auditlog policy`: the tenant directory (the bearer tokens the
+//! SCIM and audit APIs authenticate against: the IdPs' SCIM tokens and the audit API's
+//! tokens, in one directory) and the SCIM compatibility policies, on the embedded store
+//! or in a deployed stack's SCIM table, with the same records either way.
 
 use std::path::Path;
 
@@ -10,6 +11,8 @@ use chrono::Utc;
 use envelope::TenantId;
 use scim::tenants::token_hash;
 use scim::{CompatPolicy, Credential, PolicyStore, Scope, TenantDirectory};
+
+use crate::stack::{Target, outputs};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum TokensCommand {
@@ -140,13 +143,50 @@ fn tenant(t: &str) -> Result<TenantId> {
     TenantId::parse(t).map_err(|e| anyhow::anyhow!("--tenant: {e}"))
 }
 
-fn store(data: &Path) -> Result<SqliteScimStore> {
-    std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
-    Ok(SqliteScimStore::open(&data.join("scim.sqlite"))?)
+/// The tenant directory and the policies: one store on either target.
+pub(crate) trait OperatorStore: TenantDirectory + PolicyStore {}
+impl<T: TenantDirectory + PolicyStore> OperatorStore for T {}
+
+fn store(target: &Target<'_>) -> Result<Box<dyn OperatorStore>> {
+    Ok(match target {
+        Target::Embedded { data, .. } => {
+            std::fs::create_dir_all(data)
+                .with_context(|| format!("creating {}", data.display()))?;
+            Box::new(SqliteScimStore::open(&data.join("scim.sqlite"))?)
+        }
+        Target::Stack { stack, .. } => Box::new(stack.scim_store()?),
+    })
 }
 
-pub async fn tokens(data: &Path, schemas: Option<&Path>, cmd: TokensCommand) -> Result<()> {
-    let store = store(data)?;
+/// Records the CLI's own audit event: into the local log before returning, or onto the
+/// stack's bus (schema-checked, as every producer's), whence the audit rule takes it.
+async fn record(target: &Target<'_>, event: envelope::OutgoingEvent) -> Result<()> {
+    match target {
+        Target::Embedded { data, schemas } => {
+            crate::trail::LocalTrail::open(data, *schemas)?
+                .record(event)
+                .await
+        }
+        Target::Stack { stack, schemas } => {
+            let bus = adapters_aws::EventBridgeBus::new(
+                aws_sdk_eventbridge::Client::new(&stack.aws),
+                stack.output(outputs::EVENT_BUS)?,
+            );
+            let publisher = envelope::Publisher::new(
+                bus,
+                crate::pipeline::registry(*schemas)?,
+                envelope::PublisherConfig::default(),
+            );
+            let text = event.to_entry().detail;
+            audit_api::AuditTrail::record(&publisher, event)
+                .await
+                .map_err(|e| anyhow::anyhow!("publishing {text}: {e}"))
+        }
+    }
+}
+
+pub async fn tokens(target: &Target<'_>, cmd: TokensCommand) -> Result<()> {
+    let store = store(target)?;
     match cmd {
         TokensCommand::Issue {
             tenant: t,
@@ -176,10 +216,15 @@ pub async fn tokens(data: &Path, schemas: Option<&Path>, cmd: TokensCommand) -> 
                 Scope::list(&c.scopes),
                 c.token_hash
             );
-            crate::trail::LocalTrail::open(data, schemas)?
-                .record(token_event(&c, audit_api::trail::TOKEN_CREATED, "created"))
-                .await
-                .context("the token works, but its audit event is not in the log")?;
+            if c.allows(Scope::Scim) {
+                eprintln!("{}", crate::idp::guide(&idp, &target.scim_url()?, &token));
+            }
+            record(
+                target,
+                token_event(&c, audit_api::trail::TOKEN_CREATED, "created"),
+            )
+            .await
+            .context("the token works, but its audit event is not in the log")?;
         }
         TokensCommand::Revoke { tenant: t, token } => {
             let hash = if token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -199,10 +244,12 @@ pub async fn tokens(data: &Path, schemas: Option<&Path>, cmd: TokensCommand) -> 
                 bail!("tenant {t} has no token {hash}");
             }
             println!("revoked {hash}");
-            crate::trail::LocalTrail::open(data, schemas)?
-                .record(token_event(&c, audit_api::trail::TOKEN_REVOKED, "revoked"))
-                .await
-                .context("the token is revoked, but its audit event is not in the log")?;
+            record(
+                target,
+                token_event(&c, audit_api::trail::TOKEN_REVOKED, "revoked"),
+            )
+            .await
+            .context("the token is revoked, but its audit event is not in the log")?;
         }
         TokensCommand::List { tenant: t } => {
             for c in store.credentials(&tenant(&t)?).await? {
@@ -225,6 +272,12 @@ pub async fn tokens(data: &Path, schemas: Option<&Path>, cmd: TokensCommand) -> 
             scope,
             lifetime,
         } => {
+            let Target::Embedded { data, .. } = target else {
+                return Err(crate::stack::only_embedded(
+                    "tokens viewer",
+                    "the SaaS backend mints viewer tokens with the secret in the stack's ViewerTokenSecretArn (README, \"Embed the viewer\")",
+                ));
+            };
             let tenant = tenant(&t)?;
             let scopes = Scope::parse_list(&scope).map_err(|e| anyhow::anyhow!("--scope: {e}"))?;
             if !(1..=audit_api::auth::VIEWER_TOKEN_MAX_SECS).contains(&lifetime) {
@@ -258,8 +311,8 @@ pub async fn tokens(data: &Path, schemas: Option<&Path>, cmd: TokensCommand) -> 
     Ok(())
 }
 
-pub async fn policy(data: &Path, cmd: PolicyCommand) -> Result<()> {
-    let store = store(data)?;
+pub async fn policy(target: &Target<'_>, cmd: PolicyCommand) -> Result<()> {
+    let store = store(target)?;
     match cmd {
         PolicyCommand::Show { tenant: t } => {
             let p = store.policy(&tenant(&t)?).await?;

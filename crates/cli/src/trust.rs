@@ -10,7 +10,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use adapters_local::{LocalDirBlobStore, SqliteLeafIndex};
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use auditlog::SystemClock;
 use auditlog::integration::{BlobLog, IntegrationReport, TrustAnchor};
 use envelope::TenantId;
@@ -164,16 +164,26 @@ pub enum RetentionCommand {
     },
 }
 
-/// `auditlog retention show|set|apply`.
-pub async fn retention(data: &Path, cmd: RetentionCommand) -> Result<()> {
-    use tenants::{Retention, RetentionSettings as _};
-    let settings = adapters_local::SqliteScimStore::open(&data.join("scim.sqlite"))?;
+/// `auditlog retention show|set|apply`, on the embedded store or a stack's SCIM table
+/// (where the integrator reads it; `apply` then invokes the integrator).
+pub async fn retention(target: &Target<'_>, cmd: RetentionCommand) -> Result<()> {
+    use tenants::{Retention, RetentionSettings};
+    let settings: Box<dyn RetentionSettings> = match target {
+        Target::Embedded { data, .. } => Box::new(adapters_local::SqliteScimStore::open(
+            &data.join("scim.sqlite"),
+        )?),
+        Target::Stack { stack, .. } => Box::new(stack.directory()?),
+    };
+    let default_is = match target {
+        Target::Embedded { .. } => format!("{DEFAULT_RETENTION_DAYS} days (the default)"),
+        Target::Stack { .. } => "the stack's default (its AuditRetentionDays parameter)".to_owned(),
+    };
     match cmd {
         RetentionCommand::Show { tenant } => {
             let tenant = TenantId::parse(&tenant)?;
             match settings.retention(&tenant).await? {
                 Some(r) => println!("{tenant}: {} days (its own setting)", r.get()),
-                None => println!("{tenant}: {DEFAULT_RETENTION_DAYS} days (the default)"),
+                None => println!("{tenant}: {default_is}"),
             }
         }
         RetentionCommand::Set { tenant, days } => {
@@ -184,17 +194,33 @@ pub async fn retention(data: &Path, cmd: RetentionCommand) -> Result<()> {
             println!("{tenant}: {days} days");
         }
         RetentionCommand::Apply { default_days } => {
-            let default = Retention::days(default_days)?;
-            let l = Local::open(data)?;
-            let store = BlobLog(&l.blobs);
-            let r = auditlog::integration::apply_retention(
-                &l.blobs,
-                &l.integrator(&store),
-                &settings,
-                default,
-                SystemClock.now(),
-            )
-            .await?;
+            let r = match target {
+                Target::Embedded { data, .. } => {
+                    let default = Retention::days(default_days)?;
+                    let l = Local::open(data)?;
+                    let store = BlobLog(&l.blobs);
+                    auditlog::integration::apply_retention(
+                        &l.blobs,
+                        &l.integrator(&store),
+                        settings.as_ref(),
+                        default,
+                        SystemClock.now(),
+                    )
+                    .await?
+                }
+                Target::Stack { stack, .. } => {
+                    // the integrator is the logs' one writer: it applies retention
+                    eprintln!("invoking the stack's integrator with the retention task...");
+                    let answer = stack
+                        .invoke(
+                            crate::stack::outputs::INTEGRATOR_FUNCTION,
+                            &serde_json::json!({"task": "retention"}),
+                        )
+                        .await?;
+                    serde_json::from_value(answer.clone())
+                        .with_context(|| format!("the integrator answered {answer}"))?
+                }
+            };
             println!(
                 "retention over {} tenants: {} files ({} rows) of {} tenants removed, {} index ranges recorded in their logs",
                 r.tenants, r.files, r.rows, r.expired_tenants, r.ranges
@@ -262,6 +288,32 @@ async fn s3_from_env() -> (aws_config::SdkConfig, aws_sdk_s3::Client) {
     }
     let client = aws_sdk_s3::Client::from_conf(b.build());
     (aws, client)
+}
+
+use crate::stack::Target;
+
+/// `auditlog --stack S verify --tenant T --key K`: the stack's bucket, leaf index and
+/// log name from its outputs, unless given.
+pub fn from_stack(stack: &crate::stack::Stack, mut args: VerifyArgs) -> Result<VerifyArgs> {
+    use crate::stack::outputs;
+    if args.dir.is_some() || args.tenant.is_none() {
+        return Ok(args);
+    }
+    if args.key.is_none() {
+        bail!(
+            "--key: the log's verifying key as you were given it (`aws kms get-public-key --key-id <LogSigningKeyArn>`, or GET /v1/log/keys to compare with)"
+        );
+    }
+    if args.bucket.is_none() {
+        args.bucket = Some(stack.output(outputs::BUCKET)?.to_owned());
+    }
+    if args.leaf_table.is_none() {
+        args.leaf_table = Some(stack.output(outputs::LEAF_INDEX_TABLE)?.to_owned());
+    }
+    if args.log_name.is_none() {
+        args.log_name = Some(stack.output(outputs::LOG_NAME)?.to_owned());
+    }
+    Ok(args)
 }
 
 /// `auditlog verify DIR` (an export bundle) or `auditlog verify --tenant T` (every

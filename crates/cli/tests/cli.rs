@@ -781,6 +781,25 @@ fn quarantine_redrive_after_adding_a_schema() {
         listed.contains("1 quarantined (malformed_json 1)"),
         "{listed}"
     );
+    // the embedded default's health: what is quarantined, what waits for compaction
+    let status = auditlog(&data, &["status", "--check"]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert_eq!(status.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("quarantine, last 7 days: 1 (malformed_json 1)"),
+        "{text}"
+    );
+    assert!(text.contains("1 messages quarantined"), "{text}");
+    // the ingested and the redriven events, not compacted yet
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("ingest tier: ") && l.contains(" files (")),
+        "{text}"
+    );
+    fails_saying(
+        &auditlog(&data, &["dlq", "list"]),
+        "works on a deployed stack only",
+    );
 
     // a v2 that needs a field v1 events lack is reported, and fails the check
     let v2 = dir.path().join("billing.invoice.paid.v2.json");

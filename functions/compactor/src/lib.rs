@@ -94,12 +94,21 @@ mod tests {
             .unwrap();
         assert_eq!(rows.len(), 30);
         // a day that failed makes the summary, and so the execution, fail
+        // the summary adds the days' totals up, as the state machine passes them on
         let ok = h
             .handle(Step::Summary {
-                days: vec![json!({"day": "2026-11-20"})],
+                days: vec![
+                    json!({"day": "2026-11-20", "totals": done["totals"]}),
+                    json!({"day": "2026-11-19", "totals": {"rows_written": 5, "damaged": [{}]}}),
+                ],
             })
-            .await;
-        assert!(ok.is_ok());
+            .await
+            .unwrap();
+        let sum = ok.totals.unwrap();
+        assert_eq!(sum["days"], 2);
+        assert_eq!(sum["rows_written"], 125);
+        assert_eq!(sum["ingest_files_folded"], 3);
+        assert_eq!(sum["damaged"], 1);
         let err = h
             .handle(Step::Summary {
                 days: vec![

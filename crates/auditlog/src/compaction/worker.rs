@@ -93,6 +93,25 @@ pub struct Handler<B> {
     pub catalog: Option<Arc<dyn PartitionCatalog>>,
 }
 
+/// The run's totals: each day's `finish` totals added up (lists, such as the damaged
+/// files, by their length), and the number of days: what `auditlog compact` reports.
+pub fn summed(days: &[serde_json::Value]) -> serde_json::Value {
+    let mut sum = serde_json::Map::new();
+    sum.insert("days".into(), days.len().into());
+    for totals in days.iter().filter_map(|d| d.get("totals")?.as_object()) {
+        for (k, v) in totals {
+            let n = match v {
+                serde_json::Value::Number(n) => n.as_u64().unwrap_or(0),
+                serde_json::Value::Array(a) => a.len() as u64,
+                _ => continue,
+            };
+            let at = sum.entry(k.clone()).or_insert(0.into());
+            *at = (at.as_u64().unwrap_or(0) + n).into();
+        }
+    }
+    serde_json::Value::Object(sum)
+}
+
 fn totals<T: Serialize>(t: &T) -> Option<serde_json::Value> {
     serde_json::to_value(t).ok()
 }
@@ -172,7 +191,10 @@ impl<B: BlobStore + Clone + 'static> Handler<B> {
                         details: serde_json::to_string(&failed).unwrap_or_default(),
                     });
                 }
-                Answer::default()
+                Answer {
+                    totals: Some(summed(&days)),
+                    ..Answer::default()
+                }
             }
             Step::Run => {
                 let mut c = Compactor::new(self.blobs.clone(), self.config.clone());
