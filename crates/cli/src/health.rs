@@ -68,6 +68,9 @@ struct QueueState {
     in_flight: u64,
     delayed: u64,
     oldest_secs: Option<f64>,
+    /// Why the age is unknown when CloudWatch could not say (no permission, a service
+    /// that does not speak its protocol): the depths are still worth showing.
+    oldest_unknown: Option<String>,
 }
 
 async fn queue_state(stack: &Stack, url: &str) -> Result<QueueState> {
@@ -95,11 +98,16 @@ async fn queue_state(stack: &Stack, url: &str) -> Result<QueueState> {
             .unwrap_or(0)
     };
     let name = url.rsplit('/').next().unwrap_or(url);
+    let (oldest_secs, oldest_unknown) = match oldest_age(stack, name).await {
+        Ok(age) => (age, None),
+        Err(e) => (None, Some(format!("{e:#}"))),
+    };
     Ok(QueueState {
         visible: n(A::ApproximateNumberOfMessages),
         in_flight: n(A::ApproximateNumberOfMessagesNotVisible),
         delayed: n(A::ApproximateNumberOfMessagesDelayed),
-        oldest_secs: oldest_age(stack, name).await?,
+        oldest_secs,
+        oldest_unknown,
     })
 }
 
@@ -125,12 +133,16 @@ async fn oldest_age(stack: &Stack, queue: &str) -> Result<Option<f64>> {
                 aws_sdk_cloudwatch::error::DisplayErrorContext(&e)
             )
         })?;
-    Ok(out
-        .datapoints()
-        .iter()
-        .filter_map(|d| Some((d.timestamp()?.secs(), d.maximum()?)))
-        .max_by_key(|(t, _)| *t)
-        .map(|(_, v)| v))
+    Ok(newest(
+        out.datapoints()
+            .iter()
+            .filter_map(|d| Some((d.timestamp()?.secs(), d.maximum()?))),
+    ))
+}
+
+/// The newest datapoint's value: CloudWatch returns them in no particular order.
+fn newest(points: impl Iterator<Item = (i64, f64)>) -> Option<f64> {
+    points.max_by_key(|(t, _)| *t).map(|(_, v)| v)
 }
 
 /// The newest compaction execution: its state, times, and result.
@@ -252,10 +264,11 @@ pub async fn status(target: &Target<'_>, args: StatusArgs) -> Result<()> {
             writeln!(out, "queues")?;
             for (name, key) in crate::ops::queue_outputs() {
                 let q = queue_state(stack, stack.output(key)?).await?;
-                let oldest = q.oldest_secs.map_or_else(
-                    || "oldest: no CloudWatch datapoint in 15 min".to_owned(),
-                    |s| format!("oldest {}", age(s as i64)),
-                );
+                let oldest = match (&q.oldest_secs, &q.oldest_unknown) {
+                    (Some(s), _) => format!("oldest {}", age(*s as i64)),
+                    (None, Some(why)) => format!("oldest: unknown ({why})"),
+                    (None, None) => "oldest: no CloudWatch datapoint in 15 min".to_owned(),
+                };
                 writeln!(
                     out,
                     "  {name:<18} {:>9} messages, {} in flight, {} delayed; {oldest}",
@@ -457,6 +470,12 @@ pub async fn compact(stack: &Stack, args: CompactArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_oldest_messages_age_is_the_newest_datapoints() {
+        assert_eq!(newest([(100, 5.0), (160, 42.0), (130, 900.0)].into_iter()), Some(42.0));
+        assert_eq!(newest(std::iter::empty()), None);
+    }
 
     #[test]
     fn a_compactions_output_reads_as_its_totals() {
