@@ -304,7 +304,11 @@ async fn an_operator_onboards_a_tenant_and_its_idp_on_a_deployed_stack() {
     // another tenant cannot revoke it
     let wrong = d.cli(&["tokens", "revoke", "--tenant", "globex", &token]);
     assert!(!wrong.ok);
-    assert!(wrong.err.contains("tenant globex has no token"), "{}", wrong.err);
+    assert!(
+        wrong.err.contains("tenant globex has no token"),
+        "{}",
+        wrong.err
+    );
     assert!(d.scim().credential(&hash).await.unwrap().is_some());
     d.ok(&["tokens", "revoke", "--tenant", "acme", &token]);
     assert!(d.scim().credential(&hash).await.unwrap().is_none());
@@ -318,9 +322,13 @@ async fn an_operator_onboards_a_tenant_and_its_idp_on_a_deployed_stack() {
     ]);
     let acme_id = TenantId::parse("acme").unwrap();
     let p = d.scim().policy(&acme_id).await.unwrap();
-    assert_eq!(serde_json::to_value(&p).unwrap()["unknown_members"], "skip");
+    assert_eq!(serde_json::to_value(p).unwrap()["unknown_members"], "skip");
     let shown = d.ok(&["policy", "show", "--tenant", "acme"]);
-    assert!(shown.out.contains(r#""unknown_members": "skip""#), "{}", shown.out);
+    assert!(
+        shown.out.contains(r#""unknown_members": "skip""#),
+        "{}",
+        shown.out
+    );
     let bad = d.cli(&["policy", "set", "--tenant", "acme", "{not json"]);
     assert!(!bad.ok && bad.err.contains("policy JSON"), "{}", bad.err);
     // retention, where the integrator reads it; applying it is the integrator's run
@@ -329,17 +337,29 @@ async fn an_operator_onboards_a_tenant_and_its_idp_on_a_deployed_stack() {
         aws_sdk_dynamodb::Client::new(&d.aws),
         d.output("ScimTableName"),
     );
-    let r = tenants::RetentionSettings::retention(&dir, &acme_id).await.unwrap();
+    let r = tenants::RetentionSettings::retention(&dir, &acme_id)
+        .await
+        .unwrap();
     assert_eq!(r.map(|r| r.get()), Some(400));
     let short = d.cli(&["retention", "set", "--tenant", "acme", "--days", "30"]);
     assert!(!short.ok, "under 90 days is refused");
     let globex_retention = d.ok(&["retention", "show", "--tenant", "globex"]);
-    assert!(globex_retention.out.contains("AuditRetentionDays"), "{}", globex_retention.out);
+    assert!(
+        globex_retention.out.contains("AuditRetentionDays"),
+        "{}",
+        globex_retention.out
+    );
     let lambda = LAMBDA_ANSWERS.lock().await;
-    moto_api("/moto-api/config", &json!({"lambda": {"use_docker": false}}));
+    moto_api(
+        "/moto-api/config",
+        &json!({"lambda": {"use_docker": false}}),
+    );
     let echoed = d.cli(&["retention", "apply"]);
     assert!(
-        !echoed.ok && echoed.err.contains(r#"the integrator answered {"task":"retention"}"#),
+        !echoed.ok
+            && echoed
+                .err
+                .contains(r#"the integrator answered {"task":"retention"}"#),
         "the request the integrator got: {}",
         echoed.err
     );
@@ -350,7 +370,9 @@ async fn an_operator_onboards_a_tenant_and_its_idp_on_a_deployed_stack() {
     );
     let applied = d.ok(&["retention", "apply"]);
     assert!(
-        applied.out.contains("retention over 2 tenants: 3 files (40 rows) of 1 tenants removed"),
+        applied
+            .out
+            .contains("retention over 2 tenants: 3 files (40 rows) of 1 tenants removed"),
         "{}",
         applied.out
     );
@@ -384,9 +406,17 @@ async fn an_operator_onboards_a_tenant_and_its_idp_on_a_deployed_stack() {
     }
     // what makes no sense on a stack says so, and what to do instead
     let viewer = d.cli(&["tokens", "viewer", "--tenant", "acme", "--user", "u1"]);
-    assert!(!viewer.ok && viewer.err.contains("ViewerTokenSecretArn"), "{}", viewer.err);
+    assert!(
+        !viewer.ok && viewer.err.contains("ViewerTokenSecretArn"),
+        "{}",
+        viewer.err
+    );
     let demo = d.cli(&["demo"]);
-    assert!(!demo.ok && demo.err.contains("embedded default only"), "{}", demo.err);
+    assert!(
+        !demo.ok && demo.err.contains("embedded default only"),
+        "{}",
+        demo.err
+    );
     // the same outputs from a file, for a deployment without CloudFormation
     let file = d.data.path().join("outputs.json");
     std::fs::write(&file, serde_json::to_string(&d.outputs).unwrap()).unwrap();
@@ -405,7 +435,14 @@ async fn an_operator_onboards_a_tenant_and_its_idp_on_a_deployed_stack() {
     assert!(from_file.out.contains(r#""unknown_members": "skip""#));
     // a stack that is not there is a clear error
     let missing = run(
-        &["--stack", "no-such-stack", "tokens", "list", "--tenant", "acme"],
+        &[
+            "--stack",
+            "no-such-stack",
+            "tokens",
+            "list",
+            "--tenant",
+            "acme",
+        ],
         d.data.path(),
     );
     assert!(!missing.ok);
@@ -498,8 +535,16 @@ async fn an_operator_sees_the_pipelines_health_and_redrives_on_a_deployed_stack(
         "{}",
         s.out
     );
-    assert!(line("audit dead letters").contains("3 messages"), "{}", s.out);
-    assert!(line("rule dead letters").contains("0 messages"), "{}", s.out);
+    assert!(
+        line("audit dead letters").contains("3 messages"),
+        "{}",
+        s.out
+    );
+    assert!(
+        line("rule dead letters").contains("0 messages"),
+        "{}",
+        s.out
+    );
     assert!(
         line("quarantine, last 7 days: 3").contains("unknown_schema 2"),
         "{}",
@@ -525,27 +570,50 @@ async fn an_operator_sees_the_pipelines_health_and_redrives_on_a_deployed_stack(
     // dead letters back onto the audit queue, with the counts
     let moved = d.ok(&["dlq", "redrive", "--queue", "audit"]);
     assert!(
-        moved.out.contains("moved 3 messages from the audit dead-letter queue")
-            && moved.out.contains("dead-letter queue 3 -> 0, audit queue 2 -> 5"),
+        moved
+            .out
+            .contains("moved 3 messages from the audit dead-letter queue")
+            && moved
+                .out
+                .contains("dead-letter queue 3 -> 0, audit queue 2 -> 5"),
         "{}",
         moved.out
     );
     let list = d.ok(&["dlq", "list"]);
-    assert!(list.out.contains("audit dead letters         0"), "{}", list.out);
-    assert!(list.out.contains("audit queue                5"), "{}", list.out);
+    assert!(
+        list.out.contains("audit dead letters         0"),
+        "{}",
+        list.out
+    );
+    assert!(
+        list.out.contains("audit queue                5"),
+        "{}",
+        list.out
+    );
     let none = d.ok(&["dlq", "redrive", "--queue", "rule"]);
     assert!(none.out.contains("moved 0 messages"), "{}", none.out);
 
     // quarantine, from the bucket
     let q = d.ok(&["quarantine", "list", "--reason", "unknown_schema"]);
-    assert!(q.out.contains("2 quarantined (unknown_schema 2)"), "{}", q.out);
-    let key = q.out.split_whitespace().find(|w| w.starts_with("quarantine/")).unwrap();
+    assert!(
+        q.out.contains("2 quarantined (unknown_schema 2)"),
+        "{}",
+        q.out
+    );
+    let key = q
+        .out
+        .split_whitespace()
+        .find(|w| w.starts_with("quarantine/"))
+        .unwrap();
     let shown = d.ok(&["quarantine", "show", key]);
     assert!(shown.out.contains("billing.invoice.paid"), "{}", shown.out);
     // the redrive is the stack's function: moto runs no code, it answers with the
     // request, which is not a report; the CLI names what it got
     let lambda = LAMBDA_ANSWERS.lock().await;
-    moto_api("/moto-api/config", &json!({"lambda": {"use_docker": false}}));
+    moto_api(
+        "/moto-api/config",
+        &json!({"lambda": {"use_docker": false}}),
+    );
     let echoed = d.cli(&["quarantine", "redrive", "--reason", "unknown_schema"]);
     assert!(!echoed.ok);
     assert!(
@@ -576,7 +644,11 @@ async fn an_operator_sees_the_pipelines_health_and_redrives_on_a_deployed_stack(
         &json!({"results": [transient.to_string()]}),
     );
     let again = d.cli(&["quarantine", "redrive"]);
-    assert!(!again.ok && again.err.contains("run the redrive again"), "{}", again.err);
+    assert!(
+        !again.ok && again.err.contains("run the redrive again"),
+        "{}",
+        again.err
+    );
     drop(lambda);
 
     // compaction: started on the state machine; moto's executions stay RUNNING, so the
@@ -587,7 +659,11 @@ async fn an_operator_sees_the_pipelines_health_and_redrives_on_a_deployed_stack(
     let joined = d.cli(&["compact", "--timeout-secs", "1", "--poll-secs", "1"]);
     assert!(!joined.ok);
     assert!(joined.err.contains("already running"), "{}", joined.err);
-    assert!(joined.err.contains("is still running after 1 s"), "{}", joined.err);
+    assert!(
+        joined.err.contains("is still running after 1 s"),
+        "{}",
+        joined.err
+    );
     let sfn = aws_sdk_sfn::Client::new(&d.aws);
     let executions = sfn
         .list_executions()
@@ -602,7 +678,11 @@ async fn an_operator_sees_the_pipelines_health_and_redrives_on_a_deployed_stack(
         "{}",
         running.out
     );
-    sfn.stop_execution().execution_arn(&arn).send().await.unwrap();
+    sfn.stop_execution()
+        .execution_arn(&arn)
+        .send()
+        .await
+        .unwrap();
     let stopped = d.ok(&["status"]);
     assert!(
         stopped.out.contains("the last compaction ABORTED"),
@@ -635,7 +715,11 @@ async fn an_operator_runs_a_compliance_query_through_athena() {
     let cell = |v: Option<&str>| v.map_or(json!({}), |v| json!({"VarCharValue": v}));
     let header = ["occurred_at", "actor_id", "action"];
     let rows = [
-        [Some("2026-11-02 10:00:00.000"), Some("okta"), Some("created")],
+        [
+            Some("2026-11-02 10:00:00.000"),
+            Some("okta"),
+            Some("created"),
+        ],
         [Some("2026-11-03 11:00:00.000"), Some("a,b"), None],
     ];
     let mut athena_rows = vec![json!({"Data": header.map(|h| cell(Some(h)))})];
@@ -659,7 +743,11 @@ async fn an_operator_runs_a_compliance_query_through_athena() {
         r.out,
         "occurred_at,actor_id,action\n2026-11-02 10:00:00.000,okta,created\n2026-11-03 11:00:00.000,\"a,b\",NULL\n"
     );
-    assert!(r.err.contains("creating it (queries/ddl/audit_events.sql)"), "{}", r.err);
+    assert!(
+        r.err.contains("creating it (queries/ddl/audit_events.sql)"),
+        "{}",
+        r.err
+    );
     assert!(r.err.contains("query: done in"), "{}", r.err);
     // what the workgroup ran: the view's DDL, then the bound query itself
     let athena = aws_sdk_athena::Client::new(&d.aws);

@@ -112,7 +112,9 @@ async fn ensure_views(athena: &Client, stack: &Stack, sql: &str) -> Result<()> {
                 if e.as_service_error()
                     .is_some_and(|s| s.is_entity_not_found_exception()) =>
             {
-                eprintln!("the view {view} is not in {database} yet: creating it (queries/ddl/{view}.sql)");
+                eprintln!(
+                    "the view {view} is not in {database} yet: creating it (queries/ddl/{view}.sql)"
+                );
                 execute(athena, stack, ddl, &format!("CREATE VIEW {view}")).await?;
             }
             Err(e) => {
@@ -147,7 +149,12 @@ pub async fn rows(stack: &Stack, sql: &str) -> Result<(Vec<String>, Vec<Vec<Stri
         if first_page {
             header = set
                 .result_set_metadata()
-                .map(|m| m.column_info().iter().map(|c| c.name().to_owned()).collect())
+                .map(|m| {
+                    m.column_info()
+                        .iter()
+                        .map(|c| c.name().to_owned())
+                        .collect()
+                })
                 .unwrap_or_default();
         }
         let mut page_rows: Vec<Vec<String>> = set
@@ -186,7 +193,10 @@ mod tests {
     #[test]
     fn a_query_needs_the_views_it_names_and_no_others() {
         let names = |sql: &str| -> Vec<&str> { views_read(sql).iter().map(|(n, _)| *n).collect() };
-        assert_eq!(names("SELECT * FROM audit_events WHERE x"), ["audit_events"]);
+        assert_eq!(
+            names("SELECT * FROM audit_events WHERE x"),
+            ["audit_events"]
+        );
         assert_eq!(names("FROM audit_events_all a"), ["audit_events_all"]);
         assert!(names("SELECT * FROM audit_records_all").is_empty());
         // every query of the catalogue reads a view, or a table directly

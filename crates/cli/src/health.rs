@@ -133,11 +133,9 @@ async fn oldest_age(stack: &Stack, queue: &str) -> Result<Option<f64>> {
                 aws_sdk_cloudwatch::error::DisplayErrorContext(&e)
             )
         })?;
-    Ok(newest(
-        out.datapoints()
-            .iter()
-            .filter_map(|d| Some((d.timestamp()?.secs(), d.maximum()?))),
-    ))
+    Ok(newest(out.datapoints().iter().filter_map(|d| {
+        Some((d.timestamp()?.secs(), d.maximum()?))
+    })))
 }
 
 /// The newest datapoint's value: CloudWatch returns them in no particular order.
@@ -179,7 +177,9 @@ async fn last_compaction(stack: &Stack) -> Result<Option<LastCompaction>> {
     else {
         return Ok(None);
     };
-    Ok(Some(describe_execution(&sfn, newest.execution_arn()).await?))
+    Ok(Some(
+        describe_execution(&sfn, newest.execution_arn()).await?,
+    ))
 }
 
 async fn describe_execution(sfn: &aws_sdk_sfn::Client, arn: &str) -> Result<LastCompaction> {
@@ -214,7 +214,9 @@ pub fn result_of(output: &str) -> String {
     let Ok(v) = serde_json::from_str::<serde_json::Value>(output) else {
         return format!("output is not JSON: {output}");
     };
-    let t = v.pointer("/Payload/totals").unwrap_or(&serde_json::Value::Null);
+    let t = v
+        .pointer("/Payload/totals")
+        .unwrap_or(&serde_json::Value::Null);
     let n = |k: &str| t.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
     if t.is_null() {
         return format!("no totals in the output: {output}");
@@ -282,7 +284,11 @@ pub async fn status(target: &Target<'_>, args: StatusArgs) -> Result<()> {
                         ));
                     }
                 } else if q.visible + q.in_flight > 0 {
-                    let which = if key == outputs::AUDIT_DLQ { "audit" } else { "rule" };
+                    let which = if key == outputs::AUDIT_DLQ {
+                        "audit"
+                    } else {
+                        "rule"
+                    };
                     attention.push(format!(
                         "the {which} dead-letter queue holds {} messages: `auditlog --stack {} dlq redrive --queue {which}` once the cause is fixed",
                         q.visible + q.in_flight,
@@ -340,9 +346,10 @@ pub async fn status(target: &Target<'_>, args: StatusArgs) -> Result<()> {
                 attention.push("the compaction has never run (it runs hourly)".to_owned());
             }
             Some(c) => {
-                let when = c
-                    .started
-                    .map_or_else(|| "?".to_owned(), |s| format!("{} ago", age((now - s).num_seconds())));
+                let when = c.started.map_or_else(
+                    || "?".to_owned(),
+                    |s| format!("{} ago", age((now - s).num_seconds())),
+                );
                 let took = c
                     .started
                     .zip(c.stopped)
@@ -356,7 +363,9 @@ pub async fn status(target: &Target<'_>, args: StatusArgs) -> Result<()> {
                 if c.status != "SUCCEEDED" && c.status != "RUNNING" {
                     attention.push(format!("the last compaction {}: {}", c.status, c.result));
                 }
-                if c.started.is_some_and(|s| now - s > chrono::Duration::hours(3)) {
+                if c.started
+                    .is_some_and(|s| now - s > chrono::Duration::hours(3))
+                {
                     attention.push("no compaction started in 3 hours (it runs hourly)".to_owned());
                 }
             }
@@ -473,7 +482,10 @@ mod tests {
 
     #[test]
     fn the_oldest_messages_age_is_the_newest_datapoints() {
-        assert_eq!(newest([(100, 5.0), (160, 42.0), (130, 900.0)].into_iter()), Some(42.0));
+        assert_eq!(
+            newest([(100, 5.0), (160, 42.0), (130, 900.0)].into_iter()),
+            Some(42.0)
+        );
         assert_eq!(newest(std::iter::empty()), None);
     }
 
@@ -481,7 +493,10 @@ mod tests {
     fn a_compactions_output_reads_as_its_totals() {
         let out = r#"{"ExecutedVersion": "$LATEST", "Payload": {"totals": {"days": 2, "rows_written": 120, "tenant_files_written": 4, "ingest_files_folded": 3, "damaged": 1}}, "StatusCode": 200}"#;
         let r = result_of(out);
-        assert!(r.starts_with("2 days compacted: 120 rows written in 4 parts from 3 ingest files"), "{r}");
+        assert!(
+            r.starts_with("2 days compacted: 120 rows written in 4 parts from 3 ingest files"),
+            "{r}"
+        );
         assert!(r.contains("1 damaged"), "{r}");
         assert!(result_of("{}").starts_with("no totals"));
         assert!(result_of("nope").starts_with("output is not JSON"));

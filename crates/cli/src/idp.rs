@@ -41,7 +41,9 @@ pub fn guide(idp: &str, scim_url: &str, token: &str) -> String {
             KNOWN.join(", ")
         ),
     };
-    format!("\nConnect the IdP\n{steps}\nThe token is the secret: paste it into the IdP only; `auditlog tokens revoke` ends it.")
+    format!(
+        "\nConnect the IdP\n{steps}\nThe token is the secret: paste it into the IdP only; `auditlog tokens revoke` ends it."
+    )
 }
 
 #[cfg(test)]

@@ -220,22 +220,52 @@ async fn main() -> Result<()> {
 /// What a command that reads or writes the data directory says under --stack.
 fn embedded_only(command: &Command) -> anyhow::Error {
     let (name, instead) = match command {
-        Command::Demo(_) | Command::Soak(_) => ("demo", "producers put events on the stack's bus (EventBusName)"),
-        Command::Ingest { .. } => ("ingest", "put the events on the stack's bus (EventBusName), e.g. `aws events put-events`"),
-        Command::Show { .. } => ("show", "a tenant's history is the audit API's (AuditApiEndpoint) or a query: `auditlog --stack S query who_did_what`"),
-        Command::Serve(_) => ("serve", "the SCIM and audit APIs are the stack's Lambdas (ScimEndpoint, AuditApiEndpoint)"),
+        Command::Demo(_) | Command::Soak(_) => (
+            "demo",
+            "producers put events on the stack's bus (EventBusName)",
+        ),
+        Command::Ingest { .. } => (
+            "ingest",
+            "put the events on the stack's bus (EventBusName), e.g. `aws events put-events`",
+        ),
+        Command::Show { .. } => (
+            "show",
+            "a tenant's history is the audit API's (AuditApiEndpoint) or a query: `auditlog --stack S query who_did_what`",
+        ),
+        Command::Serve(_) => (
+            "serve",
+            "the SCIM and audit APIs are the stack's Lambdas (ScimEndpoint, AuditApiEndpoint)",
+        ),
         Command::Integrate => ("integrate", "the integrator function runs every minute"),
-        Command::Export(_) => ("export", "a customer exports through the audit API (POST /v1/exports, format bundle)"),
-        Command::Expire(_) => ("expire", "the integrator applies each tenant's retention daily (`auditlog --stack S retention set|apply`)"),
-        Command::Schemas(_) => ("schemas", "check a schema locally (`auditlog schemas check FILE`), then copy it to s3://<AuditBucketName>/schemas/"),
-        Command::Outbox(_) => ("outbox", "the outbox relay's dead letters are in its logs and the OutboxDeadLetterAlarm"),
-        Command::Bench(_) | Command::CompactStep { .. } => ("bench", "docs/perf.md has the deployed figures"),
+        Command::Export(_) => (
+            "export",
+            "a customer exports through the audit API (POST /v1/exports, format bundle)",
+        ),
+        Command::Expire(_) => (
+            "expire",
+            "the integrator applies each tenant's retention daily (`auditlog --stack S retention set|apply`)",
+        ),
+        Command::Schemas(_) => (
+            "schemas",
+            "check a schema locally (`auditlog schemas check FILE`), then copy it to s3://<AuditBucketName>/schemas/",
+        ),
+        Command::Outbox(_) => (
+            "outbox",
+            "the outbox relay's dead letters are in its logs and the OutboxDeadLetterAlarm",
+        ),
+        Command::Bench(_) | Command::CompactStep { .. } => {
+            ("bench", "docs/perf.md has the deployed figures")
+        }
         _ => ("this command", "see `auditlog --help`"),
     };
     stack::only_embedded(name, instead)
 }
 
-async fn embedded(data: &std::path::Path, schemas: Option<&std::path::Path>, command: Command) -> Result<()> {
+async fn embedded(
+    data: &std::path::Path,
+    schemas: Option<&std::path::Path>,
+    command: Command,
+) -> Result<()> {
     match command {
         Command::Demo(args) => pipeline::demo(data, schemas, args).await,
         Command::Ingest { file } => pipeline::ingest(data, schemas, &file).await,

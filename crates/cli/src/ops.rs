@@ -392,7 +392,11 @@ pub async fn dlq(target: &Target<'_>, cmd: DlqCommand) -> Result<()> {
             println!(
                 "moved {} messages from the {} dead-letter queue to the audit queue ({} left to move again); dead-letter queue {} -> {}, audit queue {} -> {}",
                 r.moved,
-                if queue == DeadLetterQueue::Audit { "audit" } else { "rule" },
+                if queue == DeadLetterQueue::Audit {
+                    "audit"
+                } else {
+                    "rule"
+                },
                 r.left,
                 r.from_before,
                 r.from_after,
@@ -400,7 +404,10 @@ pub async fn dlq(target: &Target<'_>, cmd: DlqCommand) -> Result<()> {
                 r.to_after
             );
             if r.left > 0 {
-                bail!("{} messages were sent but not deleted from the dead-letter queue: run the redrive again (the subscriber drops duplicates)", r.left);
+                bail!(
+                    "{} messages were sent but not deleted from the dead-letter queue: run the redrive again (the subscriber drops duplicates)",
+                    r.left
+                );
             }
             Ok(())
         }

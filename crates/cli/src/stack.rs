@@ -149,10 +149,7 @@ impl Stack {
             })?;
         let body = out.payload().map(|b| b.as_ref()).unwrap_or_default();
         if let Some(kind) = out.function_error() {
-            bail!(
-                "{name} failed ({kind}): {}",
-                String::from_utf8_lossy(body)
-            );
+            bail!("{name} failed ({kind}): {}", String::from_utf8_lossy(body));
         }
         serde_json::from_slice(body).with_context(|| {
             format!(
@@ -183,8 +180,7 @@ async fn describe(aws: &SdkConfig, name: &str) -> Result<BTreeMap<String, String
         .with_context(|| format!("no stack {name}"))?;
     let status = stack.stack_status().map(|s| s.as_str()).unwrap_or("");
     // a stack being updated keeps its outputs; one never created, or going, has none
-    if status.starts_with("CREATE_")
-        && status != "CREATE_COMPLETE"
+    if status.starts_with("CREATE_") && status != "CREATE_COMPLETE"
         || status.starts_with("DELETE_")
         || status.starts_with("ROLLBACK_")
     {
