@@ -811,6 +811,34 @@ async fn accepted_events_reach_their_tenants_logs_in_s3_and_verify() {
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(out.contains("MODIFIED"), "{out}");
+    // the same with the bucket, leaf index and log name from a stack's outputs
+    let outputs = dir.path().join("outputs.json");
+    std::fs::write(
+        &outputs,
+        serde_json::json!({"AuditBucketName": st.bucket, "LeafIndexTableName": leaves,
+            "LogName": "audit.example"})
+        .to_string(),
+    )
+    .unwrap();
+    let o = std::process::Command::new(auditlog_tests::cli_binary())
+        .arg("--stack-outputs")
+        .arg(&outputs)
+        .args(["verify", "--tenant", "acme", "--key"])
+        .arg(&key_file)
+        .env("AWS_ENDPOINT_URL", &auditlog_tests::moto().endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("MODIFIED"), "{out}");
 }
 
 /// S3 Object Lock per object following each tenant's retention: the compactor locks each
