@@ -376,6 +376,20 @@ async fn an_operator_onboards_a_tenant_and_its_idp_on_a_deployed_stack() {
         "{}",
         applied.out
     );
+    // an integration run now, by the integrator (the logs' one writer)
+    moto_api(
+        "/moto-api/static/lambda-simple/response",
+        &json!({"results": [json!({"files": 4, "added": 120, "duplicates": 0, "conflicts": 0,
+            "tenants": 2, "checkpoints": 2, "backfilled": 0}).to_string()]}),
+    );
+    let integrated = d.ok(&["integrate"]);
+    assert!(
+        integrated
+            .out
+            .contains("integrated 4 ingest files: 120 new leaves"),
+        "{}",
+        integrated.out
+    );
     drop(lambda);
     // the three token changes are audit events on the stack's bus, for their tenants
     let events = d.events_on_the_bus().await;

@@ -83,7 +83,7 @@ pub enum IntegrationError {
 }
 
 /// What one run did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IntegrationReport {
     pub files: usize,
     pub added: u64,

@@ -74,13 +74,31 @@ pub async fn list<B: BlobStore>(
     blobs: &B,
     selection: &Selection,
 ) -> Result<Vec<QuarantineEntry>, QuarantineError> {
-    Ok(blobs
-        .list(QUARANTINE_PREFIX)
-        .await?
-        .iter()
-        .filter_map(|o| QuarantineEntry::parse(&o.key))
-        .filter(|e| selection.matches(e))
-        .collect())
+    // quarantine is kept until redriven: a selection of a few days lists only their
+    // prefixes (`status` asks for the last week of a bucket that holds years)
+    let prefixes: Vec<String> = match (selection.from, selection.to) {
+        (Some(from), Some(to)) if to >= from && (to - from).num_days() < 62 => from
+            .iter_days()
+            .take_while(|d| *d <= to)
+            .map(|d| match &selection.reason {
+                Some(r) => format!("{QUARANTINE_PREFIX}dt={d}/{r}/"),
+                None => format!("{QUARANTINE_PREFIX}dt={d}/"),
+            })
+            .collect(),
+        _ => vec![QUARANTINE_PREFIX.to_owned()],
+    };
+    let mut entries = Vec::new();
+    for prefix in prefixes {
+        entries.extend(
+            blobs
+                .list(&prefix)
+                .await?
+                .iter()
+                .filter_map(|o| QuarantineEntry::parse(&o.key))
+                .filter(|e| selection.matches(e)),
+        );
+    }
+    Ok(entries)
 }
 
 pub async fn show<B: BlobStore>(blobs: &B, key: &str) -> Result<QuarantineRecord, QuarantineError> {
@@ -193,5 +211,60 @@ mod tests {
         let mut later = e.clone();
         later.day = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
         assert!(!s.matches(&later));
+    }
+
+    /// A bounded selection lists only its days' prefixes and finds what the whole
+    /// listing finds.
+    #[tokio::test]
+    async fn a_bounded_selection_finds_what_the_whole_listing_finds() {
+        let blobs = crate::memory::MemoryBlobStore::default();
+        for (day, reason) in [
+            ("2026-11-19", "unknown_schema"),
+            ("2026-11-20", "unknown_schema"),
+            ("2026-11-20", "malformed_json"),
+            ("2026-11-21", "unknown_schema"),
+            ("2026-12-25", "unknown_schema"),
+        ] {
+            let key = format!(
+                "{QUARANTINE_PREFIX}dt={day}/{reason}/{}.json",
+                day.replace('-', "")
+            );
+            blobs
+                .put(&key, bytes::Bytes::from_static(b"{}"))
+                .await
+                .unwrap();
+        }
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
+        for (reason, from, to) in [
+            (None, d("2026-11-20"), d("2026-11-21")),
+            (Some("unknown_schema"), d("2026-11-19"), d("2026-11-20")),
+            (None, d("2026-11-01"), d("2026-12-31")),
+            (None, d("2026-11-20"), None),
+            (Some("malformed_json"), None, None),
+        ] {
+            let bounded = Selection {
+                reason: reason.map(str::to_owned),
+                from,
+                to,
+            };
+            let all: Vec<String> = blobs
+                .list(QUARANTINE_PREFIX)
+                .await
+                .unwrap()
+                .iter()
+                .filter_map(|o| QuarantineEntry::parse(&o.key))
+                .filter(|e| bounded.matches(e))
+                .map(|e| e.key)
+                .collect();
+            let mut got: Vec<String> = list(&blobs, &bounded)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| e.key)
+                .collect();
+            got.sort();
+            assert!(!got.is_empty(), "{bounded:?}");
+            assert_eq!(got, all, "{bounded:?}");
+        }
     }
 }

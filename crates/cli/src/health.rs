@@ -52,6 +52,7 @@ pub async fn quarantined<B: BlobStore>(
 ) -> Result<BTreeMap<String, usize>> {
     let selection = Selection {
         from: Some(today - chrono::Duration::days(i64::from(days.saturating_sub(1)))),
+        to: Some(today),
         ..Selection::default()
     };
     let mut by_reason = BTreeMap::new();

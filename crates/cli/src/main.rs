@@ -100,7 +100,8 @@ enum Command {
     #[command(subcommand)]
     Policy(tenants::PolicyCommand),
     /// Put newly accepted events into their tenants' transparency logs and sign the
-    /// checkpoints that are due (`compact` and `demo` do this first, too).
+    /// checkpoints that are due (`compact` and `demo` do this first, too); on a stack,
+    /// a run of the integrator function now.
     Integrate,
     /// Verify an export bundle (DIR) or a tenant's stored rows (--tenant) against its
     /// signed log, offline: exit 1 on any finding (modified, missing, inserted,
@@ -201,6 +202,24 @@ async fn main() -> Result<()> {
                 None => pipeline::compact(&cli.data, args.before).await,
             };
         }
+        Command::Integrate => {
+            let report = match &stack {
+                // the integrator is the logs' one writer: a run now, between its minutes
+                Some(stack) => {
+                    let answer = stack
+                        .invoke(
+                            stack::outputs::INTEGRATOR_FUNCTION,
+                            &serde_json::json!({"task": "integrate"}),
+                        )
+                        .await?;
+                    serde_json::from_value(answer.clone())
+                        .with_context(|| format!("the integrator answered {answer}"))?
+                }
+                None => trust::integrate(&cli.data).await?,
+            };
+            trust::print_integration(&report);
+            return Ok(());
+        }
         Command::Verify(args) => {
             let args = match &stack {
                 Some(stack) => trust::from_stack(stack, args)?,
@@ -236,7 +255,6 @@ fn embedded_only(command: &Command) -> anyhow::Error {
             "serve",
             "the SCIM and audit APIs are the stack's Lambdas (ScimEndpoint, AuditApiEndpoint)",
         ),
-        Command::Integrate => ("integrate", "the integrator function runs every minute"),
         Command::Export(_) => (
             "export",
             "a customer exports through the audit API (POST /v1/exports, format bundle)",
@@ -282,9 +300,6 @@ async fn embedded(
         }
         Command::Expire(args) => trust::expire(data, args).await,
         Command::Export(args) => trust::export(data, args).await,
-        Command::Integrate => trust::integrate(data)
-            .await
-            .map(|r| trust::print_integration(&r)),
         Command::Soak(args) => soak::run(data, args).await,
         Command::CompactStep { unit_rows, step } => {
             bench_compaction::step(data, &step, unit_rows).await
@@ -301,6 +316,7 @@ async fn embedded(
         | Command::Query(_)
         | Command::Compact(_)
         | Command::Retention(_)
+        | Command::Integrate
         | Command::Verify(_) => anyhow::bail!("an operator command is dispatched before this"),
     }
 }

@@ -142,6 +142,14 @@ impl Stack {
             .send()
             .await
             .map_err(|e| {
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_too_many_requests_exception())
+                {
+                    // a function of reserved concurrency 1 (the integrator) at work
+                    return anyhow::anyhow!(
+                        "{name} is busy (all its reserved concurrency is running): try again in a minute"
+                    );
+                }
                 anyhow::anyhow!(
                     "invoking {name}: {}",
                     aws_sdk_lambda::error::DisplayErrorContext(&e)
