@@ -206,14 +206,13 @@ async fn main() -> Result<()> {
             let report = match &stack {
                 // the integrator is the logs' one writer: a run now, between its minutes
                 Some(stack) => {
-                    let answer = stack
+                    stack
                         .invoke(
                             stack::outputs::INTEGRATOR_FUNCTION,
+                            "integrator",
                             &serde_json::json!({"task": "integrate"}),
                         )
-                        .await?;
-                    serde_json::from_value(answer.clone())
-                        .with_context(|| format!("the integrator answered {answer}"))?
+                        .await?
                 }
                 None => trust::integrate(&cli.data).await?,
             };

@@ -237,9 +237,9 @@ pub async fn quarantine(target: &Target<'_>, cmd: QuarantineCommand) -> Result<(
                 "to": select.to,
             });
             eprintln!("invoking the stack's redrive function (up to 15 minutes)...");
-            let answer = stack.invoke(outputs::REDRIVE_FUNCTION, &request).await?;
-            let r: quarantine::RedriveReport = serde_json::from_value(answer.clone())
-                .with_context(|| format!("the redrive function answered {answer}"))?;
+            let r: quarantine::RedriveReport = stack
+                .invoke(outputs::REDRIVE_FUNCTION, "redrive function", &request)
+                .await?;
             print_redrive(&r)
         }
         (cmd, Target::Embedded { data, .. }) => list_or_show(&blobs(data)?, cmd).await,

@@ -126,12 +126,14 @@ impl Stack {
 }
 
 impl Stack {
-    /// Invokes one of the stack's functions and waits for its answer (JSON).
-    pub async fn invoke(
+    /// Invokes one of the stack's functions (`who` in messages) and waits for its
+    /// answer, read as `T`; an answer that is not a `T` is quoted in the error.
+    pub async fn invoke<T: serde::de::DeserializeOwned>(
         &self,
         function: &str,
+        who: &str,
         payload: &serde_json::Value,
-    ) -> Result<serde_json::Value> {
+    ) -> Result<T> {
         let name = self.output(function)?;
         let out = aws_sdk_lambda::Client::new(&self.aws)
             .invoke()
@@ -159,12 +161,14 @@ impl Stack {
         if let Some(kind) = out.function_error() {
             bail!("{name} failed ({kind}): {}", String::from_utf8_lossy(body));
         }
-        serde_json::from_slice(body).with_context(|| {
+        let answer: serde_json::Value = serde_json::from_slice(body).with_context(|| {
             format!(
                 "{name} answered what is not JSON: {}",
                 String::from_utf8_lossy(body)
             )
-        })
+        })?;
+        serde_json::from_value(answer.clone())
+            .with_context(|| format!("the {who} answered {answer}"))
     }
 }
 

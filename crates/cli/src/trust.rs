@@ -211,14 +211,13 @@ pub async fn retention(target: &Target<'_>, cmd: RetentionCommand) -> Result<()>
                 Target::Stack { stack, .. } => {
                     // the integrator is the logs' one writer: it applies retention
                     eprintln!("invoking the stack's integrator with the retention task...");
-                    let answer = stack
+                    stack
                         .invoke(
                             crate::stack::outputs::INTEGRATOR_FUNCTION,
+                            "integrator",
                             &serde_json::json!({"task": "retention"}),
                         )
-                        .await?;
-                    serde_json::from_value(answer.clone())
-                        .with_context(|| format!("the integrator answered {answer}"))?
+                        .await?
                 }
             };
             println!(
